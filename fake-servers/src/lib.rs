@@ -1,0 +1,15 @@
+//! Scriptable fake POP3 and IMAP servers that serve one modelled mailbox as two views.
+//!
+//! This crate never depends on `uidlmap`, so a codec bug cannot hide on both sides of a
+//! test. Servers take a bound listener and a shutdown future; tests bind `127.0.0.1:0`.
+//!
+//! - [`world`]: the modelled account; the IMAP view and the POP3 view of each message.
+//! - [`script`]: per-command overrides, faults, latency, timeline events, command log.
+//! - [`tls`]: a test CA made by rcgen, for STLS/STARTTLS and implicit TLS.
+
+pub mod script;
+pub mod tls;
+pub mod world;
+
+pub use script::{Protocol, Script};
+pub use world::{SharedWorld, World};

@@ -1,0 +1,14 @@
+//! uidlmap: predict, check and explain how Dovecot's pop3-migration plugin carries
+//! POP3 UIDLs over when a mailbox is migrated from an old provider.
+//!
+//! Modules:
+//! - [`matcher`]: PURE. Dovecot 2.3.19's matching (header hash, cached-UIDL, size and
+//!   header passes, outcomes in Dovecot's wording) and the audit beside it.
+//! - [`pop3`]: a pure POP3 codec and an async POP3 client over any stream.
+//! - [`imap`]: a pure IMAP codec and an async IMAP client over any stream.
+//! - [`tls`]: plain, implicit TLS and STLS/STARTTLS connections; trust roots.
+//! - [`secret`]: passwords that never print.
+
+pub mod matcher;
+pub mod secret;
+pub mod tls;

@@ -1,0 +1,1 @@
+//! Dovecot's pop3-migration matching, as pure functions.
