@@ -10,5 +10,6 @@
 //! - [`secret`]: passwords that never print.
 
 pub mod matcher;
+pub mod pop3;
 pub mod secret;
 pub mod tls;
