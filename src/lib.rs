@@ -7,8 +7,11 @@
 //! - [`pop3`]: a pure POP3 codec and an async POP3 client over any stream.
 //! - [`imap`]: a pure IMAP codec and an async IMAP client over any stream.
 //! - [`tls`]: plain, implicit TLS and STLS/STARTTLS connections; trust roots.
+//! - [`dovecot`]: real Dovecot run by hand: a source server for client tests, and
+//!   `doveadm backup` with the pop3_migration plugin as the oracle.
 //! - [`secret`]: passwords that never print.
 
+pub mod dovecot;
 pub mod matcher;
 pub mod pop3;
 pub mod secret;
