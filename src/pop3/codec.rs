@@ -178,10 +178,8 @@ pub fn parse_reply(line: &[u8]) -> Result<Reply, CodecError> {
     } else {
         return Err(CodecError::BadStatus { line: lossy(line) });
     };
-    // "+OKAY" or "-ERROR" are not status words; a status word ends at a space or the end.
-    if !rest.is_empty() && rest[0] != b' ' {
-        return Err(CodecError::BadStatus { line: lossy(line) });
-    }
+    // pop3c matches "+OK" and "-ERR" as prefixes, so "+OKAY" is a success to it: no
+    // word boundary is required here either.
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);
     let (code, text) = match (status, rest.first()) {
         (Status::Ok | Status::Err, Some(b'[')) => match rest.iter().position(|&b| b == b']') {
@@ -598,15 +596,15 @@ mod tests {
             assert_eq!(r.text, *text, "{line:?}");
             assert_eq!(r.line.as_bytes(), *line);
         }
-        for bad in [
-            &b""[..],
-            b"OK",
-            b"+OKAY",
-            b"-ERROR x",
-            b"* OK",
-            b" +OK",
-            b"+x",
-        ] {
+        let r = parse_reply(b"+OKAY").unwrap();
+        assert_eq!(
+            (r.status, r.text.as_str()),
+            (Status::Ok, "AY"),
+            "prefix, as pop3c"
+        );
+        let r = parse_reply(b"-ERROR x").unwrap();
+        assert_eq!(r.status, Status::Err);
+        for bad in [&b""[..], b"OK", b"-OK", b"* OK", b" +OK", b"+x"] {
             assert!(
                 matches!(parse_reply(bad), Err(CodecError::BadStatus { .. })),
                 "{bad:?}"
