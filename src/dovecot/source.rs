@@ -218,7 +218,8 @@ impl DovecotSource {
             let ca = TestCa::generate().map_err(|e| DovecotError::Tls(e.to_string()))?;
             fs::create_dir(dir.join("tls"))
                 .map_err(DovecotError::io(format!("creating tls in {dir_str}")))?;
-            set_mode(&dir.join("tls"), 0o700)?;
+            // 0755: the CA file is public; the key file itself is 0600 (read by root only).
+            set_mode(&dir.join("tls"), 0o755)?;
             write_file(
                 &dir.join("tls/cert.pem"),
                 ca.server_chain_pem.as_bytes(),
