@@ -111,8 +111,9 @@ pub struct OracleOptions {
     /// `imapc:~/imapc` keeps it under the destination home, so with [`Self::workdir`] a
     /// second run sees the first run's cache (spec §7).
     pub imapc_location: String,
-    /// Reuse this directory (destination Maildir, imapc index) and keep it afterwards;
-    /// default: a fresh private directory, removed after the run.
+    /// Reuse this directory (destination Maildir, imapc index) and keep it afterwards
+    /// (it is made mode 0755 so `nobody` can reach the home inside); default: a fresh
+    /// private directory, removed after the run. Rawlogs are cleared at each run.
     pub workdir: Option<PathBuf>,
     /// Keep the fresh private directory after the run (for debugging).
     pub keep_workdir: bool,
