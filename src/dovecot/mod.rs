@@ -10,6 +10,7 @@
 //! `nobody` and Dovecot drops to that uid, which only root may do. How and why is in
 //! `notes/dovecot-interop.md`.
 
+pub mod oracle;
 pub mod source;
 
 use std::ffi::CString;
@@ -23,6 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use oracle::{
+    Endpoint, ImapcProfile, OracleOptions, OracleRun, PluginSummary, Rawlog, StoredMessage,
+    run_backup,
+};
 pub use source::{DovecotSource, Flag, SourceFolder, SourceMessage, SourceOptions};
 
 /// The Dovecot master binary.
@@ -186,7 +191,6 @@ impl WorkDir {
     }
 
     /// An existing (or new) directory the caller owns: never removed.
-    #[allow(dead_code)] // used by the oracle, next commit
     pub fn reuse(path: &Path) -> Result<WorkDir, DovecotError> {
         fs::create_dir_all(path)
             .map_err(DovecotError::io(format!("creating {}", path.display())))?;
@@ -343,7 +347,6 @@ pub(crate) fn file_tail(path: &Path, max_lines: usize) -> String {
 }
 
 /// Reads a whole text file, at most `limit` bytes (a runaway log cannot eat memory).
-#[allow(dead_code)] // used by the oracle, next commit
 pub(crate) fn read_bounded(path: &Path, limit: u64) -> String {
     let Ok(f) = fs::File::open(path) else {
         return String::new();
@@ -355,7 +358,6 @@ pub(crate) fn read_bounded(path: &Path, limit: u64) -> String {
 
 /// Replaces every appearance of each secret (raw, and as written inside an IMAP or
 /// Dovecot-config quoted string) by `***`.
-#[allow(dead_code)] // used by the oracle, next commit
 pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
     for s in secrets {

@@ -93,7 +93,8 @@ pub struct SourceOptions {
     pub folders: Vec<SourceFolder>,
     /// INBOX's UIDVALIDITY; the k-th extra folder (1-based) gets `uidvalidity + k`.
     pub uidvalidity: u32,
-    /// Dovecot's `pop3_uidl_format`. `%m` does not work with Maildir.
+    /// Dovecot's `pop3_uidl_format`. `%m` does not work with Maildir. Note that `X` gives
+    /// lower-case hex: the default makes `000000010012d687`.
     pub pop3_uidl_format: String,
     /// Also listen for IMAPS and POP3S, and offer STARTTLS/STLS, with a fresh test CA.
     pub tls: bool,
@@ -170,7 +171,8 @@ impl DovecotSource {
     }
 
     /// Writes the Maildir and configuration, starts `dovecot -F`, and returns once both
-    /// the IMAP greeting and the POP3 banner have been read.
+    /// the IMAP greeting and the POP3 banner have been read (about 0.1 s here). Blocking:
+    /// from async code, call it before the runtime work or in `spawn_blocking`.
     pub fn start(opts: SourceOptions) -> Result<DovecotSource, DovecotError> {
         if let Some(why) = super::unavailable_reason() {
             return Err(DovecotError::Unavailable(why));
@@ -218,7 +220,8 @@ impl DovecotSource {
             let ca = TestCa::generate().map_err(|e| DovecotError::Tls(e.to_string()))?;
             fs::create_dir(dir.join("tls"))
                 .map_err(DovecotError::io(format!("creating tls in {dir_str}")))?;
-            set_mode(&dir.join("tls"), 0o700)?;
+            // 0755: the CA file is public; the key file itself is 0600 (read by root only).
+            set_mode(&dir.join("tls"), 0o755)?;
             write_file(
                 &dir.join("tls/cert.pem"),
                 ca.server_chain_pem.as_bytes(),
@@ -346,7 +349,7 @@ impl DovecotSource {
     }
 
     /// Stops the server: TERM to the master we started, then KILL to its process group
-    /// if it has not exited within 5 s.
+    /// if it has not exited within 5 s. Dovecot's master takes about 1 s to exit on TERM.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
