@@ -313,17 +313,72 @@ fn normalise_kernel(src: &[u8], prev_q: &mut bool, dst: &mut [u8]) -> usize {
     let dst = &mut dst[..src.len()];
     let mut n = 0;
     let mut q = *prev_q;
+    // Eight bytes at a time while they are plain text (bytes 0x21-0x7E but `?`), with or
+    // without spaces: most of a header is. Anything else goes byte by byte.
+    let mut words = src.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        if is_text(w) {
+            dst[n..n + 8].copy_from_slice(word);
+            n += 8;
+            q = false;
+            continue;
+        }
+        // Spaces turned into letters: if that makes it text, spaces were all there was.
+        let spaces = bytes_equal(w, b' ');
+        if is_text(w.wrapping_add((spaces >> 7) * u64::from(b'a' - b' '))) {
+            for &b in word {
+                dst[n] = b;
+                n += usize::from(b != b' ');
+            }
+            q = false;
+        } else {
+            n = normalise_bytes(word, &mut q, dst, n);
+        }
+    }
+    n = normalise_bytes(words.remainder(), &mut q, dst, n);
+    *prev_q = q;
+    n
+}
+
+/// The byte-at-a-time form: writes at `dst[n..]`, returns the new `n`.
+#[inline]
+fn normalise_bytes(src: &[u8], q: &mut bool, dst: &mut [u8], mut n: usize) -> usize {
+    let mut prev = *q;
     // Branch-free: every byte is written, and the write position only advances for bytes
-    // that stay. Headers switch between classes every few bytes, so branches mispredict.
+    // that stay.
     for &b in src {
         let class = CLASS[b as usize];
         let is_q = class == QUESTION;
         dst[n] = if is_q { b'?' } else { b };
-        n += usize::from(class == ORDINARY || (is_q && !q));
-        q = is_q;
+        n += usize::from(class == ORDINARY || (is_q && !prev));
+        prev = is_q;
     }
-    *prev_q = q;
+    *q = prev;
     n
+}
+
+const fn splat(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// Whether all eight bytes are 0x21-0x7E and none is `?`: bytes normalisation keeps as
+/// they are. (The classic "has a byte less/more than/equal to" word tricks; each is exact
+/// as a yes/no answer.)
+#[inline]
+fn is_text(w: u64) -> bool {
+    let below = w.wrapping_sub(splat(0x21)) & !w;
+    let above = w.wrapping_add(splat(0x01)) | w;
+    let x = w ^ splat(b'?');
+    let question = x.wrapping_sub(splat(0x01)) & !x;
+    (below | above | question) & splat(0x80) == 0
+}
+
+/// 0x80 in every byte of `w` equal to `b`, 0 elsewhere (exact per byte: no carries).
+#[inline]
+fn bytes_equal(w: u64, b: u8) -> u64 {
+    let x = w ^ splat(b);
+    !(((x & splat(0x7f)).wrapping_add(splat(0x7f))) | x) & splat(0x80)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -387,7 +442,7 @@ enum State {
 /// What is known about the name of the header on the current line while looking for the
 /// colon. Dovecot trims blanks off the end of the name, checks it only up to the first NUL
 /// and, for a line without a colon, takes the whole line as the name.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct NameScan {
     len: usize,
     /// Length up to and including the last byte that is not a blank.
@@ -442,6 +497,26 @@ impl NameScan {
             self.prefix[self.len] = b;
         }
         self.len += 1;
+    }
+
+    /// The scan of a whole name at once (no colon in it): as if each byte were pushed.
+    fn of(name: &[u8]) -> NameScan {
+        let blank = |b: &u8| *b == b' ' || *b == b'\t';
+        let trimmed = name.len() - name.iter().rev().take_while(|b| blank(b)).count();
+        let nul_at = memchr::memchr(0, &name[..trimmed]);
+        let checked = &name[..nul_at.unwrap_or(trimmed)];
+        let mut prefix = [0; SKIP_NAME_MAX + 1];
+        let stored = name.len().min(prefix.len());
+        prefix[..stored].copy_from_slice(&name[..stored]);
+        NameScan {
+            len: name.len(),
+            trimmed,
+            nul_at,
+            blank_pending: trimmed < name.len() && nul_at.is_none(),
+            invalid: checked.iter().any(|&b| b <= 0x20 || b == 0x7f),
+            all_cr: name.iter().all(|&b| b == b'\r'),
+            prefix,
+        }
     }
 
     /// Whether the name, taken as its first `name_len` bytes and cut at the first NUL
@@ -614,42 +689,28 @@ impl<S: Sink> Core<S> {
 
     /// Looks for the colon; decides the line as soon as the name is known.
     fn scan_name(&mut self, piece: &[u8]) {
+        // Usual case: the whole name is in this piece. Same answers as byte by byte below.
+        if self.name.len == 0
+            && let Some(colon) = memchr::memchr(b':', piece)
+        {
+            self.name = NameScan::of(&piece[..colon]);
+            if self.name.trimmed <= MAX_NAME_LEN {
+                self.decide_at_colon(piece);
+            } else {
+                self.drop_colon_less();
+            }
+            return;
+        }
         for &b in piece {
             if b == b':' && self.name.trimmed <= MAX_NAME_LEN {
-                let rule = if self.name.skipped(self.name.trimmed) {
-                    Some(DropRule::SkipList)
-                } else if self.name.invalid {
-                    Some(DropRule::InvalidName)
-                } else {
-                    None
-                };
-                match rule {
-                    Some(rule) => self.state = State::Drop(rule),
-                    None => {
-                        self.state = State::Keep;
-                        // The start of the name came in earlier chunks (usually none).
-                        let pending = std::mem::take(&mut self.pending);
-                        self.push_normalised(&pending);
-                        self.pending = pending;
-                        self.prev_q = self.pending_q;
-                        self.normalise(piece);
-                    }
-                }
-                self.pending.clear();
-                self.pending_q = false;
+                self.decide_at_colon(piece);
                 return;
             }
             self.name.push(b);
             if self.name.trimmed > MAX_NAME_LEN && !self.name.all_cr {
                 // Any colon from here on is past the name limit: the line has no colon,
                 // and not being all CRs it cannot be rule 1 either.
-                self.state = State::Drop(if self.name.skipped(usize::MAX) {
-                    DropRule::SkipList
-                } else {
-                    DropRule::NoColon
-                });
-                self.pending.clear();
-                self.pending_q = false;
+                self.drop_colon_less();
                 return;
             }
         }
@@ -659,6 +720,37 @@ impl<S: Sink> Core<S> {
             let n = normalise_kernel(chunk, &mut self.pending_q, &mut buf);
             self.pending.extend_from_slice(&buf[..n]);
         }
+    }
+
+    /// The name is known and has a colon after it; `piece` holds the rest of the line
+    /// from where this chunk's part of the name begins.
+    fn decide_at_colon(&mut self, piece: &[u8]) {
+        if self.name.skipped(self.name.trimmed) {
+            self.state = State::Drop(DropRule::SkipList);
+        } else if self.name.invalid {
+            self.state = State::Drop(DropRule::InvalidName);
+        } else {
+            self.state = State::Keep;
+            // The start of the name came in earlier chunks (usually none).
+            let pending = std::mem::take(&mut self.pending);
+            self.push_normalised(&pending);
+            self.pending = pending;
+            self.prev_q = self.pending_q;
+            self.normalise(piece);
+        }
+        self.pending.clear();
+        self.pending_q = false;
+    }
+
+    /// A line whose name ran past [`MAX_NAME_LEN`]: the whole line is the name.
+    fn drop_colon_less(&mut self) {
+        self.state = State::Drop(if self.name.skipped(usize::MAX) {
+            DropRule::SkipList
+        } else {
+            DropRule::NoColon
+        });
+        self.pending.clear();
+        self.pending_q = false;
     }
 
     fn end_line(&mut self, newline: bool, content_end: u64) {
@@ -1248,6 +1340,28 @@ mod tests {
     }
 
     #[test]
+    fn word_at_a_time_tests_are_exact() {
+        for v in 0..=255u8 {
+            for pos in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[pos] = v;
+                let w = u64::from_le_bytes(word);
+                let text = (0x21..=0x7e).contains(&v) && v != b'?';
+                assert_eq!(is_text(w), text, "byte {v:#04x} at {pos}");
+                let eq = bytes_equal(w, b' ');
+                assert_eq!(eq == 0, v != b' ', "byte {v:#04x} at {pos}");
+                // Every other byte is a space too.
+                let mut spaced = [b' '; 8];
+                spaced[pos] = v;
+                let mask = bytes_equal(u64::from_le_bytes(spaced), b' ');
+                let expected: [u8; 8] =
+                    std::array::from_fn(|i| if spaced[i] == b' ' { 0x80 } else { 0 });
+                assert_eq!(mask, u64::from_le_bytes(expected), "byte {v:#04x} at {pos}");
+            }
+        }
+    }
+
+    #[test]
     fn normalisation_has_no_unfolding_reordering_or_value_removal() {
         assert_ne!(header_hash(b"a: b\n c\n"), header_hash(b"a: b c\n"));
         assert_ne!(header_hash(b"a: 1\nb: 2\n"), header_hash(b"b: 2\na: 1\n"));
@@ -1284,6 +1398,39 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn word_at_a_time_normalisation_matches_byte_at_a_time(
+            input in prop::collection::vec(
+                prop_oneof![
+                    4 => prop::sample::select(b"ab:<@>.- ".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..64,
+            ),
+            q in any::<bool>(),
+        ) {
+            let (mut fast, mut slow) = (vec![0; input.len()], vec![0; input.len()]);
+            let (mut q_fast, mut q_slow) = (q, q);
+            let n_fast = normalise_kernel(&input, &mut q_fast, &mut fast);
+            let n_slow = normalise_bytes(&input, &mut q_slow, &mut slow, 0);
+            prop_assert_eq!(&fast[..n_fast], &slow[..n_slow]);
+            prop_assert_eq!(q_fast, q_slow);
+        }
+
+        #[test]
+        fn name_scan_of_a_slice_matches_byte_by_byte(
+            name in prop::collection::vec(
+                prop::sample::select(b"aX \t\r\0\x7f\x80-".to_vec()),
+                0..40,
+            ),
+        ) {
+            let mut pushed = NameScan::NEW;
+            for &b in &name {
+                pushed.push(b);
+            }
+            prop_assert_eq!(NameScan::of(&name), pushed);
+        }
+
         #[test]
         fn explain_agrees_with_hash_and_reference(input in header_bytes()) {
             let ex = explain(&input);
