@@ -227,3 +227,31 @@ fn usage_errors_and_help() {
         assert!(help.contains("  2  bad usage or bad input"), "{help}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    use std::io::{BufRead, BufReader};
+    // Far more output than a pipe holds, so the binary is still writing when we leave.
+    let input = "0a\n".repeat(200_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uidlmap"))
+        .args(["hash", "--hex-lines"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run uidlmap");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "adc83b19e793491b1c6ea0fd8b46cd9f32e592fc 1\n");
+    // stdout is closed now (the reader was dropped), like `| head -1`.
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
