@@ -6,6 +6,7 @@
 //! them (and, for a header without its blank line, the whole message: §4.4); [`resolve`]
 //! finishes the header pass and produces Dovecot's answer with its log lines.
 //!
+//! - [`header_hash`]: the header filter, "version 4" normalisation and SHA-1 (§4.2–4.4).
 //! - [`settings`]: the `pop3_migration_*` settings under Dovecot's names.
 //! - [`uidl_cache`]: the cached-UIDL pass with its backwards walk (§7).
 //! - [`size_pass`]: the positional size walk and its stop rules (§3).
@@ -15,6 +16,7 @@
 
 pub mod audit;
 pub mod hash_pass;
+pub mod header_hash;
 pub mod outcome;
 pub mod settings;
 pub mod size_pass;

@@ -1,0 +1,128 @@
+//! The command line: `uidlmap <command> [options]`, one module per command.
+//!
+//! To add a command: write `cli/<name>.rs` with a clap `Args` struct and
+//! `run(&Args) -> anyhow::Result<()>`, then add a [`Command`] variant and a [`run`] arm.
+//! Errors are `anyhow` errors with context. An error that must end with a particular exit
+//! code is wrapped in [`Failure`] (for bad input: [`bad_input`]); `main` turns errors into
+//! exit codes, and nothing else does. A new exit code means a new [`Exit`] variant and its
+//! line in [`EXIT_CODES_HELP`] (a test checks that they match).
+
+pub mod hash;
+
+use std::fmt;
+
+use clap::{Parser, Subcommand};
+
+/// The exit codes, shown at the end of every `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  failure: an unexpected error, such as standard output that cannot be written
+  2  bad usage or bad input: unknown option, unreadable file, malformed input";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "uidlmap",
+    version,
+    about = "Predict, check and explain how Dovecot's pop3-migration plugin carries POP3 UIDLs over",
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Hash a header block exactly as Dovecot's pop3-migration plugin does
+    #[command(long_about = hash::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    Hash(hash::HashArgs),
+}
+
+/// Runs the command the arguments name.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Hash(args) => hash::run(&args),
+    }
+}
+
+/// How the process ends. The numbers are part of the interface: never renumber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Success = 0,
+    Failure = 1,
+    BadInput = 2,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// An error that ends the process with a chosen exit code. Its message is the wrapped
+/// error's, context chain included.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub error: anyhow::Error,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+// No `source()`: Display already prints the wrapped chain, and `{:#}` on an outer
+// anyhow error would print it twice.
+impl std::error::Error for Failure {}
+
+/// Marks an error as bad input (exit code 2).
+pub fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Failure {
+        exit: Exit::BadInput,
+        error: error.into(),
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_documents_every_exit_code() {
+        // A new variant breaks this match, and so leads here.
+        let all = [Exit::Success, Exit::Failure, Exit::BadInput];
+        for exit in all {
+            match exit {
+                Exit::Success | Exit::Failure | Exit::BadInput => {}
+            }
+            let line = format!("\n  {}  ", exit.code());
+            assert!(
+                EXIT_CODES_HELP.contains(&line),
+                "{exit:?} missing from the help"
+            );
+        }
+        assert_eq!(EXIT_CODES_HELP.lines().count(), all.len() + 1);
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains(EXIT_CODES_HELP));
+    }
+
+    #[test]
+    fn failure_keeps_its_code_and_message_through_context() {
+        let err = bad_input(anyhow::anyhow!("line 3: bad hex")).context("reading input.txt");
+        let failure = err.chain().find_map(|e| e.downcast_ref::<Failure>());
+        assert_eq!(failure.map(|f| f.exit), Some(Exit::BadInput));
+        assert_eq!(format!("{err:#}"), "reading input.txt: line 3: bad hex");
+    }
+}
