@@ -9,6 +9,7 @@
 //! - [`tls`]: plain, implicit TLS and STLS/STARTTLS connections; trust roots.
 //! - [`secret`]: passwords that never print.
 
+pub mod imap;
 pub mod matcher;
 pub mod secret;
 pub mod tls;
