@@ -7,9 +7,11 @@
 //! - [`pop3`]: a pure POP3 codec and an async POP3 client over any stream.
 //! - [`imap`]: a pure IMAP codec and an async IMAP client over any stream.
 //! - [`tls`]: plain, implicit TLS and STLS/STARTTLS connections; trust roots.
+//! - [`report`]: renderings: YAML/JSON report, human summary, TSV, dovecot-uidlist.
 //! - [`secret`]: passwords that never print.
 
 pub mod imap;
 pub mod matcher;
+pub mod report;
 pub mod secret;
 pub mod tls;

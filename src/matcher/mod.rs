@@ -1,7 +1,371 @@
 //! Dovecot's pop3-migration matching, as pure functions (no tokio, no clock, no fs).
 //!
+//! The plugin's work is split where the I/O falls: [`plan`] runs what the listings alone
+//! settle (the cached-UIDL pass and the positional size pass, per mailbox, in dsync's
+//! order) and names exactly which headers the header pass will read; the caller reads
+//! them (and, for a header without its blank line, the whole message: §4.4); [`resolve`]
+//! finishes the header pass and produces Dovecot's answer with its log lines.
+//!
 //! - [`settings`]: the `pop3_migration_*` settings under Dovecot's names.
+//! - [`uidl_cache`]: the cached-UIDL pass with its backwards walk (§7).
+//! - [`size_pass`]: the positional size walk and its stop rules (§3).
+//! - [`hash_pass`]: sort-and-merge pairing by header hash (§4.5).
+//! - [`outcome`]: the result, log lines in Dovecot's wording, the doveadm prediction.
+//! - [`audit`]: where that result is wrong by content, and which settings fix it.
 
+pub mod audit;
+pub mod hash_pass;
+pub mod outcome;
 pub mod settings;
+pub mod size_pass;
+pub mod uidl_cache;
 
+use std::collections::BTreeMap;
+
+pub use outcome::{
+    Assigned, DoveadmResult, Level, LogLine, MailboxResult, Outcome, SyncStatus, Via,
+};
 pub use settings::Settings;
+
+/// A SHA-1 digest of a normalised header (spec §4.3).
+pub type Sha1 = [u8; 20];
+
+/// One IMAP message as the IMAP pass reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImapMessage {
+    pub uid: u32,
+    /// Physical size; `None` when not read (`skip_size_check`).
+    pub size: Option<u64>,
+    /// `pop3.uidl` from imapc's own cache (a previous run), if any.
+    pub cached_uidl: Option<String>,
+}
+
+/// One IMAP mailbox, messages in UID order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImapMailbox {
+    pub name: String,
+    pub messages: Vec<ImapMessage>,
+}
+
+/// One POP3 message as `UIDL` and `LIST` give it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pop3Message {
+    /// The POP3 message number (1-based, in order).
+    pub number: u32,
+    /// The UIDL exactly as pop3c parsed it (may be empty).
+    pub uidl: String,
+    /// `LIST` octets; `None` when not read (`skip_size_check`).
+    pub size: Option<u64>,
+}
+
+/// Everything the listings say, before any header is read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The source's mailboxes, in any order (dsync's order is applied here).
+    pub imap: Vec<ImapMailbox>,
+    /// The POP3 maildrop in message-number order.
+    pub pop3: Vec<Pop3Message>,
+    /// Set when connecting to, logging in to or listing the POP3 server failed: the
+    /// error line to log (e.g. pop3c's `-ERR` text). The first mailbox the plugin acts
+    /// on then fails.
+    pub pop3_error: Option<String>,
+}
+
+/// The result of reading one header (or, in the fallback, one whole message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Hashed; `eoh` is the blank-line-seen flag.
+    Hashed { sha1: Sha1, eoh: bool },
+    /// The server said the message is gone (POP3 `-ERR` to TOP/RETR, IMAP expunge).
+    Expunged { reason: String },
+    /// Any other failure; the sync fails.
+    Failed { reason: String },
+}
+
+impl Read {
+    /// A header read without its blank line needs the whole message (§4.4).
+    pub fn needs_full(&self) -> bool {
+        matches!(self, Read::Hashed { eoh: false, .. })
+    }
+}
+
+/// A message's header read and, where the header lacked its blank line, the full read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRead {
+    pub header: Read,
+    pub full: Option<Read>,
+}
+
+impl MessageRead {
+    /// A header that has its blank line.
+    pub fn hashed(sha1: Sha1) -> Self {
+        MessageRead {
+            header: Read::Hashed { sha1, eoh: true },
+            full: None,
+        }
+    }
+}
+
+/// Header reads keyed as the plan names them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// By POP3 message number.
+    pub pop3: BTreeMap<u32, MessageRead>,
+    /// By (mailbox name, UID).
+    pub imap: BTreeMap<(String, u32), MessageRead>,
+}
+
+/// A read the plan asked for but the caller did not provide.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("no header read given for POP3 message {0}")]
+    MissingPop3(u32),
+    #[error("no full-message read given for POP3 message {0}, whose header had no blank line")]
+    MissingPop3Full(u32),
+    #[error("no header read given for IMAP {0} UID {1}")]
+    MissingImap(String, u32),
+    #[error("no full-message read given for IMAP {0} UID {1}, whose header had no blank line")]
+    MissingImapFull(String, u32),
+}
+
+/// One entry of the POP3 map: a POP3 message with a non-empty UIDL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapEntry<'a> {
+    pub number: u32,
+    pub uidl: &'a str,
+    pub size: Option<u64>,
+}
+
+/// What the plan settled for one mailbox before any header is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxPlan {
+    /// Index into `Listing::imap`.
+    pub index: usize,
+    pub name: String,
+    /// Whether the plugin acts on this mailbox (INBOX, or all with `all_mailboxes`).
+    pub acted: bool,
+    /// POP3 listing failed in this mailbox's sync.
+    pub pop3_failed: bool,
+    /// The POP3 map this mailbox sees is empty because an earlier sync failed to list
+    /// POP3 (Dovecot keeps the half-made map: all_mailboxes only).
+    pub pop3_map_lost: bool,
+    /// IMAP position → POP3 map index, made by the cached-UIDL pass.
+    pub cache_links: Vec<(usize, usize)>,
+    /// The size walk.
+    pub walk: size_pass::SizeWalk,
+    /// The header pass runs.
+    pub header_pass: bool,
+    /// POP3 message numbers whose headers this mailbox's header pass reads.
+    pub pop3_reads: Vec<u32>,
+    /// IMAP UIDs whose headers this mailbox's header pass reads.
+    pub imap_reads: Vec<u32>,
+    /// doveadm 2.3.19 aborts here (assertion, spec §12): `all_mailboxes`, the POP3 map
+    /// was read by an earlier mailbox and no POP3 header was read yet.
+    pub aborts: bool,
+}
+
+/// What the listings settle, and which headers the rest needs.
+#[derive(Clone, Debug)]
+pub struct Plan<'a> {
+    pub settings: Settings,
+    pub listing: &'a Listing,
+    /// POP3 messages with a non-empty UIDL, in number order (Dovecot's `pop3_uidl_map`).
+    pub map: Vec<MapEntry<'a>>,
+    /// POP3 numbers whose UIDL is empty (each logged as a warning).
+    pub empty_uidls: Vec<u32>,
+    /// Mailboxes in dsync's order (byte order of names).
+    pub mailboxes: Vec<MailboxPlan>,
+}
+
+/// Whether the plugin is configured at all (`pop3_migration_mailbox` set).
+pub fn enabled(settings: &Settings) -> bool {
+    !settings.mailbox.is_empty()
+}
+
+/// dsync handles the source folders in byte order of their names (spec §12).
+pub fn dsync_order(listing: &Listing) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..listing.imap.len()).collect();
+    order.sort_by(|&a, &b| {
+        listing.imap[a]
+            .name
+            .as_bytes()
+            .cmp(listing.imap[b].name.as_bytes())
+    });
+    order
+}
+
+/// Whether the plugin acts on a mailbox of this name.
+pub fn acts_on(settings: &Settings, name: &str) -> bool {
+    enabled(settings) && (settings.all_mailboxes || name.eq_ignore_ascii_case("INBOX"))
+}
+
+/// Runs the cached-UIDL and size passes of every mailbox and names the headers needed.
+pub fn plan<'a>(listing: &'a Listing, settings: &Settings) -> Plan<'a> {
+    let mut empty_uidls = Vec::new();
+    let mut map = Vec::with_capacity(listing.pop3.len());
+    for m in &listing.pop3 {
+        if m.uidl.is_empty() {
+            empty_uidls.push(m.number);
+        } else {
+            map.push(MapEntry {
+                number: m.number,
+                uidl: &m.uidl,
+                size: m.size,
+            });
+        }
+    }
+
+    let mut mailboxes = Vec::with_capacity(listing.imap.len());
+    // Session state shared by the mailboxes (one pop3c storage per user session).
+    let mut pop3_read = false;
+    let mut pop3_listing_failed = false;
+    let mut pop3_hashes_all = false;
+    for index in dsync_order(listing) {
+        let mailbox = &listing.imap[index];
+        let acted = acts_on(settings, &mailbox.name);
+        let mut mp = MailboxPlan {
+            index,
+            name: mailbox.name.clone(),
+            acted,
+            pop3_failed: false,
+            pop3_map_lost: false,
+            cache_links: Vec::new(),
+            walk: size_pass::walk(&[], &[], false),
+            header_pass: false,
+            pop3_reads: Vec::new(),
+            imap_reads: Vec::new(),
+            aborts: false,
+        };
+        if !acted {
+            mailboxes.push(mp);
+            continue;
+        }
+        let first_pop3_read = !pop3_read;
+        pop3_read = true;
+        if first_pop3_read && listing.pop3_error.is_some() {
+            mp.pop3_failed = true;
+            pop3_listing_failed = true;
+            mailboxes.push(mp);
+            continue;
+        }
+        // After a failed listing the map stays created but empty (spec: read once).
+        let empty: [MapEntry<'a>; 0] = [];
+        let session_map: &[MapEntry<'a>] = if pop3_listing_failed {
+            mp.pop3_map_lost = true;
+            &empty
+        } else {
+            &map
+        };
+
+        let cached: Vec<Option<&str>> = mailbox
+            .messages
+            .iter()
+            .map(|m| {
+                if settings.skip_uidl_cache {
+                    None
+                } else {
+                    m.cached_uidl.as_deref().filter(|u| !u.is_empty())
+                }
+            })
+            .collect();
+        if !settings.skip_uidl_cache {
+            let uidls: Vec<&str> = session_map.iter().map(|e| e.uidl).collect();
+            mp.cache_links = uidl_cache::link_cached(&uidls, &cached);
+        }
+        let pop_side: Vec<size_pass::PopSide<'_>> = session_map
+            .iter()
+            .map(|e| size_pass::PopSide {
+                uidl: e.uidl,
+                size: if settings.skip_size_check {
+                    None
+                } else {
+                    e.size
+                },
+            })
+            .collect();
+        let imap_side: Vec<size_pass::ImapSide<'_>> = mailbox
+            .messages
+            .iter()
+            .zip(&cached)
+            .map(|(m, c)| size_pass::ImapSide {
+                size: if settings.skip_size_check {
+                    None
+                } else {
+                    m.size
+                },
+                cached_uidl: *c,
+            })
+            .collect();
+        mp.walk = size_pass::walk(&pop_side, &imap_side, settings.skip_size_check);
+        if !mp.walk.complete {
+            mp.header_pass = true;
+            let k = mp.walk.stopped_at;
+            if !pop3_hashes_all {
+                if !first_pop3_read && !session_map.is_empty() {
+                    // The pop3c box of this sync was never synced: doveadm asserts.
+                    mp.aborts = true;
+                    mailboxes.push(mp);
+                    continue;
+                }
+                let first_seq = if settings.all_mailboxes { 1 } else { k + 1 };
+                // Dovecot reads POP3 numbers first_seq..=|map| and files the hash of
+                // number s under map entry s-1: with empty UIDLs that is the wrong
+                // entry, and the last messages are never read (spec §9).
+                mp.pop3_reads = (first_seq..=session_map.len()).map(|s| s as u32).collect();
+                if first_seq == 1 {
+                    pop3_hashes_all = true;
+                }
+            }
+            mp.imap_reads = mailbox.messages[k.min(mailbox.messages.len())..]
+                .iter()
+                .map(|m| m.uid)
+                .collect();
+        }
+        mailboxes.push(mp);
+    }
+    Plan {
+        settings: settings.clone(),
+        listing,
+        map,
+        empty_uidls,
+        mailboxes,
+    }
+}
+
+impl Plan<'_> {
+    /// Every POP3 number whose header some mailbox's header pass reads, in read order.
+    pub fn pop3_reads(&self) -> impl Iterator<Item = u32> + '_ {
+        self.mailboxes
+            .iter()
+            .flat_map(|m| m.pop3_reads.iter().copied())
+    }
+
+    /// Every (mailbox, UID) whose IMAP header some header pass reads.
+    pub fn imap_reads(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        self.mailboxes
+            .iter()
+            .flat_map(|m| m.imap_reads.iter().map(move |&u| (m.name.as_str(), u)))
+    }
+
+    /// Whether any header is needed at all.
+    pub fn needs_headers(&self) -> bool {
+        self.mailboxes.iter().any(|m| m.header_pass)
+    }
+}
+
+/// Finishes the header pass of every mailbox with the reads the plan asked for.
+pub fn resolve<'a>(plan: &Plan<'a>, reads: &Reads) -> Result<Outcome<'a>, ResolveError> {
+    outcome::resolve(plan, reads)
+}
+
+/// Plans and resolves in one go when every header is already known (audit, tests).
+pub fn simulate<'a>(
+    listing: &'a Listing,
+    settings: &Settings,
+    reads: &Reads,
+) -> Result<Outcome<'a>, ResolveError> {
+    resolve(&plan(listing, settings), reads)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,391 @@
+//! The audit: where Dovecot's answer is wrong by content, why, and which settings fix it.
+//!
+//! Dovecot's answer ([`super::Outcome`]) is compared with what is true: the scenario's
+//! ground truth where one is known, otherwise what the content says (the full header
+//! hashes of every message, paired where a hash is unique on both sides). Each IMAP
+//! message the plugin handles gets a verdict, each wrong or lost UIDL a cause named
+//! after the Dovecot behaviour behind it. Then the plan is replayed under every
+//! combination of the boolean settings to find the smallest change that carries every
+//! UIDL right, or to say that none does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use super::outcome::{Outcome, SyncStatus, Via};
+use super::settings::BOOLEAN_SETTINGS;
+use super::{Listing, Read, Reads, ResolveError, Settings, Sha1, simulate};
+
+/// The true UIDL of one IMAP message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// This POP3 message (UIDL and number) is the same message.
+    Pop3 { uidl: String, number: u32 },
+    /// POP3 does not list this message: it should get no UIDL.
+    None,
+    /// The content cannot tell (duplicate headers, unreadable header).
+    Unknown,
+}
+
+/// Ground truth: per (mailbox, UID), the true POP3 counterpart.
+pub type Truth = BTreeMap<(String, u32), Expected>;
+
+/// The verdict on one IMAP message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    /// The right UIDL and order, or rightly none.
+    Right,
+    /// The right UIDL, but the POP3 order is lost or wrong.
+    OrderLost,
+    /// Another message's UIDL (or a UIDL where none belongs).
+    Wrong,
+    /// No UIDL where one belongs (not stored, or the mailbox is not copied).
+    Lost,
+    /// The truth is not known.
+    Unknown,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Right => "right",
+            Verdict::OrderLost => "order-lost",
+            Verdict::Wrong => "wrong",
+            Verdict::Lost => "lost",
+            Verdict::Unknown => "unknown",
+        })
+    }
+}
+
+/// The Dovecot behaviour behind a wrong, lost or order-lost UIDL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cause {
+    /// Different messages at the same position with the same size, paired by size.
+    PositionalSizePairing,
+    /// Identical normalised headers paired in list order.
+    DuplicateHeaders,
+    /// A header hash filed under the wrong POP3 entry after an empty UIDL.
+    EmptyUidlShift,
+    /// The cached-UIDL pass: a stale cached UIDL, or an order lost by the backwards walk.
+    CacheWalk,
+    /// The POP3 UIDL is empty: Dovecot skips the message.
+    EmptyUidl,
+    /// The IMAP and POP3 headers hash differently (a provider quirk): no pair.
+    HeaderMismatch,
+    /// The message was expunged while its header was read.
+    Expunged,
+    /// The mailbox's UIDL sync fails, so nothing of it is copied.
+    SyncFailed,
+    /// doveadm aborts in or before this mailbox.
+    Aborted,
+    /// dsync stops before this mailbox.
+    NotReached,
+    /// None of the above explains it.
+    Other,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cause::PositionalSizePairing => "positional size pairing",
+            Cause::DuplicateHeaders => "duplicate headers paired in list order",
+            Cause::EmptyUidlShift => "empty-UIDL shift",
+            Cause::CacheWalk => "cached-UIDL walk",
+            Cause::EmptyUidl => "empty POP3 UIDL",
+            Cause::HeaderMismatch => "headers differ between IMAP and POP3",
+            Cause::Expunged => "expunged during the run",
+            Cause::SyncFailed => "UIDL sync failed",
+            Cause::Aborted => "doveadm aborted",
+            Cause::NotReached => "dsync stopped before this folder",
+            Cause::Other => "other",
+        })
+    }
+}
+
+/// The audit of one IMAP message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageAudit {
+    pub mailbox: String,
+    pub uid: u32,
+    pub expected: Expected,
+    pub verdict: Verdict,
+    pub cause: Option<Cause>,
+}
+
+/// A settings change that was tried, and what it gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trial {
+    /// The settings as `name=yes|no` pairs that differ from the audited ones.
+    pub changes: Vec<(String, bool)>,
+    pub settings: Settings,
+    pub exit_code: i32,
+    pub counts: Counts,
+}
+
+/// Verdict counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub right: usize,
+    pub order_lost: usize,
+    pub wrong: usize,
+    pub lost: usize,
+    pub unknown: usize,
+}
+
+impl Counts {
+    /// Every UIDL carried right, order included.
+    pub fn all_right(&self) -> bool {
+        self.wrong == 0 && self.lost == 0 && self.order_lost == 0
+    }
+}
+
+/// What the audit recommends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recommendation {
+    /// The audited settings already carry every UIDL right.
+    KeepSettings,
+    /// The smallest change that does (fewest settings flipped).
+    Change(Trial),
+    /// No combination of the boolean settings does; the best one tried is given.
+    Impossible { best: Option<Trial> },
+    /// The truth is not known well enough to judge.
+    Undecided,
+}
+
+/// The whole audit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    pub messages: Vec<MessageAudit>,
+    pub counts: Counts,
+    pub recommendation: Recommendation,
+}
+
+/// The hash Dovecot would compute from a complete read (header, then full fallback).
+fn final_hash(r: &super::MessageRead) -> Option<Sha1> {
+    match (&r.header, &r.full) {
+        (Read::Hashed { sha1, eoh: true }, _) => Some(*sha1),
+        (Read::Hashed { eoh: false, .. }, Some(Read::Hashed { sha1, .. })) => Some(*sha1),
+        _ => None,
+    }
+}
+
+/// Truth from content alone: an IMAP message pairs with the POP3 message whose full
+/// header hash it shares when that hash is unique on both sides; a hash POP3 does not
+/// have means no UIDL belongs; anything else is unknown. Only mailboxes the plugin acts
+/// on (under `settings`) are judged.
+pub fn content_truth(listing: &Listing, settings: &Settings, all: &Reads) -> Truth {
+    let mut pop3_by_hash: HashMap<Sha1, Vec<usize>> = HashMap::new();
+    let mut pop3_unreadable = false;
+    for (i, m) in listing.pop3.iter().enumerate() {
+        match all.pop3.get(&m.number).and_then(final_hash) {
+            Some(h) => pop3_by_hash.entry(h).or_default().push(i),
+            None => pop3_unreadable = true,
+        }
+    }
+    let mut truth = Truth::new();
+    for mb in &listing.imap {
+        if !super::acts_on(settings, &mb.name) && !settings.all_mailboxes {
+            continue;
+        }
+        let hashes: Vec<Option<Sha1>> = mb
+            .messages
+            .iter()
+            .map(|m| all.imap.get(&(mb.name.clone(), m.uid)).and_then(final_hash))
+            .collect();
+        let mut imap_count: HashMap<Sha1, usize> = HashMap::new();
+        for h in hashes.iter().flatten() {
+            *imap_count.entry(*h).or_default() += 1;
+        }
+        for (m, h) in mb.messages.iter().zip(&hashes) {
+            let expected = match h {
+                None => Expected::Unknown,
+                Some(h) => match pop3_by_hash.get(h).map(Vec::as_slice) {
+                    Some([i]) if imap_count[h] == 1 => {
+                        let p = &listing.pop3[*i];
+                        Expected::Pop3 {
+                            uidl: p.uidl.clone(),
+                            number: p.number,
+                        }
+                    }
+                    None if !pop3_unreadable => Expected::None,
+                    _ => Expected::Unknown,
+                },
+            };
+            truth.insert((mb.name.clone(), m.uid), expected);
+        }
+    }
+    truth
+}
+
+/// Judges one outcome against the truth.
+fn judge(listing: &Listing, outcome: &Outcome<'_>, truth: &Truth) -> (Vec<MessageAudit>, Counts) {
+    let empty_uidl_numbers: Vec<u32> = listing
+        .pop3
+        .iter()
+        .filter(|m| m.uidl.is_empty())
+        .map(|m| m.number)
+        .collect();
+    let mut out = Vec::new();
+    let mut counts = Counts::default();
+    for mb in &outcome.mailboxes {
+        let handled = super::acts_on(&outcome.settings, &mb.name);
+        for a in &mb.messages {
+            let Some(expected) = truth.get(&(mb.name.clone(), a.uid)) else {
+                continue;
+            };
+            // Mailboxes the plugin does not act on are copied without UIDLs by design;
+            // a POP3 client on the destination sees only INBOX.
+            if !handled && mb.status == SyncStatus::NotHandled {
+                continue;
+            }
+            let stored = if mb.copied { a.uidl } else { None };
+            let (verdict, cause) = match expected {
+                Expected::Unknown => (Verdict::Unknown, None),
+                Expected::None => match stored {
+                    None => (Verdict::Right, None),
+                    Some(_) => (Verdict::Wrong, Some(wrong_cause(a.via, a.shifted))),
+                },
+                Expected::Pop3 { uidl, number } => match stored {
+                    Some(u) if u == uidl => {
+                        if a.order == *number {
+                            (Verdict::Right, None)
+                        } else {
+                            (Verdict::OrderLost, Some(Cause::CacheWalk))
+                        }
+                    }
+                    Some(_) => (Verdict::Wrong, Some(wrong_cause(a.via, a.shifted))),
+                    None => {
+                        let cause = match mb.status {
+                            SyncStatus::Failed => Cause::SyncFailed,
+                            SyncStatus::Aborted => Cause::Aborted,
+                            SyncStatus::NotReached => Cause::NotReached,
+                            _ if uidl.is_empty() || empty_uidl_numbers.contains(number) => {
+                                Cause::EmptyUidl
+                            }
+                            _ if !empty_uidl_numbers.is_empty() => Cause::EmptyUidlShift,
+                            _ if expunged_in_log(outcome) => Cause::Expunged,
+                            _ => Cause::HeaderMismatch,
+                        };
+                        (Verdict::Lost, Some(cause))
+                    }
+                },
+            };
+            match verdict {
+                Verdict::Right => counts.right += 1,
+                Verdict::OrderLost => counts.order_lost += 1,
+                Verdict::Wrong => counts.wrong += 1,
+                Verdict::Lost => counts.lost += 1,
+                Verdict::Unknown => counts.unknown += 1,
+            }
+            out.push(MessageAudit {
+                mailbox: mb.name.clone(),
+                uid: a.uid,
+                expected: expected.clone(),
+                verdict,
+                cause,
+            });
+        }
+    }
+    (out, counts)
+}
+
+fn expunged_in_log(outcome: &Outcome<'_>) -> bool {
+    outcome
+        .log
+        .iter()
+        .any(|l| l.text.contains("Failed to get header") || l.text.contains("Failed to get body"))
+}
+
+fn wrong_cause(via: Option<Via>, shifted: bool) -> Cause {
+    match via {
+        Some(Via::Size) => Cause::PositionalSizePairing,
+        Some(Via::Header) if shifted => Cause::EmptyUidlShift,
+        Some(Via::Header) => Cause::DuplicateHeaders,
+        Some(Via::Cache) => Cause::CacheWalk,
+        None => Cause::Other,
+    }
+}
+
+/// Audits `outcome` (Dovecot's answer under `outcome.settings`). `all` must hold a
+/// complete read (header, and full where the header had no blank line) of every POP3
+/// message and every IMAP message; `truth` overrides the content truth where given.
+pub fn audit(
+    listing: &Listing,
+    outcome: &Outcome<'_>,
+    all: &Reads,
+    truth: Option<&Truth>,
+) -> Result<Audit, ResolveError> {
+    let owned;
+    let truth = match truth {
+        Some(t) => t,
+        None => {
+            let mut any = outcome.settings.clone();
+            any.all_mailboxes = true;
+            owned = content_truth(listing, &any, all);
+            &owned
+        }
+    };
+    let (messages, counts) = judge(listing, outcome, truth);
+    let recommendation = if counts.all_right() && outcome.result.exit_code() == 0 {
+        if counts.unknown > 0 {
+            Recommendation::Undecided
+        } else {
+            Recommendation::KeepSettings
+        }
+    } else {
+        recommend(listing, &outcome.settings, all, truth)?
+    };
+    Ok(Audit {
+        messages,
+        counts,
+        recommendation,
+    })
+}
+
+/// Tries every combination of the boolean settings, fewest changes first, and returns
+/// the first that carries every UIDL right with doveadm succeeding.
+fn recommend(
+    listing: &Listing,
+    base: &Settings,
+    all: &Reads,
+    truth: &Truth,
+) -> Result<Recommendation, ResolveError> {
+    let mut combos: Vec<u32> = (1..(1u32 << BOOLEAN_SETTINGS.len())).collect();
+    // Fewest flips first; among equals, the order of BOOLEAN_SETTINGS decides.
+    combos.sort_by_key(|c| (c.count_ones(), c.reverse_bits()));
+    let mut best: Option<Trial> = None;
+    for mask in combos {
+        let mut s = base.clone();
+        let mut changes = Vec::new();
+        for (bit, name) in BOOLEAN_SETTINGS.iter().enumerate() {
+            if mask & (1 << bit) != 0 {
+                let v = !s.flag(name).expect("known setting");
+                s.set(name, if v { "yes" } else { "no" })
+                    .expect("known setting");
+                changes.push((name.to_string(), v));
+            }
+        }
+        let outcome = simulate(listing, &s, all)?;
+        let (_, counts) = judge(listing, &outcome, truth);
+        let trial = Trial {
+            changes,
+            settings: s,
+            exit_code: outcome.result.exit_code(),
+            counts,
+        };
+        if counts.all_right() && trial.exit_code == 0 {
+            return Ok(Recommendation::Change(trial));
+        }
+        let score = |t: &Trial| {
+            (
+                t.exit_code != 0,
+                t.counts.wrong,
+                t.counts.lost,
+                t.counts.order_lost,
+            )
+        };
+        if best.as_ref().is_none_or(|b| score(&trial) < score(b)) {
+            best = Some(trial);
+        }
+    }
+    Ok(Recommendation::Impossible { best })
+}

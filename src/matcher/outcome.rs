@@ -1,0 +1,530 @@
+//! The plugin's answer: per IMAP message a UIDL and a POP3 order, the log lines in
+//! Dovecot's wording (so admins can grep for them), and what doveadm would then do.
+//!
+//! dsync handles folders in byte order of their names. A mailbox whose UIDL sync fails
+//! is not copied and, if it has any message to export, stops dsync there: later folders
+//! are not reached and doveadm exits 75. The `all_mailboxes` assertion aborts doveadm
+//! (exit 134) at the mailbox where it fires (spec §12).
+
+use std::fmt;
+
+use super::hash_pass::{self, Candidate};
+use super::size_pass::Step;
+use super::{MessageRead, Plan, Read, Reads, ResolveError, Settings, Sha1};
+
+/// How an IMAP message got its UIDL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Via {
+    /// From imapc's UIDL cache of an earlier run.
+    Cache,
+    /// Positional size pass.
+    Size,
+    /// Header-hash pass.
+    Header,
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Via::Cache => "cache",
+            Via::Size => "size",
+            Via::Header => "header",
+        })
+    }
+}
+
+/// The plugin's answer for one IMAP message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assigned<'a> {
+    pub uid: u32,
+    /// `None`: the storage's default answer (empty for imapc); nothing is stored.
+    pub uidl: Option<&'a str>,
+    /// POP3 message number; 0 = none (dsync stores no order).
+    pub order: u32,
+    pub via: Option<Via>,
+    /// Paired by a header hash that was filed under the wrong POP3 entry because of an
+    /// earlier empty UIDL (spec §9).
+    pub shifted: bool,
+}
+
+/// What happened to one mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SyncStatus {
+    /// The plugin synced it; its UIDLs are stored.
+    Synced,
+    /// The plugin does not act on it; copied without UIDLs.
+    NotHandled,
+    /// "POP3 UIDLs couldn't be synced": nothing of it is copied.
+    Failed,
+    /// doveadm aborted here (exit 134).
+    Aborted,
+    /// dsync stopped before this folder.
+    NotReached,
+}
+
+impl fmt::Display for SyncStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SyncStatus::Synced => "synced",
+            SyncStatus::NotHandled => "not handled by the plugin",
+            SyncStatus::Failed => "failed",
+            SyncStatus::Aborted => "aborted",
+            SyncStatus::NotReached => "not reached",
+        })
+    }
+}
+
+/// One mailbox of the outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxResult<'a> {
+    pub name: String,
+    pub status: SyncStatus,
+    /// Whether dsync copies this mailbox's messages to the destination.
+    pub copied: bool,
+    /// Per IMAP message, in UID order.
+    pub messages: Vec<Assigned<'a>>,
+    /// The debug figures: `cached uidls=C, size matches=S, total=N`.
+    pub cached_uidls: usize,
+    pub size_matches: usize,
+    pub total: usize,
+    pub header_pass: bool,
+    /// Pairs made by the header pass.
+    pub header_matches: usize,
+}
+
+/// Log level of a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Debug,
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Debug => "Debug",
+            Level::Warning => "Warning",
+            Level::Error => "Error",
+        })
+    }
+}
+
+/// One log line, worded as Dovecot 2.3.19 words it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LogLine {
+    pub level: Level,
+    /// The IMAP mailbox whose sync logged it.
+    pub mailbox: String,
+    pub text: String,
+}
+
+impl fmt::Display for LogLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.level, self.text)
+    }
+}
+
+/// What `doveadm backup` would end with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DoveadmResult {
+    /// Exit 0.
+    Success,
+    /// Exit 75: "POP3 UIDLs couldn't be synced" in this mailbox.
+    TempFail { mailbox: String },
+    /// Exit 134: assertion failure inside the plugin, in this mailbox.
+    Abort { mailbox: String },
+}
+
+impl DoveadmResult {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DoveadmResult::Success => 0,
+            DoveadmResult::TempFail { .. } => 75,
+            DoveadmResult::Abort { .. } => 134,
+        }
+    }
+}
+
+impl fmt::Display for DoveadmResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DoveadmResult::Success => f.write_str("success (exit 0)"),
+            DoveadmResult::TempFail { mailbox } => write!(
+                f,
+                "mailbox {mailbox}: POP3 UIDLs couldn't be synced (exit 75)"
+            ),
+            DoveadmResult::Abort { mailbox } => write!(
+                f,
+                "mailbox {mailbox}: doveadm aborts with an assertion failure in the plugin (exit 134)"
+            ),
+        }
+    }
+}
+
+/// Dovecot's answer for a whole session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome<'a> {
+    pub settings: Settings,
+    /// In dsync's order.
+    pub mailboxes: Vec<MailboxResult<'a>>,
+    pub log: Vec<LogLine>,
+    pub result: DoveadmResult,
+}
+
+impl Outcome<'_> {
+    /// Log lines at warning level or above.
+    pub fn problems(&self) -> impl Iterator<Item = &LogLine> {
+        self.log.iter().filter(|l| l.level >= Level::Warning)
+    }
+
+    /// What imapc's UIDL cache holds after this run (only persisted when imapc has
+    /// on-disk indexes): per mailbox and UID, the UIDL; existing values kept.
+    pub fn uidl_cache_after(&self) -> Vec<(String, u32, String)> {
+        if self.settings.skip_uidl_cache {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for mb in &self.mailboxes {
+            if mb.status != SyncStatus::Synced {
+                continue;
+            }
+            for m in &mb.messages {
+                if let Some(u) = m.uidl {
+                    out.push((mb.name.clone(), m.uid, u.to_string()));
+                }
+            }
+        }
+        out
+    }
+}
+
+const SYNC_FAILED: &str = "POP3 UIDLs couldn't be synced";
+
+struct Session<'p> {
+    log: Vec<LogLine>,
+    /// Header hash filed under each POP3 map entry (persists across mailboxes).
+    pop3_hash: Vec<Option<Sha1>>,
+    /// Whether the hash under map entry i came from another POP3 message (§9).
+    pop3_shifted: Vec<bool>,
+    mailbox: &'p str,
+}
+
+impl Session<'_> {
+    fn line(&mut self, level: Level, text: String) {
+        self.log.push(LogLine {
+            level,
+            mailbox: self.mailbox.to_string(),
+            text,
+        });
+    }
+}
+
+/// The hash a read yields, with Dovecot's log lines. `Ok(None)`: expunged, left out.
+/// `Err(())`: the sync fails.
+fn hash_of(
+    s: &mut Session<'_>,
+    read: &MessageRead,
+    seq: u32,
+    uid: u32,
+) -> Result<Option<Sha1>, ()> {
+    let mut take = |r: &Read, what: &str| -> Result<Option<(Sha1, bool)>, ()> {
+        match r {
+            Read::Hashed { sha1, eoh } => Ok(Some((*sha1, *eoh))),
+            Read::Expunged { reason } => {
+                s.line(
+                    Level::Error,
+                    format!("pop3_migration: Failed to get {what} for msg {seq}: {reason}"),
+                );
+                Ok(None)
+            }
+            Read::Failed { reason } => {
+                s.line(
+                    Level::Error,
+                    format!("pop3_migration: Failed to get {what} for msg {seq}: {reason}"),
+                );
+                Err(())
+            }
+        }
+    };
+    let Some((sha1, eoh)) = take(&read.header, "header")? else {
+        return Ok(None);
+    };
+    if eoh {
+        return Ok(Some(sha1));
+    }
+    let full = read.full.as_ref().expect("checked by the caller");
+    let Some((sha1, eoh)) = take(full, "body")? else {
+        return Ok(None);
+    };
+    if !eoh {
+        s.line(
+            Level::Warning,
+            format!("pop3_migration: Truncated email with UID {uid} stored as truncated"),
+        );
+    }
+    Ok(Some(sha1))
+}
+
+/// See [`super::resolve`].
+pub fn resolve<'a>(plan: &Plan<'a>, reads: &Reads) -> Result<Outcome<'a>, ResolveError> {
+    check_reads(plan, reads)?;
+    let settings = &plan.settings;
+    let listing = plan.listing;
+    let mut s = Session {
+        log: Vec::new(),
+        pop3_hash: vec![None; plan.map.len()],
+        pop3_shifted: vec![false; plan.map.len()],
+        mailbox: "",
+    };
+    let mut result = DoveadmResult::Success;
+    let mut mailboxes = Vec::with_capacity(plan.mailboxes.len());
+    let mut empty_uidls_logged = false;
+
+    for mp in &plan.mailboxes {
+        let imap = &listing.imap[mp.index].messages;
+        let unassigned = |uid| Assigned {
+            uid,
+            uidl: None,
+            order: 0,
+            via: None,
+            shifted: false,
+        };
+        let mut mr = MailboxResult {
+            name: mp.name.clone(),
+            status: SyncStatus::NotHandled,
+            copied: true,
+            messages: imap.iter().map(|m| unassigned(m.uid)).collect(),
+            cached_uidls: 0,
+            size_matches: 0,
+            total: 0,
+            header_pass: false,
+            header_matches: 0,
+        };
+        if result != DoveadmResult::Success {
+            mr.status = SyncStatus::NotReached;
+            mr.copied = false;
+            mailboxes.push(mr);
+            continue;
+        }
+        if !mp.acted {
+            mailboxes.push(mr);
+            continue;
+        }
+        s.mailbox = &mp.name;
+        let synced = sync_mailbox(plan, mp, reads, &mut s, &mut mr, &mut empty_uidls_logged);
+        if mp.aborts {
+            mr.status = SyncStatus::Aborted;
+            mr.copied = false;
+            mr.messages.iter_mut().for_each(|m| *m = unassigned(m.uid));
+            result = DoveadmResult::Abort {
+                mailbox: mp.name.clone(),
+            };
+        } else if synced {
+            mr.status = SyncStatus::Synced;
+        } else {
+            s.line(Level::Error, SYNC_FAILED.to_string());
+            mr.status = SyncStatus::Failed;
+            mr.messages.iter_mut().for_each(|m| *m = unassigned(m.uid));
+            // The failure surfaces only when a mail asks for its UIDL: an empty
+            // mailbox fails silently and dsync goes on (interop note).
+            if !imap.is_empty() {
+                mr.copied = false;
+                result = DoveadmResult::TempFail {
+                    mailbox: mp.name.clone(),
+                };
+            }
+        }
+        mailboxes.push(mr);
+    }
+    Ok(Outcome {
+        settings: settings.clone(),
+        mailboxes,
+        log: s.log,
+        result,
+    })
+}
+
+fn check_reads(plan: &Plan<'_>, reads: &Reads) -> Result<(), ResolveError> {
+    for n in plan.pop3_reads() {
+        let r = reads.pop3.get(&n).ok_or(ResolveError::MissingPop3(n))?;
+        if r.header.needs_full() && r.full.is_none() {
+            return Err(ResolveError::MissingPop3Full(n));
+        }
+    }
+    for (mb, uid) in plan.imap_reads() {
+        let key = (mb.to_string(), uid);
+        let r = reads
+            .imap
+            .get(&key)
+            .ok_or_else(|| ResolveError::MissingImap(mb.to_string(), uid))?;
+        if r.header.needs_full() && r.full.is_none() {
+            return Err(ResolveError::MissingImapFull(mb.to_string(), uid));
+        }
+    }
+    Ok(())
+}
+
+/// One mailbox's UIDL sync. Returns false when Dovecot's sync fails.
+fn sync_mailbox<'a>(
+    plan: &Plan<'a>,
+    mp: &super::MailboxPlan,
+    reads: &Reads,
+    s: &mut Session<'_>,
+    mr: &mut MailboxResult<'a>,
+    empty_uidls_logged: &mut bool,
+) -> bool {
+    let listing = plan.listing;
+    let imap = &listing.imap[mp.index].messages;
+    if mp.pop3_failed {
+        let err = listing
+            .pop3_error
+            .as_deref()
+            .unwrap_or("POP3 listing failed");
+        s.line(Level::Error, err.to_string());
+        return false;
+    }
+    if !*empty_uidls_logged && !mp.pop3_map_lost {
+        *empty_uidls_logged = true;
+        for &n in &plan.empty_uidls {
+            s.line(
+                Level::Warning,
+                format!("pop3_migration: UIDL for msg {n} is empty"),
+            );
+        }
+    }
+    let map: &[super::MapEntry<'a>] = if mp.pop3_map_lost { &[] } else { &plan.map };
+    let settings = &plan.settings;
+
+    // Working state: Dovecot's imap_msg_map and pop3_uidl_map for this mailbox.
+    let mut uidl: Vec<Option<&'a str>> = imap
+        .iter()
+        .map(|m| {
+            if settings.skip_uidl_cache {
+                None
+            } else {
+                m.cached_uidl.as_deref().filter(|u| !u.is_empty())
+            }
+        })
+        .collect();
+    let mut via: Vec<Option<Via>> = uidl.iter().map(|u| u.map(|_| Via::Cache)).collect();
+    let mut order = vec![0u32; imap.len()];
+    let mut shifted = vec![false; imap.len()];
+    let mut pop3_linked = vec![false; map.len()];
+    for &(j, p) in &mp.cache_links {
+        order[j] = map[p].number;
+        pop3_linked[p] = true;
+    }
+    for (i, step) in mp.walk.steps.iter().enumerate() {
+        match step {
+            Step::CachedMatch => mr.cached_uidls += 1,
+            Step::SizeMatch => {
+                mr.size_matches += 1;
+                uidl[i] = Some(map[i].uidl);
+                order[i] = map[i].number;
+                via[i] = Some(Via::Size);
+                pop3_linked[i] = true;
+            }
+        }
+    }
+    mr.total = map.len().min(imap.len());
+    s.line(
+        Level::Debug,
+        format!(
+            "pop3_migration: cached uidls={}, size matches={}, total={}",
+            mr.cached_uidls, mr.size_matches, mr.total
+        ),
+    );
+
+    if mp.header_pass && !mp.aborts {
+        mr.header_pass = true;
+        // POP3 first, then IMAP, each stopping at the first hard failure.
+        for &n in &mp.pop3_reads {
+            let read = &reads.pop3[&n];
+            let slot = n as usize - 1;
+            match hash_of(s, read, n, n) {
+                Ok(h) => {
+                    s.pop3_hash[slot] = h;
+                    s.pop3_shifted[slot] = map[slot].number != n;
+                }
+                Err(()) => return false,
+            }
+        }
+        let mut imap_hash: Vec<Option<Sha1>> = vec![None; imap.len()];
+        let first = mp.walk.stopped_at;
+        for (pos, &uid) in mp.imap_reads.iter().enumerate() {
+            let read = &reads.imap[&(mp.name.clone(), uid)];
+            match hash_of(s, read, (first + pos + 1) as u32, uid) {
+                Ok(h) => imap_hash[first + pos] = h,
+                Err(()) => return false,
+            }
+        }
+        let pop3_c: Vec<Candidate> = (0..map.len())
+            .map(|i| Candidate {
+                hash: s.pop3_hash[i],
+                taken: pop3_linked[i],
+            })
+            .collect();
+        let imap_c: Vec<Candidate> = (0..imap.len())
+            .map(|j| Candidate {
+                hash: imap_hash[j],
+                taken: uidl[j].is_some(),
+            })
+            .collect();
+        for (p, j) in hash_pass::pair(&pop3_c, &imap_c) {
+            pop3_linked[p] = true;
+            uidl[j] = Some(map[p].uidl);
+            order[j] = map[p].number;
+            via[j] = Some(Via::Header);
+            shifted[j] = s.pop3_shifted[p];
+            mr.header_matches += 1;
+        }
+        // Missing: unpaired POP3 entries that have a hash (expunged ones have none).
+        let missing: Vec<usize> = (0..map.len())
+            .filter(|&p| !pop3_linked[p] && s.pop3_hash[p].is_some())
+            .collect();
+        if !missing.is_empty() && !settings.all_mailboxes {
+            let first = missing[0];
+            let mut text = format!(
+                "pop3_migration: {} POP3 messages have no matching IMAP messages (first POP3 msg {} UIDL {})",
+                missing.len(),
+                map[first].number,
+                map[first].uidl
+            );
+            let all_imap_found = imap.len() + missing.len() == map.len();
+            if all_imap_found {
+                text.push_str(
+                    " - all IMAP messages were found (POP3 contains more than IMAP INBOX - you may want to set pop3_migration_all_mailboxes=yes)",
+                );
+            }
+            if all_imap_found && settings.ignore_extra_uidls {
+                s.line(Level::Warning, text);
+            } else if !settings.ignore_missing_uidls {
+                text.push_str(" - set pop3_migration_ignore_missing_uidls=yes");
+                if all_imap_found {
+                    text.push_str(" or pop3_migration_ignore_extra_uidls=yes");
+                }
+                text.push_str(" to continue anyway");
+                s.line(Level::Error, text);
+                return false;
+            } else {
+                s.line(Level::Warning, text);
+            }
+        } else {
+            s.line(
+                Level::Debug,
+                format!("pop3_migration: {} mails matched by headers", map.len()),
+            );
+        }
+    }
+    for (j, m) in mr.messages.iter_mut().enumerate() {
+        *m = Assigned {
+            uid: imap[j].uid,
+            uidl: uidl[j],
+            order: if uidl[j].is_some() { order[j] } else { 0 },
+            via: via[j],
+            shifted: shifted[j],
+        };
+    }
+    true
+}

@@ -1,0 +1,266 @@
+//! Renderings of a result: the structured [`Report`] (YAML/JSON), a human summary,
+//! the TSV of what Dovecot would store, and dovecot-uidlist `P`/`O` fields.
+//!
+//! A report always says which answer is which: `dovecot` is what Dovecot 2.3.19 would
+//! do, bugs and all; `audit` is how that compares with the truth. Output is
+//! deterministic: mailboxes in dsync's order, messages in UID order, no ports, paths or
+//! timings.
+
+mod human;
+mod tsv;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::matcher::audit::{Audit, Expected, Recommendation};
+use crate::matcher::{Outcome, SyncStatus};
+
+pub use human::human;
+pub use tsv::{TSV_HEADER, dovecot_uidlist, tsv_lines};
+
+/// Everything known about one run (a scenario, or a live verification).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// Scenario name (path under scenarios/ without extension), or the account.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The plugin settings under Dovecot's full names.
+    pub settings: BTreeMap<String, String>,
+    /// The imapc profile the prediction is for (`docs` or `bare`).
+    pub imapc: String,
+    /// What Dovecot would do.
+    pub dovecot: DovecotReport,
+    /// How that compares with the truth (absent with `--no-audit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditReport>,
+    /// Commands and round trips per server, as our clients counted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<Traffic>,
+    /// Whether the scenario's expectations hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expectation: Option<Expectation>,
+}
+
+/// Dovecot's answer.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DovecotReport {
+    pub exit_code: i32,
+    pub result: String,
+    pub mailboxes: Vec<MailboxReport>,
+    /// Log lines as `Level: text`, in the order Dovecot logs them.
+    pub log: Vec<String>,
+}
+
+/// One mailbox of Dovecot's answer.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MailboxReport {
+    pub name: String,
+    pub status: String,
+    /// Whether dsync copies its messages.
+    pub copied: bool,
+    /// `cached uidls=C, size matches=S, total=N` (absent where the plugin did not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passes: Option<Passes>,
+    pub messages: Vec<MessageReport>,
+}
+
+/// The figures of one mailbox's sync.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Passes {
+    pub cached_uidls: usize,
+    pub size_matches: usize,
+    pub total: usize,
+    pub header_pass: bool,
+    pub header_matches: usize,
+}
+
+/// One IMAP message.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MessageReport {
+    pub uid: u32,
+    /// The scenario's message id, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The UIDL Dovecot would store (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uidl: Option<String>,
+    /// The POP3 order Dovecot would store (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
+    /// How the plugin matched it: cache, size or header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// right / order-lost / wrong / lost / unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The true UIDL, where a verdict is not right.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+}
+
+/// The audit, summarised.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AuditReport {
+    pub right: usize,
+    pub order_lost: usize,
+    pub wrong: usize,
+    pub lost: usize,
+    pub unknown: usize,
+    pub recommendation: String,
+}
+
+/// Per-server traffic.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Traffic {
+    pub pop3: ServerTraffic,
+    pub imap: ServerTraffic,
+}
+
+/// One server's traffic.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ServerTraffic {
+    pub commands: u64,
+    pub round_trips: u64,
+}
+
+/// The scenario's expectations and whether they hold.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Expectation {
+    pub met: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+}
+
+/// Builds a report. `ids` names the message behind (mailbox, UID) where known.
+pub fn build(
+    name: &str,
+    description: Option<&str>,
+    imapc: &str,
+    outcome: &Outcome<'_>,
+    audit: Option<&Audit>,
+    ids: &dyn Fn(&str, u32) -> Option<String>,
+) -> Report {
+    let mut verdicts = BTreeMap::new();
+    if let Some(a) = audit {
+        for m in &a.messages {
+            verdicts.insert((m.mailbox.as_str(), m.uid), m);
+        }
+    }
+    let mailboxes = outcome
+        .mailboxes
+        .iter()
+        .map(|mb| MailboxReport {
+            name: mb.name.clone(),
+            status: mb.status.to_string(),
+            copied: mb.copied,
+            passes: (mb.status == SyncStatus::Synced).then_some(Passes {
+                cached_uidls: mb.cached_uidls,
+                size_matches: mb.size_matches,
+                total: mb.total,
+                header_pass: mb.header_pass,
+                header_matches: mb.header_matches,
+            }),
+            messages: mb
+                .messages
+                .iter()
+                .map(|a| {
+                    let stored = mb.copied && a.uidl.is_some();
+                    let judged = verdicts.get(&(mb.name.as_str(), a.uid));
+                    MessageReport {
+                        uid: a.uid,
+                        message: ids(&mb.name, a.uid),
+                        uidl: if stored {
+                            a.uidl.map(str::to_string)
+                        } else {
+                            None
+                        },
+                        order: (stored && a.order > 0).then_some(a.order),
+                        via: if stored {
+                            a.via.map(|v| v.to_string())
+                        } else {
+                            None
+                        },
+                        verdict: judged.map(|j| j.verdict.to_string()),
+                        cause: judged.and_then(|j| j.cause.map(|c| c.to_string())),
+                        expected: judged.and_then(|j| match (&j.expected, j.verdict) {
+                            (_, crate::matcher::audit::Verdict::Right) => None,
+                            (Expected::Pop3 { uidl, number }, _) => {
+                                Some(format!("{uidl} (POP3 msg {number})"))
+                            }
+                            (Expected::None, _) => Some("none".to_string()),
+                            (Expected::Unknown, _) => None,
+                        }),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    Report {
+        name: name.to_string(),
+        description: description.map(str::to_string),
+        settings: outcome.settings.dovecot_pairs().into_iter().collect(),
+        imapc: imapc.to_string(),
+        dovecot: DovecotReport {
+            exit_code: outcome.result.exit_code(),
+            result: outcome.result.to_string(),
+            mailboxes,
+            log: outcome.log.iter().map(|l| l.to_string()).collect(),
+        },
+        audit: audit.map(|a| AuditReport {
+            right: a.counts.right,
+            order_lost: a.counts.order_lost,
+            wrong: a.counts.wrong,
+            lost: a.counts.lost,
+            unknown: a.counts.unknown,
+            recommendation: recommendation_text(&a.recommendation),
+        }),
+        traffic: None,
+        expectation: None,
+    }
+}
+
+/// The recommendation in words.
+pub fn recommendation_text(r: &Recommendation) -> String {
+    let changes = |t: &crate::matcher::audit::Trial| {
+        t.changes
+            .iter()
+            .map(|(n, v)| format!("pop3_migration_{n}={}", if *v { "yes" } else { "no" }))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match r {
+        Recommendation::KeepSettings => "keep these settings: every UIDL is carried right".into(),
+        Recommendation::Change(t) => format!("set {}: every UIDL is then carried right", changes(t)),
+        Recommendation::Impossible { best: Some(t) } => format!(
+            "no combination of the plugin's settings carries every UIDL right; the best, {}, still gives {} wrong, {} lost, {} order-lost (exit {})",
+            if t.changes.is_empty() { "the current one".to_string() } else { changes(t) },
+            t.counts.wrong,
+            t.counts.lost,
+            t.counts.order_lost,
+            t.exit_code
+        ),
+        Recommendation::Impossible { best: None } => {
+            "no combination of the plugin's settings carries every UIDL right".into()
+        }
+        Recommendation::Undecided => {
+            "undecided: some messages cannot be told apart by content (duplicates or unreadable headers)"
+                .into()
+        }
+    }
+}
+
+impl Report {
+    /// YAML, as `--format yaml` prints it.
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).expect("a report always serialises")
+    }
+
+    /// JSON, as `--format json` prints it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+}
