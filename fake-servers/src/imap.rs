@@ -485,14 +485,6 @@ fn parse_set(s: &str) -> Option<SeqSet> {
         .collect()
 }
 
-fn in_set(set: &SeqSet, n: u32, star: u32) -> bool {
-    set.iter().any(|&(a, b)| {
-        let a = a.unwrap_or(star);
-        let b = b.unwrap_or(star);
-        (a.min(b)..=a.max(b)).contains(&n)
-    })
-}
-
 /// A FETCH data item the server can answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Item {
@@ -1039,6 +1031,9 @@ impl Session {
                 .map(|m| m.messages.iter().map(|m| m.uid).collect())
                 .unwrap_or_default()
         };
+        if *view == current {
+            return;
+        }
         if allow_expunge {
             let present: HashSet<u32> = current.iter().copied().collect();
             let mut i = 0;
@@ -1293,24 +1288,37 @@ impl Session {
             }
         }
         let targets: Vec<(u32, u32)> = if uid_mode {
+            // The view is in UID order: each range is a slice of it.
             let star = view.last().copied().unwrap_or(0);
-            view.iter()
-                .enumerate()
-                .filter(|&(_, &u)| star > 0 && in_set(&set, u, star))
-                .map(|(i, &u)| (i as u32 + 1, u))
-                .collect()
+            let mut seqs: Vec<usize> = Vec::new();
+            for &(a, b) in &set {
+                let (a, b) = (a.unwrap_or(star), b.unwrap_or(star));
+                let (lo, hi) = (a.min(b), a.max(b));
+                let start = view.partition_point(|&u| u < lo);
+                let end = view.partition_point(|&u| u <= hi);
+                seqs.extend(start..end);
+            }
+            seqs.sort_unstable();
+            seqs.dedup();
+            seqs.into_iter().map(|i| (i as u32 + 1, view[i])).collect()
         } else {
             let star = view.len() as u32;
-            let valid = set.iter().all(|&(a, b)| {
-                a.is_none_or(|n| n <= star) && b.is_none_or(|n| n <= star) && star > 0
-            });
+            let valid = star > 0
+                && set
+                    .iter()
+                    .all(|&(a, b)| a.is_none_or(|n| n <= star) && b.is_none_or(|n| n <= star));
             if !valid {
                 return bad(out, "Invalid messageset.");
             }
-            view.iter()
-                .enumerate()
-                .filter(|&(i, _)| in_set(&set, i as u32 + 1, star))
-                .map(|(i, &u)| (i as u32 + 1, u))
+            let mut seqs: Vec<u32> = Vec::new();
+            for &(a, b) in &set {
+                let (a, b) = (a.unwrap_or(star), b.unwrap_or(star));
+                seqs.extend(a.min(b)..=a.max(b));
+            }
+            seqs.sort_unstable();
+            seqs.dedup();
+            seqs.into_iter()
+                .map(|s| (s, view[s as usize - 1]))
                 .collect()
         };
         let w = self.world.lock();
@@ -1321,7 +1329,7 @@ impl Session {
         };
         for (seq, uid) in targets {
             // A message gone from the world but not yet reported gets no reply.
-            let Some(m) = mb.messages.iter().find(|m| m.uid == uid) else {
+            let Some(m) = message_by_uid(mb, uid) else {
                 continue;
             };
             out.text(&format!("* {seq} FETCH ("));
@@ -1382,6 +1390,14 @@ fn replace_tag(reply: &[u8], tag: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Messages are kept in UID order by `append`; a world built otherwise is still served.
+fn message_by_uid(mb: &ImapMailbox, uid: u32) -> Option<&ImapMessage> {
+    match mb.messages.binary_search_by_key(&uid, |m| m.uid) {
+        Ok(i) => Some(&mb.messages[i]),
+        Err(_) => mb.messages.iter().find(|m| m.uid == uid),
+    }
 }
 
 fn find_mailbox<'w>(w: &'w World, name: &str) -> Option<&'w ImapMailbox> {
@@ -2174,7 +2190,10 @@ mod tests {
     #[test]
     fn sets_and_tokens() {
         let s = parse_set("1:3,7,9:*").unwrap();
-        assert!(in_set(&s, 2, 20) && in_set(&s, 7, 20) && in_set(&s, 20, 20) && !in_set(&s, 8, 20));
+        assert_eq!(
+            s,
+            vec![(Some(1), Some(3)), (Some(7), Some(7)), (Some(9), None)]
+        );
         assert!(parse_set("0").is_none() && parse_set("1:").is_none() && parse_set("+1").is_none());
         let mut toks = Vec::new();
         tokenize(
