@@ -8,8 +8,11 @@
 //! - [`imap`]: a pure IMAP codec and an async IMAP client over any stream.
 //! - [`tls`]: plain, implicit TLS and STLS/STARTTLS connections; trust roots.
 //! - [`report`]: renderings: YAML/JSON report, human summary, TSV, dovecot-uidlist.
+//! - [`dovecot`]: real Dovecot run by hand: a source server for client tests, and
+//!   `doveadm backup` with the pop3_migration plugin as the oracle.
 //! - [`secret`]: passwords that never print.
 
+pub mod dovecot;
 pub mod imap;
 pub mod matcher;
 pub mod report;

@@ -28,6 +28,11 @@ pub struct TestCa {
     pub ca_der: CertificateDer<'static>,
     /// Ready for `tokio_rustls::TlsAcceptor::from`.
     pub server_config: Arc<ServerConfig>,
+    /// The server certificate followed by the CA certificate, PEM: for servers that
+    /// read files, such as a real Dovecot (`ssl_cert = <file`).
+    pub server_chain_pem: String,
+    /// The server certificate's private key, PKCS#8 PEM (`ssl_key = <file`).
+    pub server_key_pem: String,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -57,6 +62,8 @@ impl TestCa {
         let leaf_key = KeyPair::generate()?;
         let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
 
+        let server_chain_pem = format!("{}{}", leaf.pem(), ca.pem());
+        let server_key_pem = leaf_key.serialize_pem();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let server_config = ServerConfig::builder_with_provider(provider)
@@ -67,6 +74,8 @@ impl TestCa {
             ca_pem: ca.pem(),
             ca_der: ca.der().clone(),
             server_config: Arc::new(server_config),
+            server_chain_pem,
+            server_key_pem,
         })
     }
 
