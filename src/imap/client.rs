@@ -350,7 +350,6 @@ struct MailboxState {
 }
 
 /// An IMAP client over any stream.
-#[derive(Debug)]
 pub struct ImapClient<S> {
     stream: S,
     rbuf: Vec<u8>,
@@ -369,6 +368,18 @@ pub struct ImapClient<S> {
     untagged_run: usize,
     /// Bumped whenever the server announces capabilities.
     caps_generation: u64,
+}
+
+/// Leaves the buffers out: the output buffer may hold a password being sent.
+impl<S> fmt::Debug for ImapClient<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapClient")
+            .field("capabilities", &self.capabilities)
+            .field("stats", &self.stats)
+            .field("selected", &self.mailbox.as_ref().map(|m| m.seq_uids.len()))
+            .field("preauth", &self.preauth)
+            .finish_non_exhaustive()
+    }
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -1245,7 +1256,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
                 }
             }
             Untagged::Expunge(seq) => {
-                if let Some(m) = &mut self.mailbox {
+                // Before the new mailbox's EXISTS, an EXPUNGE can only concern the
+                // mailbox that was open before this EXAMINE.
+                if let Some(m) = self.mailbox.as_mut().filter(|m| m.exists_seen) {
                     let i = (*seq as usize).wrapping_sub(1);
                     if i >= m.seq_uids.len() {
                         return Err(ImapError::protocol(
