@@ -245,10 +245,21 @@ pub struct Fetched<T> {
     /// messages that are gone, so this is how an expunged message shows (as Dovecot's
     /// imapc sees it too), whether or not an `EXPUNGE` was announced.
     pub expunged: Vec<u32>,
-    /// UIDs for which the server sent `NIL` instead of the data.
+    /// UIDs for which the server sent `NIL` instead of the data. Dovecot's imapd does
+    /// this for a message whose file vanished under it, and Dovecot's imapc treats `NIL`
+    /// as expunged (`mail_set_expunged` in imapc-mail-fetch.c).
     pub nil: Vec<u32>,
     /// `* n EXPUNGE` notices received during the fetch.
     pub expunge_notices: u32,
+}
+
+impl<T> Fetched<T> {
+    /// Every UID asked for that imapc would treat as expunged: not returned, or `NIL`.
+    pub fn vanished(&self) -> Vec<u32> {
+        let mut all: Vec<u32> = self.expunged.iter().chain(&self.nil).copied().collect();
+        all.sort_unstable();
+        all
+    }
 }
 
 impl Fetched<()> {
