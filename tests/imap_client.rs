@@ -422,6 +422,18 @@ async fn batching_and_round_trips() {
         c.fetch_sizes(&uids, wide).await.unwrap();
         assert_eq!(measure(s2, c.stats()), (5, 4));
 
+        // Long comma lists: the bytes written ahead are capped (32 KiB), not just the
+        // command count: three commands go first, the fourth after one completes.
+        let long = Batching {
+            per_command: 3_000,
+            in_flight: 8,
+            style: SetStyle::Commas,
+        };
+        let s3 = c.stats();
+        let h = c.fetch_headers(&uids, long).await.unwrap();
+        assert_eq!(h.items.len(), n);
+        assert_eq!(measure(s3, c.stats()), (4, 2));
+
         // Ranges compress: UIDs 1..=500 travel as one range; commas as imapc writes them.
         let log: Vec<String> = script.log().into_iter().map(|e| e.command).collect();
         assert!(log.contains(&"UID FETCH 1:500 (BODY.PEEK[HEADER])".to_string()));

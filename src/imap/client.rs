@@ -394,6 +394,8 @@ impl<S> fmt::Debug for ImapClient<S> {
 }
 
 const READ_CHUNK: usize = 64 * 1024;
+/// Most command bytes written in one go while pipelining.
+const MAX_PIPELINED_BYTES: usize = 32 * 1024;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     /// Reads the greeting. `* OK` and `* PREAUTH` are accepted; `* BYE` is an error.
@@ -918,11 +920,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         let mut next = 0;
         let mut delivered: HashSet<u32> = HashSet::new();
         let mut out = Fetched::default();
+        // Refills happen at the start and after a command completes, never twice in a
+        // row, so a round trip always has a wait behind it.
+        let mut may_refill = true;
         while next < commands.len() || !in_flight.is_empty() {
             // Refill only once half the window has drained, so round trips stay few and
             // their number depends on the command sequence alone.
-            if in_flight.len() <= window / 2 && next < commands.len() {
-                while in_flight.len() < window && next < commands.len() {
+            if may_refill && in_flight.len() <= window / 2 && next < commands.len() {
+                may_refill = false;
+                // The bytes written before reading stay well inside socket buffers, so
+                // client and server can never both block on a full buffer.
+                while in_flight.len() < window
+                    && next < commands.len()
+                    && (self.wbuf.is_empty() || self.wbuf.len() < MAX_PIPELINED_BYTES)
+                {
                     let tag = self.queue(&Cmd::text(commands[next].clone())).await?;
                     in_flight.push_back((tag, next));
                     next += 1;
@@ -970,6 +981,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
                     if let Some((_, index)) = in_flight.remove(pos) {
                         self.check_ok(&commands[index], &t)?;
                     }
+                    may_refill = true;
                 }
                 other => return Err(unexpected(context, &other)),
             }
