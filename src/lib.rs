@@ -15,6 +15,7 @@
 pub mod dovecot;
 pub mod imap;
 pub mod matcher;
+pub mod pop3;
 pub mod report;
 pub mod secret;
 pub mod tls;

@@ -51,15 +51,17 @@ impl CommandMatch {
             return false;
         }
         let upper = command.to_ascii_uppercase();
-        let prefix_ok = self
-            .prefix
-            .as_ref()
-            .is_none_or(|p| upper.starts_with(&p.to_ascii_uppercase()));
-        let contains_ok = self
-            .contains
-            .as_ref()
-            .is_none_or(|c| upper.contains(&c.to_ascii_uppercase()));
-        prefix_ok && contains_ok
+        if let Some(prefix) = &self.prefix
+            && !upper.starts_with(&prefix.to_ascii_uppercase())
+        {
+            return false;
+        }
+        if let Some(sub) = &self.contains
+            && !upper.contains(&sub.to_ascii_uppercase())
+        {
+            return false;
+        }
+        true
     }
 }
 

@@ -1,0 +1,520 @@
+//! The only place that calls both clients and the matcher: list, plan, fetch what the
+//! plan needs, and hand back everything `resolve` and `audit` need.
+//!
+//! [`dovecot_order`] reads the source the way Dovecot 2.3.19's plugin does, so that
+//! timeline events keyed to protocol steps fire where they would under Dovecot: per
+//! mailbox in dsync's order the IMAP pass (EXAMINE, UIDs, sizes); at the first mailbox
+//! the plugin acts on, the POP3 session (login, CAPA, UIDL, LIST); then that mailbox's
+//! header pass, POP3 first, each header without its blank line followed by the whole
+//! message. Batching follows the imapc profile: `docs` (RFC822.SIZE, comma lists of 21,
+//! POP3 pipelined 20 deep) or `bare` (Dovecot's defaults: sizes measured by downloading
+//! every message, one UID per command, one POP3 command at a time).
+//!
+//! With `audit` on, every header not read yet is read afterwards (the audit replays the
+//! plan under other settings, which needs them all); traffic is counted before that, so
+//! it reports what Dovecot itself would send.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::imap::client::{self as imapc, Batching, ImapClient, ImapError};
+use crate::matcher::header_hash::header_hash;
+use crate::matcher::{
+    self, ImapMailbox, ImapMessage, Listing, MessageRead, Pop3Message, Read, Reads, Settings,
+};
+use crate::pop3::client::{self as pop3c, Fetch, Fetched, Pop3Client, Pop3Error};
+use crate::report::{ServerTraffic, Traffic};
+use crate::tls::{MaybeTls, Trust};
+
+pub use crate::dovecot::oracle::{Endpoint, ImapcProfile};
+
+/// The old provider: its IMAP and POP3 services.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub imap: Endpoint,
+    pub pop3: Endpoint,
+    pub trust: Trust,
+}
+
+impl ImapcProfile {
+    pub fn name(self) -> &'static str {
+        match self {
+            ImapcProfile::Docs => "docs",
+            ImapcProfile::Bare => "bare",
+        }
+    }
+
+    fn imap_batching(self) -> Batching {
+        match self {
+            ImapcProfile::Docs => Batching::DOVECOT_DOCS,
+            ImapcProfile::Bare => Batching::DOVECOT_BARE,
+        }
+    }
+
+    /// POP3 commands in flight: `mail_prefetch_count + 1` when the server allows it.
+    fn pop3_window(self) -> usize {
+        match self {
+            ImapcProfile::Docs => 21,
+            ImapcProfile::Bare => 1,
+        }
+    }
+}
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub settings: Settings,
+    pub profile: ImapcProfile,
+    /// Read every header afterwards, for the audit.
+    pub audit: bool,
+    /// imapc's UIDL cache from an earlier run: (mailbox, UID) → UIDL.
+    pub cache: BTreeMap<(String, u32), String>,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+impl Options {
+    pub fn new(settings: Settings, profile: ImapcProfile) -> Self {
+        Options {
+            settings,
+            profile,
+            audit: true,
+            cache: BTreeMap::new(),
+            connect_timeout: Duration::from_secs(30),
+            command_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Everything read.
+#[derive(Clone, Debug, Default)]
+pub struct Migration {
+    pub listing: Listing,
+    /// What Dovecot's header pass read (exactly what the plan asked for).
+    pub reads: Reads,
+    /// Every header of both sides, when the audit was asked for.
+    pub all: Option<Reads>,
+    /// Commands and round trips of the Dovecot-like part.
+    pub traffic: Traffic,
+}
+
+/// Failures that stop the run before Dovecot's plugin could even start.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("IMAP server {server}: {source}")]
+    Imap { server: String, source: ImapError },
+    #[error("POP3 server {server}, while reading headers for the audit: {source}")]
+    Pop3Audit { server: String, source: Pop3Error },
+}
+
+impl MigrateError {
+    /// Whether the IMAP login itself failed (doveadm 2.3.19 aborts on that).
+    pub fn is_imap_login(&self) -> bool {
+        matches!(
+            self,
+            MigrateError::Imap { source: ImapError::Rejected { command, .. }, .. }
+                if command.starts_with("LOGIN") || command.starts_with("AUTHENTICATE")
+        )
+    }
+}
+
+/// A read of one message: header hash, and whether a full read must follow.
+fn hashed(bytes: &[u8]) -> Read {
+    let h = header_hash(bytes);
+    Read::Hashed {
+        sha1: h.sha1,
+        eoh: h.eoh,
+    }
+}
+
+/// The length Dovecot 2.3's default imapc measures: the whole message as downloaded,
+/// with every `X-Message-Flag:` header (and its folded lines) removed from the header.
+pub fn bare_size(message: &[u8]) -> u64 {
+    let mut size = 0u64;
+    let mut in_header = true;
+    let mut dropping = false;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if in_header {
+            if line == b"\n" || line == b"\r\n" {
+                in_header = false;
+            } else if line.starts_with(b" ") || line.starts_with(b"\t") {
+                if dropping {
+                    continue;
+                }
+            } else {
+                let name_end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+                let name = line[..name_end].trim_ascii_end();
+                dropping = name.eq_ignore_ascii_case(b"X-Message-Flag");
+                if dropping {
+                    continue;
+                }
+            }
+        }
+        size += line.len() as u64;
+    }
+    size
+}
+
+struct Pop3Session {
+    client: Pop3Client<MaybeTls>,
+    server: String,
+    /// The session broke; later reads fail.
+    broken: Option<String>,
+}
+
+fn server_name(e: &Endpoint) -> String {
+    format!("{}:{}", e.host, e.port)
+}
+
+/// Connects and lists POP3 as pop3c does. An error is returned as Dovecot's log line.
+async fn pop3_list(
+    source: &Source,
+    opts: &Options,
+) -> Result<(Pop3Session, Vec<Pop3Message>), String> {
+    let e = &source.pop3;
+    let server = server_name(e);
+    let fail = |err: Pop3Error| {
+        format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({server}): {err}")
+    };
+    let timeouts = pop3c::Timeouts {
+        connect: opts.connect_timeout,
+        command: opts.command_timeout,
+    };
+    let mut client = pop3c::connect(
+        &e.host,
+        e.port,
+        e.security,
+        &source.trust,
+        timeouts,
+        pop3c::Limits::default(),
+    )
+    .await
+    .map_err(fail)?;
+    client.login(&e.user, &e.password).await.map_err(fail)?;
+    let caps = client.capa().await.map_err(fail)?.clone();
+    if !caps.uidl {
+        return Err(format!(
+            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({server}): UIDLs not supported by server"
+        ));
+    }
+    client.set_window(if caps.pipelining {
+        opts.profile.pop3_window()
+    } else {
+        1
+    });
+    let uidls = client.uidl_all().await.map_err(fail)?;
+    let sizes = if opts.settings.skip_size_check || uidls.is_empty() {
+        None
+    } else {
+        Some(client.list_all(Some(uidls.len())).await.map_err(fail)?)
+    };
+    let messages = uidls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| Pop3Message {
+            number: i as u32 + 1,
+            // pop3c stops at a NUL; bytes that are not UTF-8 are kept as replacement
+            // characters so that the report can show them.
+            uidl: String::from_utf8_lossy(u.split(|&b| b == 0).next().unwrap_or_default())
+                .into_owned(),
+            size: sizes.as_ref().and_then(|s| s.get(i).copied()),
+        })
+        .collect();
+    Ok((
+        Pop3Session {
+            client,
+            server,
+            broken: None,
+        },
+        messages,
+    ))
+}
+
+/// Reads POP3 headers (TOP, or RETR without TOP), then the whole message for every
+/// header without its blank line. A broken session fails this and every later read.
+async fn pop3_reads(session: &mut Pop3Session, numbers: &[u32], out: &mut BTreeMap<u32, MessageRead>) {
+    let numbers: Vec<u32> = numbers.iter().copied().filter(|n| !out.contains_key(n)).collect();
+    if numbers.is_empty() {
+        return;
+    }
+    let fail = |out: &mut BTreeMap<u32, MessageRead>, ns: &[u32], why: &str| {
+        for &n in ns {
+            out.entry(n).or_insert(MessageRead {
+                header: Read::Failed {
+                    reason: why.to_string(),
+                },
+                full: None,
+            });
+        }
+    };
+    if let Some(why) = session.broken.clone() {
+        fail(out, &numbers, &why);
+        return;
+    }
+    let headers = match session.client.fetch_headers(&numbers).await {
+        Ok(h) => h,
+        Err(e) => {
+            let why = format!("pop3c({}): {e}", session.server);
+            session.broken = Some(why.clone());
+            fail(out, &numbers, &why);
+            return;
+        }
+    };
+    let mut need_full = Vec::new();
+    for (n, fetched) in headers {
+        let header = match &fetched {
+            Fetched::Expunged { reply } => Read::Expunged {
+                reason: reply.text.clone(),
+            },
+            other => hashed(other.bytes().unwrap_or_default()),
+        };
+        // A RETR fallback (no TOP) already read the whole message.
+        if header.needs_full() && !matches!(fetched, Fetched::Retr(_)) {
+            need_full.push(n);
+        }
+        let full = match (&fetched, header.needs_full()) {
+            (Fetched::Retr(_), true) => Some(header.clone()),
+            _ => None,
+        };
+        out.insert(n, MessageRead { header, full });
+    }
+    if need_full.is_empty() {
+        return;
+    }
+    let fetches: Vec<Fetch> = need_full.iter().map(|&msg| Fetch::Retr { msg }).collect();
+    match session.client.fetch(&fetches).await {
+        Ok(fulls) => {
+            for (n, f) in need_full.iter().zip(fulls) {
+                let read = match &f {
+                    Fetched::Expunged { reply } => Read::Expunged {
+                        reason: reply.text.clone(),
+                    },
+                    other => hashed(other.bytes().unwrap_or_default()),
+                };
+                if let Some(r) = out.get_mut(n) {
+                    r.full = Some(read);
+                }
+            }
+        }
+        Err(e) => {
+            let why = format!("pop3c({}): {e}", session.server);
+            session.broken = Some(why.clone());
+            for n in need_full {
+                if let Some(r) = out.get_mut(&n) {
+                    r.full = Some(Read::Failed { reason: why.clone() });
+                }
+            }
+        }
+    }
+}
+
+/// Reads IMAP headers of `uids` in the selected mailbox, then whole messages for every
+/// header without its blank line.
+async fn imap_reads(
+    client: &mut ImapClient<MaybeTls>,
+    mailbox: &str,
+    uids: &[u32],
+    batching: Batching,
+    out: &mut BTreeMap<(String, u32), MessageRead>,
+) -> Result<(), ImapError> {
+    let uids: Vec<u32> = uids
+        .iter()
+        .copied()
+        .filter(|&u| !out.contains_key(&(mailbox.to_string(), u)))
+        .collect();
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let got = client.fetch_headers(&uids, batching).await?;
+    let mut need_full = Vec::new();
+    for &uid in &uids {
+        let header = match got.items.get(&uid) {
+            Some(bytes) => hashed(bytes),
+            None => Read::Expunged {
+                reason: "Message was expunged".to_string(),
+            },
+        };
+        if header.needs_full() {
+            need_full.push(uid);
+        }
+        out.insert((mailbox.to_string(), uid), MessageRead { header, full: None });
+    }
+    if !need_full.is_empty() {
+        let fulls = client.fetch_full(&need_full, batching).await?;
+        for uid in need_full {
+            let read = match fulls.items.get(&uid) {
+                Some(bytes) => hashed(bytes),
+                None => Read::Expunged {
+                    reason: "Message was expunged".to_string(),
+                },
+            };
+            if let Some(r) = out.get_mut(&(mailbox.to_string(), uid)) {
+                r.full = Some(read);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the source in Dovecot's order; see the module documentation.
+pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration, MigrateError> {
+    let imap_server = server_name(&source.imap);
+    let imap_err = |source: ImapError| MigrateError::Imap {
+        server: imap_server.clone(),
+        source,
+    };
+    let e = &source.imap;
+    let timeouts = imapc::Timeouts {
+        connect: opts.connect_timeout,
+        io: opts.command_timeout,
+    };
+    let mut imap = imapc::connect(
+        &e.host,
+        e.port,
+        e.security,
+        &source.trust,
+        timeouts,
+        imapc::Limits::default(),
+    )
+    .await
+    .map_err(imap_err)?;
+    imap.login(&e.user, &e.password).await.map_err(imap_err)?;
+    let mut names: Vec<String> = imap
+        .list()
+        .await
+        .map_err(imap_err)?
+        .into_iter()
+        .filter(|m| m.is_selectable())
+        .map(|m| m.name)
+        .collect();
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    names.dedup();
+
+    let settings = &opts.settings;
+    let batching = opts.profile.imap_batching();
+    let mut m = Migration::default();
+    let mut pop3: Option<Pop3Session> = None;
+    let mut pop3_tried = false;
+
+    for name in &names {
+        imap.examine(name).await.map_err(imap_err)?;
+        let listed = imap.uid_flags().await.map_err(imap_err)?;
+        let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
+        let acted = matcher::acts_on(settings, name);
+        let mut sizes: BTreeMap<u32, u64> = BTreeMap::new();
+        if acted && !settings.skip_size_check && !uids.is_empty() {
+            sizes = match opts.profile {
+                ImapcProfile::Docs => imap.fetch_sizes(&uids, batching).await.map_err(imap_err)?.items,
+                ImapcProfile::Bare => {
+                    let mut s = BTreeMap::new();
+                    imap.fetch_full_each(&uids, batching, |uid, bytes| {
+                        s.insert(uid, bare_size(&bytes));
+                    })
+                    .await
+                    .map_err(imap_err)?;
+                    s
+                }
+            };
+        }
+        m.listing.imap.push(ImapMailbox {
+            name: name.clone(),
+            messages: uids
+                .iter()
+                .map(|&uid| ImapMessage {
+                    uid,
+                    size: sizes.get(&uid).copied(),
+                    cached_uidl: opts.cache.get(&(name.clone(), uid)).cloned(),
+                })
+                .collect(),
+        });
+        if !acted {
+            continue;
+        }
+        if !pop3_tried {
+            pop3_tried = true;
+            match pop3_list(source, opts).await {
+                Ok((session, messages)) => {
+                    m.listing.pop3 = messages;
+                    pop3 = Some(session);
+                }
+                Err(line) => m.listing.pop3_error = Some(line),
+            }
+        }
+        let plan = matcher::plan(&m.listing, settings);
+        let mp = plan
+            .mailboxes
+            .iter()
+            .find(|p| &p.name == name)
+            .expect("the plan covers every listed mailbox");
+        if !mp.header_pass || mp.aborts || mp.pop3_failed {
+            continue;
+        }
+        let (pop3_numbers, imap_uids) = (mp.pop3_reads.clone(), mp.imap_reads.clone());
+        if let Some(session) = pop3.as_mut() {
+            pop3_reads(session, &pop3_numbers, &mut m.reads.pop3).await;
+        }
+        // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
+        let pop3_failed = pop3_numbers
+            .iter()
+            .any(|n| matches!(m.reads.pop3.get(n).map(|r| &r.header), Some(Read::Failed { .. })));
+        if !pop3_failed {
+            imap_reads(&mut imap, name, &imap_uids, batching, &mut m.reads.imap)
+                .await
+                .map_err(imap_err)?;
+        }
+    }
+
+    let pop3_stats = pop3.as_ref().map(|s| s.client.stats()).unwrap_or_default();
+    let imap_stats = imap.stats();
+    m.traffic = Traffic {
+        pop3: ServerTraffic {
+            commands: pop3_stats.commands,
+            round_trips: pop3_stats.round_trips,
+        },
+        imap: ServerTraffic {
+            commands: imap_stats.commands,
+            round_trips: imap_stats.round_trips,
+        },
+    };
+
+    if opts.audit {
+        let mut all = m.reads.clone();
+        if let Some(session) = pop3.as_mut() {
+            session.client.set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
+            let numbers: Vec<u32> = m.listing.pop3.iter().map(|p| p.number).collect();
+            pop3_reads(session, &numbers, &mut all.pop3).await;
+        }
+        for mb in &m.listing.imap {
+            let uids: Vec<u32> = mb.messages.iter().map(|x| x.uid).collect();
+            if uids.iter().all(|&u| all.imap.contains_key(&(mb.name.clone(), u))) {
+                continue;
+            }
+            imap.examine(&mb.name).await.map_err(imap_err)?;
+            imap_reads(&mut imap, &mb.name, &uids, Batching::PIPELINED, &mut all.imap)
+                .await
+                .map_err(imap_err)?;
+        }
+        m.all = Some(all);
+    }
+    // Dovecot drops the POP3 connection without QUIT; be polite to IMAP.
+    let _ = imap.logout().await;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bare_size;
+
+    #[test]
+    fn bare_size_strips_x_message_flag() {
+        let cases: &[(&[u8], u64)] = &[
+            (b"a: b\r\n\r\nbody\r\n", 14),
+            (b"X-Message-Flag: Follow up\r\na: b\r\n\r\nbody\r\n", 14),
+            (b"x-message-flag : x\r\n  folded\r\na: b\r\n\r\nX-Message-Flag: in body\r\n", 33),
+            (b"a: b\r\n", 6),
+        ];
+        for (msg, want) in cases {
+            assert_eq!(bare_size(msg), *want, "{:?}", String::from_utf8_lossy(msg));
+        }
+    }
+}

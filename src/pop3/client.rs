@@ -1,0 +1,1088 @@
+//! ASYNC POP3 client over any `AsyncRead + AsyncWrite + Unpin` stream.
+//!
+//! It sends what Dovecot's pop3c sends and reads replies the way pop3c reads them (see
+//! [`codec`](super::codec)), so what it reports is what the migration plugin will see.
+//! `TOP`/`RETR` for many messages are pipelined when the server lists `PIPELINING`,
+//! with a window of commands in flight; a `-ERR` to one of them means that message was
+//! expunged meanwhile ([`Fetched::Expunged`]), as pop3c treats it, not a failed run.
+//!
+//! Every wait is bounded by [`Timeouts`] and every read by [`Limits`]. Errors name the
+//! command (passwords shown as `***`) and the server's reply. [`Stats`] counts commands
+//! and round trips deterministically: a round trip is one flush of one or more commands,
+//! each followed by waiting for replies, so the counts do not depend on timing.
+
+use std::io;
+use std::time::Duration;
+
+use base64::Engine as _;
+use md5::{Digest as _, Md5};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::codec::{
+    self, BlockDecoder, BlockProgress, Capabilities, CodecError, Decoded, Reply, RespCode, Status,
+};
+use crate::secret::Secret;
+use crate::tls::{self, MaybeTls, Security, TlsError, Trust};
+
+/// Pipelined commands in flight by default: deep enough that 10 000 headers take under a
+/// hundred round trips, small enough that the commands fit in any socket buffer.
+pub const DEFAULT_WINDOW: usize = 128;
+
+/// How much is read from the socket at a time.
+const READ_CHUNK: usize = 32 * 1024;
+
+/// Bounds on what a server may send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// One status or listing line, LF excluded (pop3c's input buffer is 32 KiB).
+    pub max_line: usize,
+    /// One multi-line reply after dot-unstuffing (a `RETR`ed message, a `UIDL` listing).
+    pub max_block: usize,
+    /// Messages in a `UIDL` or `LIST` listing.
+    pub max_messages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 64 * 1024,
+            max_block: 64 * 1024 * 1024,
+            max_messages: 1_000_000,
+        }
+    }
+}
+
+/// How long to wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect, and the TLS handshake for implicit TLS and STLS.
+    pub connect: Duration,
+    /// The longest wait for the server's next bytes, or for a write to go through,
+    /// within a command. A large `RETR` that keeps arriving never times out; a server
+    /// that stalls does.
+    pub command: Duration,
+}
+
+impl Default for Timeouts {
+    /// pop3c's: 30 s to connect and log in, 5 minutes per command.
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            command: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What the client has done so far. Deterministic for a given server behaviour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Command lines sent (an `AUTH` continuation counts as one).
+    pub commands: u64,
+    /// Times the client flushed one or more commands and then waited for replies.
+    pub round_trips: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+/// One message read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fetch {
+    /// `TOP msg lines`
+    Top { msg: u32, lines: u32 },
+    /// `RETR msg`
+    Retr { msg: u32 },
+}
+
+impl Fetch {
+    pub fn msg(&self) -> u32 {
+        match *self {
+            Fetch::Top { msg, .. } | Fetch::Retr { msg } => msg,
+        }
+    }
+
+    /// The command line, without CRLF.
+    pub fn command(&self) -> String {
+        match *self {
+            Fetch::Top { msg, lines } => format!("TOP {msg} {lines}"),
+            Fetch::Retr { msg } => format!("RETR {msg}"),
+        }
+    }
+}
+
+/// The answer to one [`Fetch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// `TOP`'s block: dot-unstuffed, line ends as received.
+    Top(Vec<u8>),
+    /// `RETR`'s block: the whole message, dot-unstuffed, line ends as received.
+    Retr(Vec<u8>),
+    /// The server answered `-ERR`: pop3c takes the message as expunged meanwhile.
+    Expunged { reply: Reply },
+}
+
+impl Fetched {
+    /// The bytes read, unless the message was expunged.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Fetched::Top(b) | Fetched::Retr(b) => Some(b),
+            Fetched::Expunged { .. } => None,
+        }
+    }
+
+    pub fn is_expunged(&self) -> bool {
+        matches!(self, Fetched::Expunged { .. })
+    }
+}
+
+/// Errors of the POP3 client. `command` is the command line as sent, with any password
+/// replaced by `***`, or `connect`/`greeting`/`TLS handshake` for those steps.
+#[derive(Debug, thiserror::Error)]
+pub enum Pop3Error {
+    #[error("connecting to {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("{command}: no data from the server for {after:?}")]
+    Timeout { command: String, after: Duration },
+    #[error("{command}: {source}")]
+    Io {
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{command}: the server closed the connection")]
+    Disconnected { command: String },
+    #[error("{command}: the server replied {reply}")]
+    Rejected { command: String, reply: Reply },
+    #[error("{command}: {source}")]
+    Protocol {
+        command: String,
+        #[source]
+        source: CodecError,
+    },
+    #[error("{command}: the server sent data after its reply, before the TLS handshake")]
+    DataBeforeTls { command: String },
+    #[error("{command}: {what}")]
+    NotSupported { command: String, what: &'static str },
+    #[error("{command}: {what} must not contain CR, LF or NUL")]
+    InvalidArgument { command: String, what: &'static str },
+    #[error("{command}: the connection is unusable after an earlier error ({cause})")]
+    Unusable { command: String, cause: String },
+}
+
+impl Pop3Error {
+    /// The server's reply, when the error is one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Pop3Error::Rejected { reply, .. } => Some(reply),
+            _ => None,
+        }
+    }
+
+    /// The RFC 2449/3206 response code of the server's reply, if any.
+    pub fn resp_code(&self) -> Option<&RespCode> {
+        self.reply().and_then(|r| r.code.as_ref())
+    }
+
+    /// Whether trying again later may help: `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`,
+    /// and network trouble.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Pop3Error::Rejected { reply, .. } => {
+                reply.code.as_ref().is_some_and(RespCode::is_temporary)
+            }
+            Pop3Error::Connect { .. }
+            | Pop3Error::Timeout { .. }
+            | Pop3Error::Io { .. }
+            | Pop3Error::Disconnected { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// What survives an STLS upgrade: everything but the stream and the capabilities
+/// (RFC 2595 §4: they must be asked for again).
+#[derive(Clone, Debug)]
+pub struct Resume {
+    greeting: Reply,
+    timeouts: Timeouts,
+    limits: Limits,
+    stats: Stats,
+    window: usize,
+}
+
+/// A POP3 session.
+#[derive(Debug)]
+pub struct Pop3Client<S> {
+    stream: S,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    wbuf: Vec<u8>,
+    /// The first command in `wbuf`, named if its flush fails.
+    pending: Option<String>,
+    greeting: Reply,
+    caps: Option<Capabilities>,
+    timeouts: Timeouts,
+    limits: Limits,
+    stats: Stats,
+    window: usize,
+    /// Why the stream can no longer be trusted to be at a reply boundary.
+    broken: Option<String>,
+}
+
+fn check_arg(command: &str, what: &'static str, value: &str) -> Result<(), Pop3Error> {
+    if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(Pop3Error::InvalidArgument {
+            command: command.to_string(),
+            what,
+        });
+    }
+    Ok(())
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
+    /// Reads the greeting. A `-ERR` greeting is [`Pop3Error::Rejected`]; pop3c accepts
+    /// any banner starting with `+`, and so does this.
+    pub async fn greet(stream: S, timeouts: Timeouts, limits: Limits) -> Result<Self, Pop3Error> {
+        let mut client = Pop3Client {
+            stream,
+            rbuf: Vec::new(),
+            rpos: 0,
+            wbuf: Vec::new(),
+            pending: None,
+            greeting: Reply {
+                status: Status::Ok,
+                code: None,
+                text: String::new(),
+                line: String::new(),
+            },
+            caps: None,
+            timeouts,
+            limits,
+            stats: Stats::default(),
+            window: DEFAULT_WINDOW,
+            broken: None,
+        };
+        let greeting = client.read_reply("greeting").await?;
+        if greeting.status != Status::Ok {
+            return Err(Pop3Error::Rejected {
+                command: "greeting".into(),
+                reply: greeting,
+            });
+        }
+        client.greeting = greeting;
+        Ok(client)
+    }
+
+    /// Continues a session on a new stream after [`Pop3Client::stls`].
+    pub fn resume(stream: S, resume: Resume) -> Self {
+        Pop3Client {
+            stream,
+            rbuf: Vec::new(),
+            rpos: 0,
+            wbuf: Vec::new(),
+            pending: None,
+            greeting: resume.greeting,
+            caps: None,
+            timeouts: resume.timeouts,
+            limits: resume.limits,
+            stats: resume.stats,
+            window: resume.window,
+            broken: None,
+        }
+    }
+
+    /// The greeting line.
+    pub fn greeting(&self) -> &Reply {
+        &self.greeting
+    }
+
+    /// The APOP timestamp (`<...@...>`) in the greeting, if the server offers APOP.
+    pub fn apop_timestamp(&self) -> Option<&str> {
+        codec::apop_timestamp(&self.greeting.text)
+    }
+
+    /// The capabilities from the last [`Pop3Client::capa`], if it was called.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.caps.as_ref()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Pipelined commands kept in flight when the server lists `PIPELINING`. 1 turns
+    /// pipelining off (Dovecot with `mail_prefetch_count = 0`); 0 counts as 1.
+    pub fn set_window(&mut self, window: usize) {
+        self.window = window.max(1);
+    }
+
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// The stream, dropping anything buffered. No `QUIT` is sent: this is how pop3c
+    /// ends its read-only sessions.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
+    /// `CAPA`. On `-ERR`, pop3c's fallback: UIDL only, no TOP, no PIPELINING.
+    pub async fn capa(&mut self) -> Result<&Capabilities, Pop3Error> {
+        let reply = self.command("CAPA", "CAPA").await?;
+        let caps = match reply.status {
+            Status::Ok => {
+                let max_line = self.limits.max_line;
+                let block = self.read_block("CAPA", max_line, max_line * 4).await?;
+                Capabilities::parse(&block)
+            }
+            _ => Capabilities::fallback(),
+        };
+        Ok(self.caps.insert(caps))
+    }
+
+    /// `STLS`. On `+OK` the raw stream is handed back with what the session keeps; wrap
+    /// it with [`crate::tls::upgrade`] and continue with [`Pop3Client::resume`], then
+    /// ask `CAPA` again.
+    pub async fn stls(mut self) -> Result<(S, Resume), Pop3Error> {
+        self.expect_ok("STLS", "STLS").await?;
+        if self.rpos < self.rbuf.len() {
+            // Bytes that arrived before the handshake could have been injected by a
+            // man in the middle (CVE-2011-0411 class); refuse rather than act on them.
+            return Err(Pop3Error::DataBeforeTls {
+                command: "STLS".into(),
+            });
+        }
+        let resume = Resume {
+            greeting: self.greeting,
+            timeouts: self.timeouts,
+            limits: self.limits,
+            stats: self.stats,
+            window: self.window,
+        };
+        Ok((self.stream, resume))
+    }
+
+    /// `USER` then `PASS`, as pop3c logs in.
+    pub async fn login(&mut self, user: &str, password: &Secret) -> Result<Reply, Pop3Error> {
+        check_arg("USER", "the user name", user)?;
+        check_arg("PASS ***", "the password", password.expose())?;
+        self.expect_ok(&format!("USER {user}"), &format!("USER {user}"))
+            .await?;
+        self.expect_ok(&format!("PASS {}", password.expose()), "PASS ***")
+            .await
+    }
+
+    /// `AUTH PLAIN` with an initial response (RFC 5034), authorization identity empty.
+    pub async fn auth_plain(&mut self, user: &str, password: &Secret) -> Result<Reply, Pop3Error> {
+        self.auth_plain_as("", user, password).await
+    }
+
+    /// `AUTH PLAIN` with an authorization identity: pop3c's master-user login sends
+    /// `user \0 master \0 password`, i.e. `auth_plain_as(user, master, password)`.
+    pub async fn auth_plain_as(
+        &mut self,
+        authzid: &str,
+        authcid: &str,
+        password: &Secret,
+    ) -> Result<Reply, Pop3Error> {
+        let shown = "AUTH PLAIN ***";
+        let mut raw = Vec::new();
+        raw.extend_from_slice(authzid.as_bytes());
+        raw.push(0);
+        raw.extend_from_slice(authcid.as_bytes());
+        raw.push(0);
+        raw.extend_from_slice(password.expose().as_bytes());
+        let line = format!(
+            "AUTH PLAIN {}",
+            base64::engine::general_purpose::STANDARD.encode(&raw)
+        );
+        let reply = self.command(&line, shown).await?;
+        match reply.status {
+            Status::Ok => Ok(reply),
+            Status::Err => Err(Pop3Error::Rejected {
+                command: shown.into(),
+                reply,
+            }),
+            Status::Continue => {
+                // The initial response was ignored; cancel (RFC 5034 §4) and report.
+                let _ = self.command("*", "*").await;
+                Err(Pop3Error::Protocol {
+                    command: shown.into(),
+                    source: CodecError::UnexpectedContinuation { line: reply.line },
+                })
+            }
+        }
+    }
+
+    /// `APOP user digest`, with the timestamp from the greeting.
+    pub async fn apop(&mut self, user: &str, password: &Secret) -> Result<Reply, Pop3Error> {
+        let shown = format!("APOP {user} ***");
+        check_arg(&shown, "the user name", user)?;
+        let Some(ts) = self.apop_timestamp() else {
+            return Err(Pop3Error::NotSupported {
+                command: shown,
+                what: "the greeting has no APOP timestamp",
+            });
+        };
+        let mut md5 = Md5::new();
+        md5.update(ts.as_bytes());
+        md5.update(password.expose().as_bytes());
+        let digest: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        self.expect_ok(&format!("APOP {user} {digest}"), &shown)
+            .await
+    }
+
+    /// `STAT`: message count and total octets.
+    pub async fn stat(&mut self) -> Result<(u32, u64), Pop3Error> {
+        let reply = self.expect_ok("STAT", "STAT").await?;
+        codec::parse_stat(&reply).map_err(|source| self.fail_protocol("STAT", source))
+    }
+
+    /// `UIDL`: entry `i` is message `i + 1`'s UIDL, parsed as pop3c parses it. Whether
+    /// the server advertised UIDL is the caller's question (pop3c refuses to sync
+    /// without it: "UIDLs not supported by server").
+    pub async fn uidl_all(&mut self) -> Result<Vec<Vec<u8>>, Pop3Error> {
+        self.expect_ok("UIDL", "UIDL").await?;
+        let block = self
+            .read_block("UIDL", self.limits.max_line, self.limits.max_block)
+            .await?;
+        codec::parse_uidl_listing(&block, self.limits.max_messages)
+            .map_err(|source| self.fail_protocol("UIDL", source))
+    }
+
+    /// `LIST`: entry `i` is message `i + 1`'s size. `expected` is the `UIDL` count if
+    /// known: more lines than that is "Too much data in LIST", as in pop3c.
+    pub async fn list_all(&mut self, expected: Option<usize>) -> Result<Vec<u64>, Pop3Error> {
+        self.expect_ok("LIST", "LIST").await?;
+        let block = self
+            .read_block("LIST", self.limits.max_line, self.limits.max_block)
+            .await?;
+        codec::parse_list_listing(&block, self.limits.max_messages, expected)
+            .map_err(|source| self.fail_protocol("LIST", source))
+    }
+
+    /// `TOP msg lines`.
+    pub async fn top(&mut self, msg: u32, lines: u32) -> Result<Fetched, Pop3Error> {
+        let mut out = self.fetch(&[Fetch::Top { msg, lines }]).await?;
+        Ok(out.pop().expect("one request, one answer"))
+    }
+
+    /// `RETR msg`.
+    pub async fn retr(&mut self, msg: u32) -> Result<Fetched, Pop3Error> {
+        let mut out = self.fetch(&[Fetch::Retr { msg }]).await?;
+        Ok(out.pop().expect("one request, one answer"))
+    }
+
+    /// Reads headers as pop3c does for the plugin's header pass: `TOP n 0`, or `RETR n`
+    /// when `TOP` was not advertised (or `CAPA` was refused or never asked).
+    pub async fn fetch_headers(
+        &mut self,
+        numbers: &[u32],
+    ) -> Result<Vec<(u32, Fetched)>, Pop3Error> {
+        let top = self.caps.as_ref().is_some_and(|c| c.top);
+        let requests: Vec<Fetch> = numbers
+            .iter()
+            .map(|&msg| {
+                if top {
+                    Fetch::Top { msg, lines: 0 }
+                } else {
+                    Fetch::Retr { msg }
+                }
+            })
+            .collect();
+        let fetched = self.fetch(&requests).await?;
+        Ok(numbers.iter().copied().zip(fetched).collect())
+    }
+
+    /// Runs `requests` and collects the answers in order.
+    pub async fn fetch(&mut self, requests: &[Fetch]) -> Result<Vec<Fetched>, Pop3Error> {
+        let mut out = Vec::with_capacity(requests.len());
+        self.fetch_each(requests, |_, f| out.push(f)).await?;
+        Ok(out)
+    }
+
+    /// Runs `requests`, handing each answer to `each(index, answer)` as it arrives, so
+    /// the caller need not hold every message at once. With `PIPELINING` advertised and
+    /// a window above 1, up to `window` commands are in flight; the window is topped up
+    /// whenever half of it has been answered. Otherwise one command at a time.
+    pub async fn fetch_each(
+        &mut self,
+        requests: &[Fetch],
+        mut each: impl FnMut(usize, Fetched),
+    ) -> Result<(), Pop3Error> {
+        let pipelining = self.caps.as_ref().is_some_and(|c| c.pipelining);
+        let window = if pipelining { self.window } else { 1 };
+        let (mut sent, mut done) = (0, 0);
+        while done < requests.len() {
+            let command = requests[done].command();
+            self.check_usable(&command)?;
+            if sent < requests.len() && sent - done <= window / 2 {
+                while sent < requests.len() && sent - done < window {
+                    let line = requests[sent].command();
+                    self.queue(&line, &line);
+                    sent += 1;
+                }
+                self.flush().await?;
+            }
+            let reply = self.read_reply(&command).await?;
+            let fetched = match reply.status {
+                Status::Ok => {
+                    let block = self
+                        .read_block(&command, self.limits.max_block, self.limits.max_block)
+                        .await?;
+                    match requests[done] {
+                        Fetch::Top { .. } => Fetched::Top(block),
+                        Fetch::Retr { .. } => Fetched::Retr(block),
+                    }
+                }
+                Status::Err => Fetched::Expunged { reply },
+                Status::Continue => {
+                    return Err(self.fail_protocol(
+                        &command,
+                        CodecError::UnexpectedContinuation { line: reply.line },
+                    ));
+                }
+            };
+            each(done, fetched);
+            done += 1;
+        }
+        Ok(())
+    }
+
+    /// `NOOP`.
+    pub async fn noop(&mut self) -> Result<Reply, Pop3Error> {
+        self.expect_ok("NOOP", "NOOP").await
+    }
+
+    /// `QUIT`, then closes the stream.
+    pub async fn quit(mut self) -> Result<Reply, Pop3Error> {
+        let reply = self.expect_ok("QUIT", "QUIT").await?;
+        // The session is over either way; a failed TLS close_notify changes nothing.
+        let _ = tokio::time::timeout(self.timeouts.command, self.stream.shutdown()).await;
+        Ok(reply)
+    }
+
+    /// Sends one command and reads its status line; `-ERR` is returned, not an error.
+    async fn command(&mut self, line: &str, shown: &str) -> Result<Reply, Pop3Error> {
+        self.check_usable(shown)?;
+        self.queue(line, shown);
+        self.flush().await?;
+        let reply = self.read_reply(shown).await?;
+        Ok(reply)
+    }
+
+    /// Sends one command; anything but `+OK` is an error.
+    async fn expect_ok(&mut self, line: &str, shown: &str) -> Result<Reply, Pop3Error> {
+        let reply = self.command(line, shown).await?;
+        match reply.status {
+            Status::Ok => Ok(reply),
+            Status::Err => Err(Pop3Error::Rejected {
+                command: shown.into(),
+                reply,
+            }),
+            Status::Continue => Err(self.fail_protocol(
+                shown,
+                CodecError::UnexpectedContinuation { line: reply.line },
+            )),
+        }
+    }
+
+    fn check_usable(&self, command: &str) -> Result<(), Pop3Error> {
+        match &self.broken {
+            Some(cause) => Err(Pop3Error::Unusable {
+                command: command.into(),
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks the session unusable: after this error the stream is mid-reply.
+    fn fail(&mut self, error: Pop3Error) -> Pop3Error {
+        self.broken = Some(error.to_string());
+        error
+    }
+
+    fn fail_protocol(&mut self, command: &str, source: CodecError) -> Pop3Error {
+        self.fail(Pop3Error::Protocol {
+            command: command.into(),
+            source,
+        })
+    }
+
+    fn queue(&mut self, line: &str, shown: &str) {
+        if self.pending.is_none() {
+            self.pending = Some(shown.to_string());
+        }
+        self.wbuf.extend_from_slice(line.as_bytes());
+        self.wbuf.extend_from_slice(b"\r\n");
+        self.stats.commands += 1;
+    }
+
+    async fn flush(&mut self) -> Result<(), Pop3Error> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let command = self.pending.take().unwrap_or_default();
+        let after = self.timeouts.command;
+        let write = async {
+            self.stream.write_all(&self.wbuf).await?;
+            self.stream.flush().await
+        };
+        match tokio::time::timeout(after, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => return Err(self.fail(Pop3Error::Io { command, source })),
+            Err(_) => return Err(self.fail(Pop3Error::Timeout { command, after })),
+        }
+        self.stats.bytes_sent += self.wbuf.len() as u64;
+        self.stats.round_trips += 1;
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    /// Reads more bytes into the buffer; end of stream is [`Pop3Error::Disconnected`].
+    async fn fill(&mut self, command: &str) -> Result<(), Pop3Error> {
+        if self.rpos > 0 && (self.rpos == self.rbuf.len() || self.rpos >= READ_CHUNK) {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
+        let old = self.rbuf.len();
+        self.rbuf.resize(old + READ_CHUNK, 0);
+        let after = self.timeouts.command;
+        let read = tokio::time::timeout(after, self.stream.read(&mut self.rbuf[old..])).await;
+        let n = match read {
+            Ok(Ok(n)) => n,
+            Ok(Err(source)) => {
+                self.rbuf.truncate(old);
+                return Err(self.fail(Pop3Error::Io {
+                    command: command.into(),
+                    source,
+                }));
+            }
+            Err(_) => {
+                self.rbuf.truncate(old);
+                return Err(self.fail(Pop3Error::Timeout {
+                    command: command.into(),
+                    after,
+                }));
+            }
+        };
+        self.rbuf.truncate(old + n);
+        if n == 0 {
+            return Err(self.fail(Pop3Error::Disconnected {
+                command: command.into(),
+            }));
+        }
+        self.stats.bytes_received += n as u64;
+        Ok(())
+    }
+
+    async fn read_reply(&mut self, command: &str) -> Result<Reply, Pop3Error> {
+        loop {
+            match codec::decode_reply(&self.rbuf[self.rpos..], self.limits.max_line) {
+                Ok(Decoded::Done { value, consumed }) => {
+                    self.rpos += consumed;
+                    return Ok(value);
+                }
+                Ok(Decoded::NeedMore) => self.fill(command).await?,
+                Err(source) => return Err(self.fail_protocol(command, source)),
+            }
+        }
+    }
+
+    async fn read_block(
+        &mut self,
+        command: &str,
+        max_line: usize,
+        max_block: usize,
+    ) -> Result<Vec<u8>, Pop3Error> {
+        let mut decoder = BlockDecoder::new(max_line, max_block);
+        loop {
+            match decoder.decode(&self.rbuf[self.rpos..]) {
+                Ok(BlockProgress::Done { consumed, block }) => {
+                    self.rpos += consumed;
+                    return Ok(block);
+                }
+                Ok(BlockProgress::NeedMore { consumed }) => {
+                    self.rpos += consumed;
+                    self.fill(command).await?;
+                }
+                Err(source) => return Err(self.fail_protocol(command, source)),
+            }
+        }
+    }
+}
+
+/// Connects, secures the connection as asked and reads the greeting. For
+/// [`Security::StartTls`] the greeting is read in the clear, `STLS` is sent and the
+/// session continues over TLS (ask `CAPA` afterwards). Certificates are verified
+/// against `trust` and `host`.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    security: Security,
+    trust: &Trust,
+    timeouts: Timeouts,
+    limits: Limits,
+) -> Result<Pop3Client<MaybeTls>, Pop3Error> {
+    let config = match security {
+        Security::Plain => None,
+        Security::Implicit | Security::StartTls => Some(tls::client_config(trust)?),
+    };
+    let tcp = tls::connect_tcp(host, port, timeouts.connect)
+        .await
+        .map_err(|source| Pop3Error::Connect {
+            host: host.to_string(),
+            port,
+            source,
+        })?;
+    let handshake = |tcp, config| async move {
+        match tokio::time::timeout(timeouts.connect, tls::upgrade(tcp, host, config)).await {
+            Ok(Ok(s)) => Ok(MaybeTls::Tls(Box::new(s))),
+            Ok(Err(e)) => Err(Pop3Error::Tls(e)),
+            Err(_) => Err(Pop3Error::Timeout {
+                command: "TLS handshake".into(),
+                after: timeouts.connect,
+            }),
+        }
+    };
+    match (security, config) {
+        (Security::Implicit, Some(config)) => {
+            let stream = handshake(tcp, config).await?;
+            Pop3Client::greet(stream, timeouts, limits).await
+        }
+        (Security::StartTls, Some(config)) => {
+            let client = Pop3Client::greet(MaybeTls::Plain(tcp), timeouts, limits).await?;
+            let (stream, resume) = client.stls().await?;
+            let MaybeTls::Plain(tcp) = stream else {
+                unreachable!("the stream was plain before STLS")
+            };
+            let stream = handshake(tcp, config).await?;
+            Ok(Pop3Client::resume(stream, resume))
+        }
+        _ => Pop3Client::greet(MaybeTls::Plain(tcp), timeouts, limits).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The client against scripted byte streams (tokio-test's mock): exact bytes sent,
+    //! replies split anywhere. The client against real servers is in tests/.
+
+    use super::*;
+    use tokio_test::io::Builder;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    async fn greeted(mock: tokio_test::io::Mock) -> Pop3Client<tokio_test::io::Mock> {
+        Pop3Client::greet(mock, Timeouts::default(), limits())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn login_capa_uidl_list() {
+        let mock = Builder::new()
+            .read(b"+OK Hello <1.2@host>\r\n")
+            .write(b"USER alice\r\n")
+            .read(b"+OK\r\n")
+            .write(b"PASS s3cret\r\n")
+            .read(b"+OK Logged in.\r\n")
+            .write(b"CAPA\r\n")
+            .read(b"+OK\r\nCAPA\r\nTOP\r\nUI")
+            .read(b"DL\r\nPIPELINING\r\n.\r\n")
+            .write(b"UIDL\r\n")
+            .read(b"+OK\r\n1 a\r\n2  b c\r\n.\r\n")
+            .write(b"LIST\r\n")
+            .read(b"+OK 2 messages\n1 10\n2 20\n.\n")
+            .write(b"STAT\r\n")
+            .read(b"+OK 2 30\r\n")
+            .write(b"QUIT\r\n")
+            .read(b"+OK bye\r\n")
+            .build();
+        let mut c = greeted(mock).await;
+        assert_eq!(c.apop_timestamp(), Some("<1.2@host>"));
+        c.login("alice", &Secret::new("s3cret")).await.unwrap();
+        let caps = c.capa().await.unwrap();
+        assert!(caps.top && caps.uidl && caps.pipelining);
+        assert_eq!(
+            c.uidl_all().await.unwrap(),
+            [b"a".to_vec(), b" b c".to_vec()]
+        );
+        assert_eq!(c.list_all(Some(2)).await.unwrap(), [10, 20]);
+        assert_eq!(c.stat().await.unwrap(), (2, 30));
+        let stats = c.stats();
+        assert_eq!((stats.commands, stats.round_trips), (6, 6));
+        c.quit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn capa_err_falls_back_to_retr_one_at_a_time() {
+        let mock = Builder::new()
+            .read(b"+OK\r\n")
+            .write(b"CAPA\r\n")
+            .read(b"-ERR unknown command\r\n")
+            .write(b"RETR 1\r\n")
+            .read(b"+OK 9 octets\r\na: b\r\n\r\n.\r\n")
+            .write(b"RETR 2\r\n")
+            .read(b"-ERR no such message\r\n")
+            .build();
+        let mut c = greeted(mock).await;
+        assert_eq!(c.capa().await.unwrap(), &Capabilities::fallback());
+        let got = c.fetch_headers(&[1, 2]).await.unwrap();
+        assert_eq!(got[0], (1, Fetched::Retr(b"a: b\r\n\r\n".to_vec())));
+        assert!(got[1].1.is_expunged());
+        assert_eq!(c.stats().round_trips, 3);
+    }
+
+    #[tokio::test]
+    async fn pipelined_window_tops_up_at_half() {
+        // Window 4: four sent, then after two answers two more, and so on.
+        let mut b = Builder::new();
+        b.read(b"+OK\r\n")
+            .write(b"CAPA\r\n")
+            .read(b"+OK\r\nTOP\r\nPIPELINING\r\n.\r\n");
+        b.write(b"TOP 1 0\r\nTOP 2 0\r\nTOP 3 0\r\nTOP 4 0\r\n");
+        b.read(b"+OK\r\nh: 1\r\n\r\n.\r\n+OK\r\nh: 2\r\n\r\n.\r\n");
+        b.write(b"TOP 5 0\r\nTOP 6 0\r\n");
+        b.read(b"-ERR gone\r\n+OK\r\nh: 4\n\n.\n");
+        b.write(b"TOP 7 0\r\n");
+        b.read(b"+OK\r\n..dot\r\n\r\n.\r\n+OK\r\nh: 6\r\n\r\n.\r\n+OK\r\nh: 7\r\n\r\n.\r\n");
+        let mut c = greeted(b.build()).await;
+        c.set_window(4);
+        c.capa().await.unwrap();
+        let got = c.fetch_headers(&[1, 2, 3, 4, 5, 6, 7]).await.unwrap();
+        assert_eq!(got.len(), 7);
+        assert!(got[2].1.is_expunged());
+        assert_eq!(got[3].1.bytes(), Some(&b"h: 4\n\n"[..]));
+        assert_eq!(got[4].1.bytes(), Some(&b".dot\r\n\r\n"[..]));
+        // CAPA + three flushes.
+        assert_eq!(c.stats().round_trips, 4);
+        assert_eq!(c.stats().commands, 8);
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_command_and_hide_passwords() {
+        let mock = Builder::new()
+            .read(b"+OK\r\n")
+            .write(b"USER bob\r\n")
+            .read(b"+OK\r\n")
+            .write(b"PASS hunter2\r\n")
+            .read(b"-ERR [AUTH] Authentication failed.\r\n")
+            .build();
+        let mut c = greeted(mock).await;
+        let err = c.login("bob", &Secret::new("hunter2")).await.unwrap_err();
+        assert_eq!(err.resp_code(), Some(&RespCode::Auth));
+        assert!(!err.is_temporary());
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("PASS ***"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(
+            err.to_string(),
+            "PASS ***: the server replied \"-ERR [AUTH] Authentication failed.\""
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_plain_and_apop_wire_format() {
+        let mock = Builder::new()
+            .read(b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n")
+            // RFC 1939's own example: password tanstaaf.
+            .write(b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n")
+            .read(b"+OK maildrop has 1 message\r\n")
+            .write(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")
+            .read(b"+OK Logged in.\r\n")
+            .write(b"AUTH PLAIN dXNlcgBtYXN0ZXIAcHc=\r\n")
+            .read(b"+ \r\n")
+            .write(b"*\r\n")
+            .read(b"-ERR cancelled\r\n")
+            .build();
+        let mut c = greeted(mock).await;
+        c.apop("mrose", &Secret::new("tanstaaf")).await.unwrap();
+        c.auth_plain("alice", &Secret::new("secret")).await.unwrap();
+        let err = c
+            .auth_plain_as("user", "master", &Secret::new("pw"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("AUTH PLAIN ***: "), "{err}");
+        assert!(!format!("{err:?}").contains("cHc="));
+    }
+
+    #[tokio::test]
+    async fn apop_without_timestamp_and_bad_arguments() {
+        let mock = Builder::new().read(b"+OK ready\r\n").build();
+        let mut c = greeted(mock).await;
+        assert!(matches!(
+            c.apop("u", &Secret::new("p")).await,
+            Err(Pop3Error::NotSupported { .. })
+        ));
+        assert!(matches!(
+            c.login("u\r\nDELE 1", &Secret::new("p")).await,
+            Err(Pop3Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            c.login("u", &Secret::new("p\r\nDELE 1")).await,
+            Err(Pop3Error::InvalidArgument { command, .. }) if command == "PASS ***"
+        ));
+    }
+
+    #[tokio::test]
+    async fn greeting_err_disconnect_and_garbage() {
+        let err = Pop3Client::greet(
+            Builder::new().read(b"-ERR [SYS/TEMP] busy\r\n").build(),
+            Timeouts::default(),
+            limits(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.is_temporary(), "{err}");
+        let err = Pop3Client::greet(
+            Builder::new().read(b"+OK par").build(),
+            Timeouts::default(),
+            limits(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Pop3Error::Disconnected { ref command } if command == "greeting"));
+        let err = Pop3Client::greet(
+            Builder::new().read(b"* OK imap\r\n").build(),
+            Timeouts::default(),
+            limits(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            Pop3Error::Protocol {
+                source: CodecError::BadStatus { .. },
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn protocol_error_poisons_the_session() {
+        let mock = Builder::new()
+            .read(b"+OK\r\n")
+            .write(b"UIDL\r\n")
+            .read(b"+OK\r\n1 a\r\n3 c\r\n.\r\n")
+            .build();
+        let mut c = greeted(mock).await;
+        let err = c.uidl_all().await.unwrap_err();
+        assert_eq!(err.to_string(), "UIDL: Unexpected UIDL seq: 3 != 2");
+        assert!(matches!(c.stat().await, Err(Pop3Error::Unusable { .. })));
+    }
+
+    #[tokio::test]
+    async fn line_and_block_limits() {
+        let small = Limits {
+            max_line: 16,
+            max_block: 32,
+            max_messages: 2,
+        };
+        let mock = Builder::new()
+            .read(b"+OK\r\n")
+            .write(b"RETR 1\r\n")
+            .read(b"+OK\r\n")
+            .read(&b"0123456789\r\n".repeat(4))
+            .build();
+        let mut c = Pop3Client::greet(mock, Timeouts::default(), small)
+            .await
+            .unwrap();
+        let err = c.retr(1).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Pop3Error::Protocol {
+                    source: CodecError::BlockTooLarge { limit: 32 },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let mock = Builder::new()
+            .read(b"+OK\r\n")
+            .write(b"UIDL\r\n")
+            .read(b"+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n")
+            .build();
+        let mut c = Pop3Client::greet(mock, Timeouts::default(), small)
+            .await
+            .unwrap();
+        let err = c.uidl_all().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Pop3Error::Protocol {
+                    source: CodecError::TooManyMessages { limit: 2 },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let mock = Builder::new()
+            .read(&[b"+OK ".repeat(10), b"\r\n".to_vec()].concat())
+            .build();
+        let err = Pop3Client::greet(mock, Timeouts::default(), small)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Pop3Error::Protocol {
+                    source: CodecError::LineTooLong { limit: 16 },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stls_refuses_early_data() {
+        let mock = Builder::new()
+            .read(b"+OK\r\n")
+            .write(b"STLS\r\n")
+            .read(b"+OK Begin TLS\r\n+OK injected\r\n")
+            .build();
+        let c = greeted(mock).await;
+        assert!(matches!(
+            c.stls().await,
+            Err(Pop3Error::DataBeforeTls { .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stalled_server_times_out() {
+        let mock = Builder::new()
+            .read(b"+OK\r\n")
+            .write(b"STAT\r\n")
+            .wait(Duration::from_secs(3600))
+            .build();
+        let mut c = Pop3Client::greet(
+            mock,
+            Timeouts {
+                connect: Duration::from_secs(1),
+                command: Duration::from_secs(5),
+            },
+            limits(),
+        )
+        .await
+        .unwrap();
+        let err = c.stat().await.unwrap_err();
+        assert!(
+            matches!(err, Pop3Error::Timeout { ref command, .. } if command == "STAT"),
+            "{err}"
+        );
+        assert!(err.is_temporary());
+    }
+}
