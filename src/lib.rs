@@ -13,6 +13,7 @@
 //! - [`secret`]: passwords that never print.
 
 pub mod dovecot;
+pub mod imap;
 pub mod matcher;
 pub mod pop3;
 pub mod report;

@@ -4,10 +4,12 @@
 //! test. Servers take a bound listener and a shutdown future; tests bind `127.0.0.1:0`.
 //!
 //! - [`world`]: the modelled account; the IMAP view and the POP3 view of each message.
+//! - [`imap`]: the fake IMAP server (accept loop, replies derived from the world).
 //! - [`pop3`]: the POP3 server: the world's POP3 view, scripted, plain/STLS/implicit TLS.
 //! - [`script`]: per-command overrides, faults, latency, timeline events, command log.
 //! - [`tls`]: a test CA made by rcgen, for STLS/STARTTLS and implicit TLS.
 
+pub mod imap;
 pub mod pop3;
 pub mod script;
 pub mod tls;
