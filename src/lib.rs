@@ -7,6 +7,7 @@
 //! - [`pop3`]: a pure POP3 codec and an async POP3 client over any stream.
 //! - [`imap`]: a pure IMAP codec and an async IMAP client over any stream.
 //! - [`tls`]: plain, implicit TLS and STLS/STARTTLS connections; trust roots.
+//! - [`migrate`]: reads a source the way Dovecot does (plan, fetch, resolve inputs).
 //! - [`report`]: renderings: YAML/JSON report, human summary, TSV, dovecot-uidlist.
 //! - [`dovecot`]: real Dovecot run by hand: a source server for client tests, and
 //!   `doveadm backup` with the pop3_migration plugin as the oracle.
@@ -15,6 +16,7 @@
 pub mod dovecot;
 pub mod imap;
 pub mod matcher;
+pub mod migrate;
 pub mod pop3;
 pub mod report;
 pub mod secret;

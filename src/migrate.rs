@@ -174,7 +174,9 @@ async fn pop3_list(
     let e = &source.pop3;
     let server = server_name(e);
     let fail = |err: Pop3Error| {
-        format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({server}): {err}")
+        format!(
+            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({server}): {err}"
+        )
     };
     let timeouts = pop3c::Timeouts {
         connect: opts.connect_timeout,
@@ -232,8 +234,16 @@ async fn pop3_list(
 
 /// Reads POP3 headers (TOP, or RETR without TOP), then the whole message for every
 /// header without its blank line. A broken session fails this and every later read.
-async fn pop3_reads(session: &mut Pop3Session, numbers: &[u32], out: &mut BTreeMap<u32, MessageRead>) {
-    let numbers: Vec<u32> = numbers.iter().copied().filter(|n| !out.contains_key(n)).collect();
+async fn pop3_reads(
+    session: &mut Pop3Session,
+    numbers: &[u32],
+    out: &mut BTreeMap<u32, MessageRead>,
+) {
+    let numbers: Vec<u32> = numbers
+        .iter()
+        .copied()
+        .filter(|n| !out.contains_key(n))
+        .collect();
     if numbers.is_empty() {
         return;
     }
@@ -301,7 +311,9 @@ async fn pop3_reads(session: &mut Pop3Session, numbers: &[u32], out: &mut BTreeM
             session.broken = Some(why.clone());
             for n in need_full {
                 if let Some(r) = out.get_mut(&n) {
-                    r.full = Some(Read::Failed { reason: why.clone() });
+                    r.full = Some(Read::Failed {
+                        reason: why.clone(),
+                    });
                 }
             }
         }
@@ -337,7 +349,10 @@ async fn imap_reads(
         if header.needs_full() {
             need_full.push(uid);
         }
-        out.insert((mailbox.to_string(), uid), MessageRead { header, full: None });
+        out.insert(
+            (mailbox.to_string(), uid),
+            MessageRead { header, full: None },
+        );
     }
     if !need_full.is_empty() {
         let fulls = client.fetch_full(&need_full, batching).await?;
@@ -404,7 +419,12 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         let mut sizes: BTreeMap<u32, u64> = BTreeMap::new();
         if acted && !settings.skip_size_check && !uids.is_empty() {
             sizes = match opts.profile {
-                ImapcProfile::Docs => imap.fetch_sizes(&uids, batching).await.map_err(imap_err)?.items,
+                ImapcProfile::Docs => {
+                    imap.fetch_sizes(&uids, batching)
+                        .await
+                        .map_err(imap_err)?
+                        .items
+                }
                 ImapcProfile::Bare => {
                     let mut s = BTreeMap::new();
                     imap.fetch_full_each(&uids, batching, |uid, bytes| {
@@ -454,9 +474,12 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
             pop3_reads(session, &pop3_numbers, &mut m.reads.pop3).await;
         }
         // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
-        let pop3_failed = pop3_numbers
-            .iter()
-            .any(|n| matches!(m.reads.pop3.get(n).map(|r| &r.header), Some(Read::Failed { .. })));
+        let pop3_failed = pop3_numbers.iter().any(|n| {
+            matches!(
+                m.reads.pop3.get(n).map(|r| &r.header),
+                Some(Read::Failed { .. })
+            )
+        });
         if !pop3_failed {
             imap_reads(&mut imap, name, &imap_uids, batching, &mut m.reads.imap)
                 .await
@@ -480,19 +503,30 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     if opts.audit {
         let mut all = m.reads.clone();
         if let Some(session) = pop3.as_mut() {
-            session.client.set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
+            session
+                .client
+                .set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
             let numbers: Vec<u32> = m.listing.pop3.iter().map(|p| p.number).collect();
             pop3_reads(session, &numbers, &mut all.pop3).await;
         }
         for mb in &m.listing.imap {
             let uids: Vec<u32> = mb.messages.iter().map(|x| x.uid).collect();
-            if uids.iter().all(|&u| all.imap.contains_key(&(mb.name.clone(), u))) {
+            if uids
+                .iter()
+                .all(|&u| all.imap.contains_key(&(mb.name.clone(), u)))
+            {
                 continue;
             }
             imap.examine(&mb.name).await.map_err(imap_err)?;
-            imap_reads(&mut imap, &mb.name, &uids, Batching::PIPELINED, &mut all.imap)
-                .await
-                .map_err(imap_err)?;
+            imap_reads(
+                &mut imap,
+                &mb.name,
+                &uids,
+                Batching::PIPELINED,
+                &mut all.imap,
+            )
+            .await
+            .map_err(imap_err)?;
         }
         m.all = Some(all);
     }
@@ -510,7 +544,10 @@ mod tests {
         let cases: &[(&[u8], u64)] = &[
             (b"a: b\r\n\r\nbody\r\n", 14),
             (b"X-Message-Flag: Follow up\r\na: b\r\n\r\nbody\r\n", 14),
-            (b"x-message-flag : x\r\n  folded\r\na: b\r\n\r\nX-Message-Flag: in body\r\n", 33),
+            (
+                b"x-message-flag : x\r\n  folded\r\na: b\r\n\r\nX-Message-Flag: in body\r\n",
+                33,
+            ),
             (b"a: b\r\n", 6),
         ];
         for (msg, want) in cases {
