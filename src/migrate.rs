@@ -283,7 +283,7 @@ async fn pop3_reads(
             need_full.push(n);
         }
         let full = match (&fetched, header.needs_full()) {
-            (Fetched::Retr(_), true) => Some(header.clone()),
+            (Fetched::Retr(_), true) => Some(Box::new(header.clone())),
             _ => None,
         };
         out.insert(n, MessageRead { header, full });
@@ -302,7 +302,7 @@ async fn pop3_reads(
                     other => hashed(other.bytes().unwrap_or_default()),
                 };
                 if let Some(r) = out.get_mut(n) {
-                    r.full = Some(read);
+                    r.full = Some(Box::new(read));
                 }
             }
         }
@@ -311,9 +311,9 @@ async fn pop3_reads(
             session.broken = Some(why.clone());
             for n in need_full {
                 if let Some(r) = out.get_mut(&n) {
-                    r.full = Some(Read::Failed {
+                    r.full = Some(Box::new(Read::Failed {
                         reason: why.clone(),
-                    });
+                    }));
                 }
             }
         }
@@ -327,12 +327,12 @@ async fn imap_reads(
     mailbox: &str,
     uids: &[u32],
     batching: Batching,
-    out: &mut BTreeMap<(String, u32), MessageRead>,
+    out: &mut Reads,
 ) -> Result<(), ImapError> {
     let uids: Vec<u32> = uids
         .iter()
         .copied()
-        .filter(|&u| !out.contains_key(&(mailbox.to_string(), u)))
+        .filter(|&u| out.imap_get(mailbox, u).is_none())
         .collect();
     if uids.is_empty() {
         return Ok(());
@@ -349,10 +349,7 @@ async fn imap_reads(
         if header.needs_full() {
             need_full.push(uid);
         }
-        out.insert(
-            (mailbox.to_string(), uid),
-            MessageRead { header, full: None },
-        );
+        out.insert_imap(mailbox, uid, MessageRead { header, full: None });
     }
     if !need_full.is_empty() {
         let fulls = client.fetch_full(&need_full, batching).await?;
@@ -363,8 +360,8 @@ async fn imap_reads(
                     reason: "Message was expunged".to_string(),
                 },
             };
-            if let Some(r) = out.get_mut(&(mailbox.to_string(), uid)) {
-                r.full = Some(read);
+            if let Some(r) = out.imap_get_mut(mailbox, uid) {
+                r.full = Some(Box::new(read));
             }
         }
     }
@@ -481,7 +478,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
             )
         });
         if !pop3_failed {
-            imap_reads(&mut imap, name, &imap_uids, batching, &mut m.reads.imap)
+            imap_reads(&mut imap, name, &imap_uids, batching, &mut m.reads)
                 .await
                 .map_err(imap_err)?;
         }
@@ -511,22 +508,13 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         }
         for mb in &m.listing.imap {
             let uids: Vec<u32> = mb.messages.iter().map(|x| x.uid).collect();
-            if uids
-                .iter()
-                .all(|&u| all.imap.contains_key(&(mb.name.clone(), u)))
-            {
+            if uids.iter().all(|&u| all.imap_get(&mb.name, u).is_some()) {
                 continue;
             }
             imap.examine(&mb.name).await.map_err(imap_err)?;
-            imap_reads(
-                &mut imap,
-                &mb.name,
-                &uids,
-                Batching::PIPELINED,
-                &mut all.imap,
-            )
-            .await
-            .map_err(imap_err)?;
+            imap_reads(&mut imap, &mb.name, &uids, Batching::PIPELINED, &mut all)
+                .await
+                .map_err(imap_err)?;
         }
         m.all = Some(all);
     }

@@ -163,7 +163,10 @@ pub struct Audit {
 fn final_hash(r: &super::MessageRead) -> Option<Sha1> {
     match (&r.header, &r.full) {
         (Read::Hashed { sha1, eoh: true }, _) => Some(*sha1),
-        (Read::Hashed { eoh: false, .. }, Some(Read::Hashed { sha1, .. })) => Some(*sha1),
+        (Read::Hashed { eoh: false, .. }, Some(full)) => match **full {
+            Read::Hashed { sha1, .. } => Some(sha1),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -189,7 +192,7 @@ pub fn content_truth(listing: &Listing, settings: &Settings, all: &Reads) -> Tru
         let hashes: Vec<Option<Sha1>> = mb
             .messages
             .iter()
-            .map(|m| all.imap.get(&(mb.name.clone(), m.uid)).and_then(final_hash))
+            .map(|m| all.imap_get(&mb.name, m.uid).and_then(final_hash))
             .collect();
         let mut imap_count: HashMap<Sha1, usize> = HashMap::new();
         for h in hashes.iter().flatten() {

@@ -8,40 +8,41 @@
 
 use super::Sha1;
 
-/// A candidate on either side: its hash, if read, and whether it is out of the walk.
-#[derive(Clone, Copy, Debug)]
-pub struct Candidate {
-    pub hash: Option<Sha1>,
-    /// Already paired (POP3) or already holding a UIDL (IMAP).
-    pub taken: bool,
-}
-
-/// Pairs `pop3[i]` with `imap[j]`; returns `(i, j)` pairs in hash order.
-pub fn pair(pop3: &[Candidate], imap: &[Candidate]) -> Vec<(usize, usize)> {
-    let order = |c: &[Candidate]| {
-        let mut idx: Vec<usize> = (0..c.len()).filter(|&i| c[i].hash.is_some()).collect();
+/// Pairs POP3 map entry `i` with IMAP message `j`; returns `(i, j)` pairs in hash
+/// order. `*_hash[i]` is the entry's hash if read; `*_taken[i]` says it is out of the
+/// walk (POP3: already paired; IMAP: already holding a UIDL).
+pub fn pair(
+    pop3_hash: &[Option<Sha1>],
+    pop3_taken: &[bool],
+    imap_hash: &[Option<Sha1>],
+    imap_taken: &[bool],
+) -> Vec<(u32, u32)> {
+    let order = |h: &[Option<Sha1>]| {
+        let mut idx: Vec<u32> = (0..h.len() as u32)
+            .filter(|&i| h[i as usize].is_some())
+            .collect();
         // Stable: equal hashes stay in list order, as with glibc's merge sort.
-        idx.sort_by_key(|&i| c[i].hash);
+        idx.sort_by_key(|&i| h[i as usize]);
         idx
     };
-    let (p, m) = (order(pop3), order(imap));
+    let (p, m) = (order(pop3_hash), order(imap_hash));
     let (mut a, mut b) = (0, 0);
     let mut pairs = Vec::new();
     while a < p.len() && b < m.len() {
-        let (pi, mi) = (p[a], m[b]);
-        if pop3[pi].taken {
+        let (pi, mi) = (p[a] as usize, m[b] as usize);
+        if pop3_taken[pi] {
             a += 1;
             continue;
         }
-        if imap[mi].taken {
+        if imap_taken[mi] {
             b += 1;
             continue;
         }
-        match pop3[pi].hash.cmp(&imap[mi].hash) {
+        match pop3_hash[pi].cmp(&imap_hash[mi]) {
             std::cmp::Ordering::Less => a += 1,
             std::cmp::Ordering::Greater => b += 1,
             std::cmp::Ordering::Equal => {
-                pairs.push((pi, mi));
+                pairs.push((pi as u32, mi as u32));
                 a += 1;
                 b += 1;
             }
@@ -58,8 +59,23 @@ mod tests {
         Some([b; 20])
     }
 
+    #[derive(Clone, Copy)]
+    struct Candidate {
+        hash: Option<Sha1>,
+        taken: bool,
+    }
+
     fn c(hash: Option<Sha1>, taken: bool) -> Candidate {
         Candidate { hash, taken }
+    }
+
+    fn pair(pop3: &[Candidate], imap: &[Candidate]) -> Vec<(usize, usize)> {
+        let hashes = |c: &[Candidate]| c.iter().map(|c| c.hash).collect::<Vec<_>>();
+        let taken = |c: &[Candidate]| c.iter().map(|c| c.taken).collect::<Vec<_>>();
+        super::pair(&hashes(pop3), &taken(pop3), &hashes(imap), &taken(imap))
+            .into_iter()
+            .map(|(a, b)| (a as usize, b as usize))
+            .collect()
     }
 
     #[test]

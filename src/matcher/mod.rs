@@ -95,7 +95,9 @@ impl Read {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRead {
     pub header: Read,
-    pub full: Option<Read>,
+    /// Boxed: rare, and it keeps the common case small (spec-sized mailboxes hold a
+    /// million of these).
+    pub full: Option<Box<Read>>,
 }
 
 impl MessageRead {
@@ -113,8 +115,33 @@ impl MessageRead {
 pub struct Reads {
     /// By POP3 message number.
     pub pop3: BTreeMap<u32, MessageRead>,
-    /// By (mailbox name, UID).
-    pub imap: BTreeMap<(String, u32), MessageRead>,
+    /// By mailbox name, then UID (nested, so the name is not stored per message).
+    pub imap: BTreeMap<String, BTreeMap<u32, MessageRead>>,
+}
+
+impl Reads {
+    /// The IMAP read of (mailbox, UID).
+    pub fn imap_get(&self, mailbox: &str, uid: u32) -> Option<&MessageRead> {
+        self.imap.get(mailbox).and_then(|m| m.get(&uid))
+    }
+
+    /// Mutable access to the IMAP read of (mailbox, UID).
+    pub fn imap_get_mut(&mut self, mailbox: &str, uid: u32) -> Option<&mut MessageRead> {
+        self.imap.get_mut(mailbox).and_then(|m| m.get_mut(&uid))
+    }
+
+    /// Records the IMAP read of (mailbox, UID).
+    pub fn insert_imap(&mut self, mailbox: &str, uid: u32, read: MessageRead) {
+        match self.imap.get_mut(mailbox) {
+            Some(m) => {
+                m.insert(uid, read);
+            }
+            None => {
+                self.imap
+                    .insert(mailbox.to_string(), BTreeMap::from([(uid, read)]));
+            }
+        }
+    }
 }
 
 /// A read the plan asked for but the caller did not provide.
@@ -128,14 +155,6 @@ pub enum ResolveError {
     MissingImap(String, u32),
     #[error("no full-message read given for IMAP {0} UID {1}, whose header had no blank line")]
     MissingImapFull(String, u32),
-}
-
-/// One entry of the POP3 map: a POP3 message with a non-empty UIDL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MapEntry<'a> {
-    pub number: u32,
-    pub uidl: &'a str,
-    pub size: Option<u64>,
 }
 
 /// What the plan settled for one mailbox before any header is read.
@@ -171,8 +190,9 @@ pub struct MailboxPlan {
 pub struct Plan<'a> {
     pub settings: Settings,
     pub listing: &'a Listing,
-    /// POP3 messages with a non-empty UIDL, in number order (Dovecot's `pop3_uidl_map`).
-    pub map: Vec<MapEntry<'a>>,
+    /// Dovecot's `pop3_uidl_map`: indices into `listing.pop3` of the messages with a
+    /// non-empty UIDL, in number order.
+    pub map: Vec<u32>,
     /// POP3 numbers whose UIDL is empty (each logged as a warning).
     pub empty_uidls: Vec<u32>,
     /// Mailboxes in dsync's order (byte order of names).
@@ -205,15 +225,11 @@ pub fn acts_on(settings: &Settings, name: &str) -> bool {
 pub fn plan<'a>(listing: &'a Listing, settings: &Settings) -> Plan<'a> {
     let mut empty_uidls = Vec::new();
     let mut map = Vec::with_capacity(listing.pop3.len());
-    for m in &listing.pop3 {
+    for (i, m) in listing.pop3.iter().enumerate() {
         if m.uidl.is_empty() {
             empty_uidls.push(m.number);
         } else {
-            map.push(MapEntry {
-                number: m.number,
-                uidl: &m.uidl,
-                size: m.size,
-            });
+            map.push(i as u32);
         }
     }
 
@@ -232,7 +248,7 @@ pub fn plan<'a>(listing: &'a Listing, settings: &Settings) -> Plan<'a> {
             pop3_failed: false,
             pop3_map_lost: false,
             cache_links: Vec::new(),
-            walk: size_pass::walk(&[], &[], false),
+            walk: size_pass::walk(0, 0, |_| unreachable!(), |_| unreachable!(), false),
             header_pass: false,
             pop3_reads: Vec::new(),
             imap_reads: Vec::new(),
@@ -251,54 +267,48 @@ pub fn plan<'a>(listing: &'a Listing, settings: &Settings) -> Plan<'a> {
             continue;
         }
         // After a failed listing the map stays created but empty (spec: read once).
-        let empty: [MapEntry<'a>; 0] = [];
-        let session_map: &[MapEntry<'a>] = if pop3_listing_failed {
+        let session_map: &[u32] = if pop3_listing_failed {
             mp.pop3_map_lost = true;
-            &empty
+            &[]
         } else {
             &map
         };
-
-        let cached: Vec<Option<&str>> = mailbox
-            .messages
-            .iter()
-            .map(|m| {
-                if settings.skip_uidl_cache {
-                    None
-                } else {
-                    m.cached_uidl.as_deref().filter(|u| !u.is_empty())
-                }
-            })
-            .collect();
-        if !settings.skip_uidl_cache {
-            let uidls: Vec<&str> = session_map.iter().map(|e| e.uidl).collect();
-            mp.cache_links = uidl_cache::link_cached(&uidls, &cached);
+        let pop3_at = |i: usize| &listing.pop3[session_map[i] as usize];
+        let cached = |m: &'a ImapMessage| {
+            if settings.skip_uidl_cache {
+                None
+            } else {
+                m.cached_uidl.as_deref().filter(|u| !u.is_empty())
+            }
+        };
+        // The cached pass sorts copies of both lists; only worth it when a cache exists.
+        if mailbox.messages.iter().any(|m| cached(m).is_some()) {
+            let uidls: Vec<&str> = (0..session_map.len())
+                .map(|i| pop3_at(i).uidl.as_str())
+                .collect();
+            let imap_cached: Vec<Option<&str>> = mailbox.messages.iter().map(cached).collect();
+            mp.cache_links = uidl_cache::link_cached(&uidls, &imap_cached);
         }
-        let pop_side: Vec<size_pass::PopSide<'_>> = session_map
-            .iter()
-            .map(|e| size_pass::PopSide {
-                uidl: e.uidl,
-                size: if settings.skip_size_check {
-                    None
-                } else {
-                    e.size
-                },
-            })
-            .collect();
-        let imap_side: Vec<size_pass::ImapSide<'_>> = mailbox
-            .messages
-            .iter()
-            .zip(&cached)
-            .map(|(m, c)| size_pass::ImapSide {
-                size: if settings.skip_size_check {
-                    None
-                } else {
-                    m.size
-                },
-                cached_uidl: *c,
-            })
-            .collect();
-        mp.walk = size_pass::walk(&pop_side, &imap_side, settings.skip_size_check);
+        let skip = settings.skip_size_check;
+        mp.walk = size_pass::walk(
+            session_map.len(),
+            mailbox.messages.len(),
+            |i| {
+                let p = pop3_at(i);
+                size_pass::PopSide {
+                    uidl: &p.uidl,
+                    size: if skip { None } else { p.size },
+                }
+            },
+            |j| {
+                let m = &mailbox.messages[j];
+                size_pass::ImapSide {
+                    size: if skip { None } else { m.size },
+                    cached_uidl: cached(m),
+                }
+            },
+            skip,
+        );
         if !mp.walk.complete {
             mp.header_pass = true;
             let k = mp.walk.stopped_at;
@@ -335,6 +345,11 @@ pub fn plan<'a>(listing: &'a Listing, settings: &Settings) -> Plan<'a> {
 }
 
 impl Plan<'_> {
+    /// POP3 map entry `i`.
+    pub fn map_entry(&self, i: usize) -> &Pop3Message {
+        &self.listing.pop3[self.map[i] as usize]
+    }
+
     /// Every POP3 number whose header some mailbox's header pass reads, in read order.
     pub fn pop3_reads(&self) -> impl Iterator<Item = u32> + '_ {
         self.mailboxes

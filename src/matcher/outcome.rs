@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::hash_pass::{self, Candidate};
+use super::hash_pass;
 use super::size_pass::Step;
 use super::{MessageRead, Plan, Read, Reads, ResolveError, Settings, Sha1};
 
@@ -253,7 +253,7 @@ fn hash_of(
     if eoh {
         return Ok(Some(sha1));
     }
-    let full = read.full.as_ref().expect("checked by the caller");
+    let full: &Read = read.full.as_ref().expect("checked by the caller");
     let Some((sha1, eoh)) = take(full, "body")? else {
         return Ok(None);
     };
@@ -353,10 +353,8 @@ fn check_reads(plan: &Plan<'_>, reads: &Reads) -> Result<(), ResolveError> {
         }
     }
     for (mb, uid) in plan.imap_reads() {
-        let key = (mb.to_string(), uid);
         let r = reads
-            .imap
-            .get(&key)
+            .imap_get(mb, uid)
             .ok_or_else(|| ResolveError::MissingImap(mb.to_string(), uid))?;
         if r.header.needs_full() && r.full.is_none() {
             return Err(ResolveError::MissingImapFull(mb.to_string(), uid));
@@ -393,26 +391,24 @@ fn sync_mailbox<'a>(
             );
         }
     }
-    let map: &[super::MapEntry<'a>] = if mp.pop3_map_lost { &[] } else { &plan.map };
+    let map: &[u32] = if mp.pop3_map_lost { &[] } else { &plan.map };
+    let entry = |i: usize| &listing.pop3[map[i] as usize];
     let settings = &plan.settings;
 
-    // Working state: Dovecot's imap_msg_map and pop3_uidl_map for this mailbox.
-    let mut uidl: Vec<Option<&'a str>> = imap
-        .iter()
-        .map(|m| {
-            if settings.skip_uidl_cache {
-                None
-            } else {
-                m.cached_uidl.as_deref().filter(|u| !u.is_empty())
-            }
-        })
-        .collect();
-    let mut via: Vec<Option<Via>> = uidl.iter().map(|u| u.map(|_| Via::Cache)).collect();
-    let mut order = vec![0u32; imap.len()];
-    let mut shifted = vec![false; imap.len()];
+    // Dovecot's imap_msg_map lives in `mr.messages` itself (uidl, order, via), and its
+    // pop3_uidl_map in `map` plus the linked flags: no copies of either list.
+    for (a, m) in mr.messages.iter_mut().zip(imap) {
+        let cached = if settings.skip_uidl_cache {
+            None
+        } else {
+            m.cached_uidl.as_deref().filter(|u| !u.is_empty())
+        };
+        a.uidl = cached;
+        a.via = cached.map(|_| Via::Cache);
+    }
     let mut pop3_linked = vec![false; map.len()];
     for &(j, p) in &mp.cache_links {
-        order[j] = map[p].number;
+        mr.messages[j].order = entry(p).number;
         pop3_linked[p] = true;
     }
     for (i, step) in mp.walk.steps.iter().enumerate() {
@@ -420,9 +416,10 @@ fn sync_mailbox<'a>(
             Step::CachedMatch => mr.cached_uidls += 1,
             Step::SizeMatch => {
                 mr.size_matches += 1;
-                uidl[i] = Some(map[i].uidl);
-                order[i] = map[i].number;
-                via[i] = Some(Via::Size);
+                let a = &mut mr.messages[i];
+                a.uidl = Some(&entry(i).uidl);
+                a.order = entry(i).number;
+                a.via = Some(Via::Size);
                 pop3_linked[i] = true;
             }
         }
@@ -445,7 +442,7 @@ fn sync_mailbox<'a>(
             match hash_of(s, read, n, n) {
                 Ok(h) => {
                     s.pop3_hash[slot] = h;
-                    s.pop3_shifted[slot] = map[slot].number != n;
+                    s.pop3_shifted[slot] = entry(slot).number != n;
                 }
                 Err(()) => return false,
             }
@@ -453,45 +450,43 @@ fn sync_mailbox<'a>(
         let mut imap_hash: Vec<Option<Sha1>> = vec![None; imap.len()];
         let first = mp.walk.stopped_at;
         for (pos, &uid) in mp.imap_reads.iter().enumerate() {
-            let read = &reads.imap[&(mp.name.clone(), uid)];
+            let read = reads
+                .imap_get(&mp.name, uid)
+                .expect("checked by check_reads");
             match hash_of(s, read, (first + pos + 1) as u32, uid) {
                 Ok(h) => imap_hash[first + pos] = h,
                 Err(()) => return false,
             }
         }
-        let pop3_c: Vec<Candidate> = (0..map.len())
-            .map(|i| Candidate {
-                hash: s.pop3_hash[i],
-                taken: pop3_linked[i],
-            })
-            .collect();
-        let imap_c: Vec<Candidate> = (0..imap.len())
-            .map(|j| Candidate {
-                hash: imap_hash[j],
-                taken: uidl[j].is_some(),
-            })
-            .collect();
-        for (p, j) in hash_pass::pair(&pop3_c, &imap_c) {
+        let imap_taken: Vec<bool> = mr.messages.iter().map(|a| a.uidl.is_some()).collect();
+        let pairs = hash_pass::pair(
+            &s.pop3_hash[..map.len()],
+            &pop3_linked,
+            &imap_hash,
+            &imap_taken,
+        );
+        drop((imap_hash, imap_taken));
+        for (p, j) in pairs {
+            let (p, j) = (p as usize, j as usize);
             pop3_linked[p] = true;
-            uidl[j] = Some(map[p].uidl);
-            order[j] = map[p].number;
-            via[j] = Some(Via::Header);
-            shifted[j] = s.pop3_shifted[p];
+            let a = &mut mr.messages[j];
+            a.uidl = Some(&entry(p).uidl);
+            a.order = entry(p).number;
+            a.via = Some(Via::Header);
+            a.shifted = s.pop3_shifted[p];
             mr.header_matches += 1;
         }
         // Missing: unpaired POP3 entries that have a hash (expunged ones have none).
-        let missing: Vec<usize> = (0..map.len())
-            .filter(|&p| !pop3_linked[p] && s.pop3_hash[p].is_some())
-            .collect();
-        if !missing.is_empty() && !settings.all_mailboxes {
-            let first = missing[0];
+        let mut missing = (0..map.len()).filter(|&p| !pop3_linked[p] && s.pop3_hash[p].is_some());
+        let first = missing.next();
+        let count = first.map_or(0, |_| 1 + missing.count());
+        if let (Some(first), false) = (first, settings.all_mailboxes) {
             let mut text = format!(
-                "pop3_migration: {} POP3 messages have no matching IMAP messages (first POP3 msg {} UIDL {})",
-                missing.len(),
-                map[first].number,
-                map[first].uidl
+                "pop3_migration: {count} POP3 messages have no matching IMAP messages (first POP3 msg {} UIDL {})",
+                entry(first).number,
+                entry(first).uidl
             );
-            let all_imap_found = imap.len() + missing.len() == map.len();
+            let all_imap_found = imap.len() + count == map.len();
             if all_imap_found {
                 text.push_str(
                     " - all IMAP messages were found (POP3 contains more than IMAP INBOX - you may want to set pop3_migration_all_mailboxes=yes)",
@@ -517,14 +512,12 @@ fn sync_mailbox<'a>(
             );
         }
     }
-    for (j, m) in mr.messages.iter_mut().enumerate() {
-        *m = Assigned {
-            uid: imap[j].uid,
-            uidl: uidl[j],
-            order: if uidl[j].is_some() { order[j] } else { 0 },
-            via: via[j],
-            shifted: shifted[j],
-        };
+    // An order means nothing without a UIDL (dsync asks for both, the plugin answers
+    // both only for a paired message).
+    for a in &mut mr.messages {
+        if a.uidl.is_none() {
+            a.order = 0;
+        }
     }
     true
 }

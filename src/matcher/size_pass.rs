@@ -55,15 +55,24 @@ pub struct ImapSide<'a> {
     pub cached_uidl: Option<&'a str>,
 }
 
-/// Runs the walk. A missing size (`None`) never equals anything, like Dovecot's
+/// Runs the walk over `n_pop3` POP3 map entries and `n_imap` IMAP messages, read
+/// through accessors so that no copy of either list is made (a million messages is a
+/// case we plan for). A missing size (`None`) never equals anything, like Dovecot's
 /// `(uoff_t)-1` placeholder when sizes were not read.
-pub fn walk(pop3: &[PopSide<'_>], imap: &[ImapSide<'_>], skip_size_check: bool) -> SizeWalk {
-    let n = pop3.len().min(imap.len());
-    let mut steps = Vec::with_capacity(n);
+pub fn walk<'a>(
+    n_pop3: usize,
+    n_imap: usize,
+    pop3: impl Fn(usize) -> PopSide<'a>,
+    imap: impl Fn(usize) -> ImapSide<'a>,
+    skip_size_check: bool,
+) -> SizeWalk {
+    let n = n_pop3.min(n_imap);
+    let mut steps = Vec::new();
     let mut stop = Stop::End;
     for i in 0..n {
-        if let Some(cached) = imap[i].cached_uidl {
-            if cached == pop3[i].uidl {
+        let (p, m) = (pop3(i), imap(i));
+        if let Some(cached) = m.cached_uidl {
+            if cached == p.uidl {
                 steps.push(Step::CachedMatch);
                 continue;
             }
@@ -74,16 +83,16 @@ pub fn walk(pop3: &[PopSide<'_>], imap: &[ImapSide<'_>], skip_size_check: bool) 
             stop = Stop::SizeCheckSkipped;
             break;
         }
-        let (Some(p), Some(m)) = (pop3[i].size, imap[i].size) else {
+        let (Some(ps), Some(ms)) = (p.size, m.size) else {
             stop = Stop::SizeDiffers;
             break;
         };
-        if p != m {
+        if ps != ms {
             stop = Stop::SizeDiffers;
             break;
         }
         // Only the next POP3 neighbour, and only within the common prefix.
-        if i + 1 < n && pop3[i + 1].size == Some(p) {
+        if i + 1 < n && pop3(i + 1).size == Some(ps) {
             stop = Stop::EqualNextPop3Size;
             break;
         }
@@ -91,7 +100,7 @@ pub fn walk(pop3: &[PopSide<'_>], imap: &[ImapSide<'_>], skip_size_check: bool) 
     }
     let stopped_at = steps.len();
     SizeWalk {
-        complete: stopped_at == n && pop3.len() == imap.len(),
+        complete: stopped_at == n && n_pop3 == n_imap,
         steps,
         stopped_at,
         stop,
@@ -101,6 +110,10 @@ pub fn walk(pop3: &[PopSide<'_>], imap: &[ImapSide<'_>], skip_size_check: bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn walk(pop3: &[PopSide<'_>], imap: &[ImapSide<'_>], skip: bool) -> SizeWalk {
+        super::walk(pop3.len(), imap.len(), |i| pop3[i], |j| imap[j], skip)
+    }
 
     fn p(sizes: &[u64]) -> Vec<PopSide<'static>> {
         sizes

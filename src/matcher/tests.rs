@@ -57,10 +57,7 @@ impl World {
         }
         for (name, msgs) in &self.imap {
             for (i, (content, _)) in msgs.iter().enumerate() {
-                r.imap.insert(
-                    (name.to_string(), i as u32 + 1),
-                    MessageRead::hashed(h(content)),
-                );
+                r.insert_imap(name, i as u32 + 1, MessageRead::hashed(h(content)));
             }
         }
         r
@@ -434,7 +431,7 @@ fn truncated_header_needs_full_read_and_warns() {
     let l = w.listing();
     let p = plan(&l, &Settings::enabled());
     let mut r = w.reads();
-    r.imap.get_mut(&("INBOX".to_string(), 1)).unwrap().header = Read::Hashed {
+    r.imap_get_mut("INBOX", 1).unwrap().header = Read::Hashed {
         sha1: h("partial"),
         eoh: false,
     };
@@ -442,10 +439,10 @@ fn truncated_header_needs_full_read_and_warns() {
         resolve(&p, &r),
         Err(ResolveError::MissingImapFull("INBOX".into(), 1))
     );
-    r.imap.get_mut(&("INBOX".to_string(), 1)).unwrap().full = Some(Read::Hashed {
+    r.imap_get_mut("INBOX", 1).unwrap().full = Some(Box::new(Read::Hashed {
         sha1: h("a"),
         eoh: false,
-    });
+    }));
     let o = resolve(&p, &r).unwrap();
     assert_eq!(uidls(&o, "INBOX"), [(Some("ua"), 2), (Some("ub"), 1)]);
     assert!(
@@ -582,8 +579,9 @@ mod properties {
                 .insert(i as u32 + 1, MessageRead::hashed(h(&c.to_string())));
         }
         for (i, (c, _)) in imap.iter().enumerate() {
-            reads.imap.insert(
-                ("INBOX".into(), i as u32 + 1),
+            reads.insert_imap(
+                "INBOX",
+                i as u32 + 1,
                 MessageRead::hashed(h(&c.to_string())),
             );
         }
@@ -611,7 +609,7 @@ mod properties {
                 prop_assert!(r.pop3.contains_key(&n));
             }
             for (mb, uid) in p.imap_reads() {
-                prop_assert!(r.imap.contains_key(&(mb.to_string(), uid)));
+                prop_assert!(r.imap_get(mb, uid).is_some());
             }
             prop_assert!(resolve(&p, &r).is_ok());
         }
@@ -667,7 +665,7 @@ mod properties {
             let (l, r) = build(&imap, &pop3);
             let mut r2 = Reads::default();
             for (k, v) in r.pop3.iter().rev() { r2.pop3.insert(*k, v.clone()); }
-            for (k, v) in r.imap.iter().rev() { r2.imap.insert(k.clone(), v.clone()); }
+            for (k, v) in r.imap.iter().rev() { r2.imap.insert(k.clone(), v.iter().rev().map(|(u, m)| (*u, m.clone())).collect()); }
             let a = simulate(&l, &s, &r).unwrap();
             let b = simulate(&l, &s, &r2).unwrap();
             prop_assert_eq!(&a, &b);
