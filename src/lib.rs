@@ -7,8 +7,10 @@
 //! - [`pop3`]: a pure POP3 codec and an async POP3 client over any stream.
 //! - [`imap`]: a pure IMAP codec and an async IMAP client over any stream.
 //! - [`tls`]: plain, implicit TLS and STLS/STARTTLS connections; trust roots.
+//! - [`scenario`]: YAML scenario files: parse, validate with file:line:column errors, build.
 //! - [`secret`]: passwords that never print.
 
 pub mod matcher;
+pub mod scenario;
 pub mod secret;
 pub mod tls;

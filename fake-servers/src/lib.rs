@@ -4,9 +4,11 @@
 //! test. Servers take a bound listener and a shutdown future; tests bind `127.0.0.1:0`.
 //!
 //! - [`world`]: the modelled account; the IMAP view and the POP3 view of each message.
+//! - [`profiles`]: provider quirks as named view transforms; provider presets.
 //! - [`script`]: per-command overrides, faults, latency, timeline events, command log.
 //! - [`tls`]: a test CA made by rcgen, for STLS/STARTTLS and implicit TLS.
 
+pub mod profiles;
 pub mod script;
 pub mod tls;
 pub mod world;

@@ -51,15 +51,15 @@ impl CommandMatch {
             return false;
         }
         let upper = command.to_ascii_uppercase();
-        if let Some(prefix) = &self.prefix {
-            if !upper.starts_with(&prefix.to_ascii_uppercase()) {
-                return false;
-            }
+        if let Some(prefix) = &self.prefix
+            && !upper.starts_with(&prefix.to_ascii_uppercase())
+        {
+            return false;
         }
-        if let Some(sub) = &self.contains {
-            if !upper.contains(&sub.to_ascii_uppercase()) {
-                return false;
-            }
+        if let Some(sub) = &self.contains
+            && !upper.contains(&sub.to_ascii_uppercase())
+        {
+            return false;
         }
         true
     }
@@ -103,7 +103,10 @@ pub enum Phase {
 #[derive(Clone, Debug)]
 pub enum WorldChange {
     /// A new message arrives in an IMAP mailbox (created if missing) with the next UID.
-    ImapDeliver { mailbox: String, message: ImapMessage },
+    ImapDeliver {
+        mailbox: String,
+        message: ImapMessage,
+    },
     /// A message leaves every IMAP mailbox that holds it.
     ImapExpunge { id: MessageId },
     /// A new message arrives at the end of the POP3 maildrop.
@@ -222,13 +225,7 @@ impl Script {
     }
 
     /// Offers a command after its reply was written.
-    pub fn after(
-        &self,
-        world: &SharedWorld,
-        protocol: Protocol,
-        nth: u64,
-        command: &str,
-    ) {
+    pub fn after(&self, world: &SharedWorld, protocol: Protocol, nth: u64, command: &str) {
         let mut s = self.state();
         fire_events(&mut s, world, protocol, nth, command, Phase::After);
     }
@@ -340,7 +337,12 @@ mod tests {
             })
             .collect();
         assert_eq!(replies, [false, true, true, false, false]);
-        assert!(script.before(&world, Protocol::Imap, 1, 2, "PASS x").reply.is_none());
+        assert!(
+            script
+                .before(&world, Protocol::Imap, 1, 2, "PASS x")
+                .reply
+                .is_none()
+        );
         assert_eq!(script.command_count(Protocol::Pop3), 5);
     }
 
@@ -398,7 +400,13 @@ mod tests {
                 order: vec!["c".into(), "a".into()],
             }],
         );
-        let ids: Vec<_> = world.lock().pop3.messages.iter().map(|m| m.id.clone()).collect();
+        let ids: Vec<_> = world
+            .lock()
+            .pop3
+            .messages
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
         assert_eq!(ids, ["c", "a", "b"]);
     }
 }

@@ -249,8 +249,14 @@ mod tests {
     #[test]
     fn append_assigns_uids() {
         let mut mb = ImapMailbox::new("INBOX", 7);
-        assert_eq!(mb.append(ImapMessage::honest("a", b"x: y\r\n\r\n".to_vec())), 1);
-        assert_eq!(mb.append(ImapMessage::honest("b", b"x: y\r\n\r\n".to_vec())), 2);
+        assert_eq!(
+            mb.append(ImapMessage::honest("a", b"x: y\r\n\r\n".to_vec())),
+            1
+        );
+        assert_eq!(
+            mb.append(ImapMessage::honest("b", b"x: y\r\n\r\n".to_vec())),
+            2
+        );
         assert_eq!(mb.uidnext, 3);
     }
 }

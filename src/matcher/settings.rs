@@ -170,7 +170,10 @@ mod tests {
         assert_eq!(
             s.dovecot_pairs(),
             vec![
-                ("pop3_migration_mailbox".into(), "POP3-MIGRATION-NS/INBOX".into()),
+                (
+                    "pop3_migration_mailbox".into(),
+                    "POP3-MIGRATION-NS/INBOX".into()
+                ),
                 ("pop3_migration_ignore_extra_uidls".into(), "yes".into()),
                 ("pop3_migration_skip_size_check".into(), "yes".into()),
             ]
