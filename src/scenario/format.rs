@@ -459,6 +459,8 @@ pub struct ExpectDef {
     #[serde(default)]
     pub lost: Option<Spanned<u32>>,
     #[serde(default)]
+    pub order_lost: Option<Spanned<u32>>,
+    #[serde(default)]
     pub warnings: Vec<Spanned<String>>,
     #[serde(default)]
     pub errors: Vec<Spanned<String>>,
@@ -669,6 +671,7 @@ pub fn json_schema() -> Value {
                 "outcome": { "enum": ["success", "failure", "abort"] },
                 "wrong": uint("IMAP messages given a wrong UIDL"),
                 "lost": uint("IMAP messages whose true UIDL is not carried over"),
+                "order_lost": uint("IMAP messages given a UIDL but no POP3 order"),
                 "warnings": strings("substrings that must appear among the warnings"),
                 "errors": strings("substrings that must appear among the errors"),
             }), &["outcome"]),

@@ -156,8 +156,8 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
             let loc = e.location().unwrap_or(Location::UNKNOWN);
             let raw = e.without_snippet().to_string();
             let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
-            let message = raw.strip_suffix(&suffix).unwrap_or(&raw).to_string();
-            cx.err_at(loc, message);
+            let message = raw.strip_suffix(&suffix).unwrap_or(&raw);
+            cx.err_at(loc, explain_parse_error(message));
             return Err(cx.finish());
         }
     };
@@ -166,6 +166,24 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
         return Err(cx.finish());
     }
     Ok(scenario.expect("a build without diagnostics yields a scenario"))
+}
+
+/// Adds what is expected to serde-saphyr's terser messages.
+fn explain_parse_error(message: &str) -> String {
+    let hint = match message {
+        "invalid u32" => Some("expected a whole number from 0 to 4294967295"),
+        "invalid u64" => Some("expected a whole number, 0 or more"),
+        "expected mapping start" => {
+            Some("expected a mapping (key: value lines, or { key: value })")
+        }
+        "expected sequence start" => Some("expected a list ([a, b], or lines starting with -)"),
+        "expected string scalar" => Some("expected text"),
+        _ => None,
+    };
+    match hint {
+        Some(h) => format!("{message}: {h}"),
+        None => message.to_string(),
+    }
 }
 
 struct Cx<'a> {
@@ -332,7 +350,16 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
     let empty = OrderedMap::default();
     let msgs = messages(cx, f.messages.as_ref().unwrap_or(&empty));
     let by_id: BTreeMap<&str, &Msg<'_>> = msgs.iter().map(|m| (m.id.as_str(), m)).collect();
-    let known = KnownIds(msgs.iter().map(|m| m.id.clone()).collect());
+    // Every well-formed id counts as known, even if its message had an error (reported
+    // once, where it is defined), so references to it don't add "unknown message" noise.
+    let known = KnownIds(
+        f.messages
+            .iter()
+            .flat_map(|m| m.0.iter())
+            .map(|(k, _)| k.value.clone())
+            .filter(|id| valid_id(id))
+            .collect(),
+    );
     let mut used: BTreeSet<String> = BTreeSet::new();
 
     // --- IMAP view
@@ -385,7 +412,13 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
                     imap.mailboxes.push(mb);
                 }
             }
-            if !boxes.value.0.iter().any(|(n, _)| n.value == "INBOX") {
+            // A lower-case `inbox` was reported already, with its fix.
+            if !boxes
+                .value
+                .0
+                .iter()
+                .any(|(n, _)| n.value.eq_ignore_ascii_case("INBOX"))
+            {
                 cx.err(
                     boxes,
                     "the IMAP view needs an INBOX (write INBOX: [] for an empty one)",
@@ -587,9 +620,9 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
             .chain(truth_extra.iter().map(|(a, b)| (a.as_str(), b.as_str())));
         for (id, uidl) in all {
             if let Some(first) = seen.insert(uidl, id) {
-                if first == id && pop3_dups.contains(id) {
-                    // The same message listed twice: its copies share the UIDL unless a
-                    // template with {n} tells them apart; allowed with the duplicate.
+                if first == id {
+                    // The same message listed twice shares its UIDL unless a template
+                    // with {n} tells the copies apart; the listing itself was checked.
                     continue;
                 }
                 let at = by_id.get(id).map_or(Location::UNKNOWN, |m| m.key);
@@ -1039,14 +1072,16 @@ fn read_fixture(cx: &mut Cx<'_>, at: &Spanned<String>) -> Option<Vec<u8>> {
             };
         }
     }
-    cx.err(
-        at,
+    let looked = if candidates[0] == candidates[1] {
+        candidates[0].display().to_string()
+    } else {
         format!(
-            "no such file: looked for {} and {}",
+            "{} and {}",
             candidates[0].display(),
             candidates[1].display()
-        ),
-    );
+        )
+    };
+    cx.err(at, format!("no such file: looked for {looked}"));
     None
 }
 
@@ -1066,6 +1101,13 @@ fn mailbox(
     known: &KnownIds,
     used: &mut BTreeSet<String>,
 ) -> Option<ImapMailbox> {
+    let (ids, full) = match &def.value {
+        MailboxDef::List(ids) => (ids, None),
+        MailboxDef::Full(f) => (&f.messages, Some(f)),
+    };
+    // The messages count as used even when the mailbox is rejected, so its error is
+    // not followed by "defined but not used" noise.
+    used.extend(ids.iter().map(|r| r.value.clone()));
     if !valid_mailbox_name(&name.value) {
         cx.err(
             name,
@@ -1083,10 +1125,7 @@ fn mailbox(
         );
         return None;
     }
-    let (ids, full) = match &def.value {
-        MailboxDef::List(ids) => (ids, None),
-        MailboxDef::Full(f) => (&f.messages, Some(f)),
-    };
+
     let uidvalidity = match full.and_then(|f| f.uidvalidity.as_ref()) {
         Some(v) if v.value == 0 => {
             cx.err(v, "uidvalidity must be at least 1");
@@ -1107,10 +1146,10 @@ fn mailbox(
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut resolved: Vec<&Msg<'_>> = Vec::new();
     for r in ids {
-        let Some(m) = by_id.get(r.value.as_str()) else {
+        if !known.has(&r.value) {
             cx.err(r, known.unknown(&r.value));
             continue;
-        };
+        }
         let n = seen.entry(r.value.as_str()).or_default();
         *n += 1;
         if *n == 2 && !dups.contains(r.value.as_str()) {
@@ -1124,7 +1163,9 @@ fn mailbox(
             );
         }
         used.insert(r.value.clone());
-        resolved.push(m);
+        if let Some(m) = by_id.get(r.value.as_str()) {
+            resolved.push(m);
+        }
     }
     if let Some(f) = full {
         for a in &f.allow_duplicates {
@@ -1155,7 +1196,7 @@ fn mailbox(
                 return None;
             }
             let mut v = Vec::new();
-            for i in 0..resolved.len() {
+            for i in 0..ids.len() {
                 match first.value.checked_add(i as u32) {
                     Some(u) => v.push(u),
                     None => {
@@ -1188,11 +1229,10 @@ fn mailbox(
             }
             list.value.iter().map(|u| u.value).collect()
         }
-        (None, None) => (1..=resolved.len() as u32).collect(),
+        (None, None) => (1..=ids.len() as u32).collect(),
     };
-    if resolved.len() != ids.len() {
-        return None;
-    }
+    // With unresolved messages (already reported) the mailbox is still built from the
+    // rest, so later checks don't report it missing.
     for (m, uid) in resolved.iter().zip(&uids) {
         let mut im = m.honest_imap();
         im.uid = *uid;
@@ -1390,6 +1430,12 @@ fn events(
             .collect(),
         pop3: world.pop3.messages.iter().map(|m| m.id.clone()).collect(),
     };
+    // Messages named by events count as used even when the event is rejected.
+    for ev in &f.events {
+        let e = &ev.value;
+        used.extend(e.deliver.iter().map(|d| d.value.message.value.clone()));
+        used.extend(e.expunge.iter().map(|x| x.value.message.value.clone()));
+    }
     let mut out = Vec::new();
     for ev in &f.events {
         let e = &ev.value;
@@ -1467,11 +1513,12 @@ fn event_changes(
 ) -> Option<Vec<WorldChange>> {
     if let Some(d) = &e.deliver {
         let id = &d.value.message;
-        let Some(m) = by_id.get(id.value.as_str()) else {
+        if !known.has(&id.value) {
             cx.err(id, known.unknown(&id.value));
             return None;
-        };
+        }
         used.insert(id.value.clone());
+        let m = by_id.get(id.value.as_str())?;
         let to_pop3 = d.value.pop3.as_ref().is_some_and(|p| p.value);
         if d.value.imap.is_none() && !to_pop3 {
             cx.err(
@@ -1860,7 +1907,82 @@ fn expect(cx: &mut Cx<'_>, def: &Spanned<super::format::ExpectDef>) -> Expect {
         outcome: e.outcome.value,
         wrong: e.wrong.as_ref().map_or(0, |w| w.value),
         lost: e.lost.as_ref().map_or(0, |l| l.value),
+        order_lost: e.order_lost.as_ref().map_or(0, |l| l.value),
         warnings: e.warnings.iter().map(|s| s.value.clone()).collect(),
         errors: e.errors.iter().map(|s| s.value.clone()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_paths() {
+        let cases = [
+            (
+                "scenarios/order/reversed.yaml",
+                "scenarios",
+                "order/reversed",
+            ),
+            ("scenarios/a.yml", "scenarios", "a"),
+            ("/x/y/z.yaml", "/other", "x/y/z"),
+            ("z.yaml", "", "z"),
+        ];
+        for (path, root, want) in cases {
+            assert_eq!(
+                scenario_name(Path::new(path), Path::new(root)),
+                want,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn root_is_found_by_fixtures_or_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("lib/_fixtures")).unwrap();
+        std::fs::create_dir_all(d.join("lib/fam/sub")).unwrap();
+        std::fs::create_dir_all(d.join("scenarios/fam")).unwrap();
+        std::fs::create_dir_all(d.join("loose")).unwrap();
+        assert_eq!(find_root(&d.join("lib/fam/sub/x.yaml")), d.join("lib"));
+        assert_eq!(
+            find_root(&d.join("scenarios/fam/x.yaml")),
+            d.join("scenarios")
+        );
+        assert_eq!(find_root(&d.join("loose/x.yaml")), d.join("loose"));
+    }
+
+    #[test]
+    fn parse_errors_say_what_is_expected() {
+        assert_eq!(
+            explain_parse_error("invalid u32"),
+            "invalid u32: expected a whole number from 0 to 4294967295"
+        );
+        assert_eq!(explain_parse_error("anything else"), "anything else");
+    }
+
+    #[test]
+    fn ids() {
+        for ok in ["m1", "A", "a.b_c-d", "9x"] {
+            assert!(valid_id(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a b", "ä", "a/b", &"x".repeat(65)] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_step_name_is_unique_and_dotted() {
+        let mut names: Vec<&str> = STEPS.iter().map(|s| s.0).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), STEPS.len());
+        assert!(
+            STEPS
+                .iter()
+                .all(|s| s.0.starts_with("imap.") || s.0.starts_with("pop3."))
+        );
     }
 }

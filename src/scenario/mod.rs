@@ -75,6 +75,8 @@ pub struct Expect {
     pub wrong: u32,
     /// IMAP messages with a true UIDL that get none.
     pub lost: u32,
+    /// IMAP messages given a UIDL but no POP3 order (the cached-UIDL bug, spec §7).
+    pub order_lost: u32,
     /// Substrings each of which must appear in some warning.
     pub warnings: Vec<String>,
     /// Substrings each of which must appear in some error.
@@ -209,12 +211,14 @@ impl Truth {
     }
 
     /// The true UIDL of a message: that of the POP3 entry with the same id (the first,
-    /// if POP3 lists it twice); `None` if POP3 does not list it.
+    /// if POP3 lists it twice); `None` if POP3 does not list it, or lists it with an
+    /// empty UIDL (which no migration can carry over).
     pub fn uidl_of(&self, id: &str) -> Option<&str> {
         self.uidls
             .get(id)
             .and_then(|v| v.first())
             .map(String::as_str)
+            .filter(|u| !u.is_empty())
     }
 
     /// The true UIDL of IMAP message `uid` in `mailbox`.
@@ -414,4 +418,38 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<CheckResult>, ScenarioError> {
             CheckResult { path, result }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fake_servers::world::{ImapMailbox, ImapMessage, Pop3Message};
+
+    #[test]
+    fn truth_of_a_world() {
+        let mut w = World::default();
+        let mut inbox = ImapMailbox::new("INBOX", 9);
+        inbox.append(ImapMessage::honest("a", b"x: 1\r\n\r\n".to_vec()));
+        inbox.append(ImapMessage::honest("b", b"x: 2\r\n\r\n".to_vec()));
+        inbox.append(ImapMessage::honest("c", b"x: 3\r\n\r\n".to_vec()));
+        w.imap.mailboxes.push(inbox);
+        w.pop3.messages.push(Pop3Message::honest("b", "ub", vec![]));
+        w.pop3.messages.push(Pop3Message::honest("c", "", vec![]));
+        let t = Truth::of_world(&w);
+        assert_eq!(t.true_uidl("INBOX", 1), None, "not in POP3");
+        assert_eq!(t.true_uidl("INBOX", 2), Some("ub"));
+        assert_eq!(t.true_uidl("INBOX", 3), None, "empty UIDL");
+        assert_eq!(t.true_uidl("Sent", 1), None);
+        assert_eq!(t.pop3[1].number, 2);
+    }
+
+    #[test]
+    fn imapc_profiles() {
+        assert_eq!(ImapcProfile::default(), ImapcProfile::Both);
+        assert_eq!(
+            ImapcProfile::Both.concrete(),
+            [ImapcProfile::Docs, ImapcProfile::Bare]
+        );
+        assert_eq!(ImapcProfile::Bare.concrete(), [ImapcProfile::Bare]);
+    }
 }
