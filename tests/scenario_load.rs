@@ -677,3 +677,25 @@ fn schema_lists_exactly_the_accepted_keys() {
     let text = serde_json::to_string_pretty(&schema).unwrap();
     assert!(text.contains("\"additionalProperties\": false"));
 }
+
+#[test]
+fn server_knobs() {
+    let text = "description: x\nexpect: { outcome: success }\nserver:\n  pop3: { capa: false, split_writes: 3, split_delay_ms: 2, banner: hi }\n  imap: { savedate: true, extra_capabilities: [X-GM-EXT-1], uidnext_on_select: false }\n";
+    let s = load_str(text, Path::new("t/k.yaml"), Path::new("t")).unwrap();
+    assert!(!s.knobs.pop3.capa && s.knobs.pop3.top);
+    assert_eq!(s.knobs.pop3.split_writes, Some(3));
+    assert_eq!(s.knobs.pop3.split_delay_ms, Some(2));
+    assert_eq!(s.knobs.pop3.banner.as_deref(), Some("hi"));
+    assert!(s.knobs.imap.savedate && !s.knobs.imap.uidnext_on_select);
+    assert_eq!(s.knobs.imap.extra_capabilities, ["X-GM-EXT-1"]);
+    let errors = all_errors(
+        "description: x\nexpect: { outcome: success }\nserver:\n  pop3: { pipelining: false, broken_pipelining: true, split_writes: 0 }\n",
+    );
+    assert_eq!(
+        errors,
+        [
+            "t/case.yaml:4:49: broken_pipelining needs pipelining: it is advertised, then broken",
+            "t/case.yaml:4:69: split_writes must be at least 1",
+        ]
+    );
+}

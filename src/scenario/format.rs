@@ -420,6 +420,8 @@ pub struct Pop3ServerDef {
     #[serde(default)]
     pub pipelining: Option<bool>,
     #[serde(default)]
+    pub broken_pipelining: Option<Spanned<bool>>,
+    #[serde(default)]
     pub stls: Option<bool>,
     #[serde(default)]
     pub resp_codes: Option<bool>,
@@ -427,6 +429,10 @@ pub struct Pop3ServerDef {
     pub bare_lf: Option<bool>,
     #[serde(default)]
     pub split_writes: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub split_delay_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub idle_timeout_ms: Option<Spanned<u64>>,
     #[serde(default)]
     pub banner: Option<Spanned<String>>,
 }
@@ -438,15 +444,25 @@ pub struct ImapServerDef {
     #[serde(default)]
     pub greeting_capability: Option<bool>,
     #[serde(default)]
-    pub capabilities: Option<Vec<Spanned<String>>>,
+    pub literal_plus: Option<bool>,
+    #[serde(default)]
+    pub sasl_ir: Option<bool>,
+    #[serde(default)]
+    pub auth_plain: Option<bool>,
+    #[serde(default)]
+    pub savedate: Option<bool>,
+    #[serde(default)]
+    pub extra_capabilities: Vec<Spanned<String>>,
     #[serde(default)]
     pub starttls: Option<bool>,
+    #[serde(default)]
+    pub uidnext_on_select: Option<bool>,
     #[serde(default)]
     pub bare_lf: Option<bool>,
     #[serde(default)]
     pub split_writes: Option<Spanned<u64>>,
     #[serde(default)]
-    pub greeting: Option<Spanned<String>>,
+    pub idle_timeout_ms: Option<Spanned<u64>>,
 }
 
 /// `expect:`
@@ -614,19 +630,27 @@ pub fn json_schema() -> Value {
                 "top": boolean("offer TOP"),
                 "uidl": boolean("offer UIDL"),
                 "pipelining": boolean("advertise PIPELINING"),
+                "broken_pipelining": boolean("advertise PIPELINING but lose commands sent ahead"),
                 "stls": boolean("offer STLS"),
                 "resp_codes": boolean("advertise RESP-CODES"),
                 "bare_lf": boolean("end reply lines with LF only"),
                 "split_writes": uint("write replies in pieces of this many bytes"),
-                "banner": string("greeting line"),
+                "split_delay_ms": uint("pause between those pieces"),
+                "idle_timeout_ms": uint("close a session silent for this long"),
+                "banner": string("greeting text after +OK"),
             }), &[]),
             "imap": object("IMAP server", json!({
                 "greeting_capability": boolean("[CAPABILITY ...] in the greeting"),
-                "capabilities": strings("capabilities advertised"),
+                "literal_plus": boolean("announce LITERAL+"),
+                "sasl_ir": boolean("announce SASL-IR"),
+                "auth_plain": boolean("announce AUTH=PLAIN"),
+                "savedate": boolean("announce SAVEDATE"),
+                "extra_capabilities": strings("further capability words"),
                 "starttls": boolean("offer STARTTLS"),
-                "bare_lf": boolean("end reply lines with LF only"),
+                "uidnext_on_select": boolean("send [UIDNEXT n] on EXAMINE"),
+                "bare_lf": boolean("end protocol lines with LF only"),
                 "split_writes": uint("write replies in pieces of this many bytes"),
-                "greeting": string("greeting text after * OK"),
+                "idle_timeout_ms": uint("close a session silent for this long"),
             }), &[]),
         }),
         &[],

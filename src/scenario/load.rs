@@ -1766,58 +1766,81 @@ fn knobs(cx: &mut Cx<'_>, def: Option<&super::format::ServerDef>) -> ServerKnobs
     let Some(def) = def else {
         return k;
     };
-    let split = |cx: &mut Cx<'_>, v: &Option<Spanned<u64>>| -> Option<usize> {
+    let positive = |cx: &mut Cx<'_>, v: &Option<Spanned<u64>>, what: &str| -> Option<u64> {
         let v = v.as_ref()?;
         if v.value == 0 {
-            cx.err(v, "split_writes must be at least 1 byte");
+            cx.err(v, format!("{what} must be at least 1"));
             return None;
         }
-        Some(v.value as usize)
+        Some(v.value)
     };
     if let Some(p) = &def.pop3 {
         let d = &mut k.pop3;
-        d.capa = p.capa.unwrap_or(d.capa);
-        d.top = p.top.unwrap_or(d.top);
-        d.uidl = p.uidl.unwrap_or(d.uidl);
-        d.pipelining = p.pipelining.unwrap_or(d.pipelining);
-        d.stls = p.stls.unwrap_or(d.stls);
-        d.resp_codes = p.resp_codes.unwrap_or(d.resp_codes);
-        d.bare_lf = p.bare_lf.unwrap_or(d.bare_lf);
-        d.split_writes = split(cx, &p.split_writes);
+        let flags = [
+            (&mut d.capa, p.capa),
+            (&mut d.top, p.top),
+            (&mut d.uidl, p.uidl),
+            (&mut d.pipelining, p.pipelining),
+            (&mut d.stls, p.stls),
+            (&mut d.resp_codes, p.resp_codes),
+            (&mut d.bare_lf, p.bare_lf),
+        ];
+        for (slot, value) in flags {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        d.split_writes = positive(cx, &p.split_writes, "split_writes").map(|n| n as usize);
+        d.split_delay_ms = p.split_delay_ms.as_ref().map(|v| v.value);
+        d.idle_timeout_ms = positive(cx, &p.idle_timeout_ms, "idle_timeout_ms");
         if let Some(b) = &p.banner {
             if b.value.contains(['\r', '\n']) {
                 cx.err(b, "the banner is one line");
             }
             d.banner = Some(b.value.clone());
         }
+        if let Some(b) = &p.broken_pipelining {
+            d.broken_pipelining = b.value;
+            if b.value && !d.pipelining {
+                cx.err(
+                    b,
+                    "broken_pipelining needs pipelining: it is advertised, then broken",
+                );
+            }
+        }
     }
     if let Some(i) = &def.imap {
         let d = &mut k.imap;
-        d.greeting_capability = i.greeting_capability.unwrap_or(d.greeting_capability);
-        d.starttls = i.starttls.unwrap_or(d.starttls);
-        d.bare_lf = i.bare_lf.unwrap_or(d.bare_lf);
-        d.split_writes = split(cx, &i.split_writes);
-        if let Some(caps) = &i.capabilities {
-            for c in caps {
-                if c.value.is_empty() || !c.value.bytes().all(|b| b.is_ascii_graphic()) {
-                    cx.err(c, "a capability is one atom without spaces, e.g. IMAP4rev1");
-                }
+        let flags = [
+            (&mut d.greeting_capability, i.greeting_capability),
+            (&mut d.literal_plus, i.literal_plus),
+            (&mut d.sasl_ir, i.sasl_ir),
+            (&mut d.auth_plain, i.auth_plain),
+            (&mut d.savedate, i.savedate),
+            (&mut d.starttls, i.starttls),
+            (&mut d.uidnext_on_select, i.uidnext_on_select),
+            (&mut d.bare_lf, i.bare_lf),
+        ];
+        for (slot, value) in flags {
+            if let Some(v) = value {
+                *slot = v;
             }
-            if !caps
-                .iter()
-                .any(|c| c.value.eq_ignore_ascii_case("IMAP4rev1"))
-                && let Some(first) = caps.first()
-            {
-                cx.err(first, "capabilities must include IMAP4rev1");
-            }
-            d.capabilities = Some(caps.iter().map(|c| c.value.clone()).collect());
         }
-        if let Some(g) = &i.greeting {
-            if g.value.contains(['\r', '\n']) {
-                cx.err(g, "the greeting is one line");
+        d.split_writes = positive(cx, &i.split_writes, "split_writes").map(|n| n as usize);
+        d.idle_timeout_ms = positive(cx, &i.idle_timeout_ms, "idle_timeout_ms");
+        for c in &i.extra_capabilities {
+            if c.value.is_empty() || !c.value.bytes().all(|b| b.is_ascii_graphic()) {
+                cx.err(
+                    c,
+                    "a capability is one atom without spaces, e.g. X-GM-EXT-1",
+                );
             }
-            d.greeting = Some(g.value.clone());
         }
+        d.extra_capabilities = i
+            .extra_capabilities
+            .iter()
+            .map(|c| c.value.clone())
+            .collect();
     }
     k
 }

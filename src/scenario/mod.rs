@@ -83,73 +83,101 @@ pub struct Expect {
     pub errors: Vec<String>,
 }
 
-/// POP3 server behaviour a scenario asks for. Plain data: the POP3 server's own option
-/// type is mapped from it by the caller.
+/// POP3 server behaviour a scenario asks for. Plain data, field for field what the fake
+/// POP3 server's options hold (`Pop3Caps`, `WriteShaping`, …); the caller maps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pop3Knobs {
     /// Answer CAPA; `false` answers `-ERR` (pop3c then assumes UIDL only: no TOP, no
     /// pipelining).
     pub capa: bool,
-    /// List TOP in CAPA and answer TOP; `false` leaves it out and answers TOP `-ERR`.
+    /// List TOP in CAPA and answer TOP; `false` leaves it out and refuses TOP.
     pub top: bool,
-    /// List UIDL in CAPA and answer UIDL; `false` leaves it out and answers UIDL `-ERR`.
+    /// List UIDL in CAPA and answer UIDL; `false` leaves it out and refuses UIDL.
     pub uidl: bool,
     /// List PIPELINING in CAPA.
     pub pipelining: bool,
-    /// Offer STLS.
+    /// Advertise PIPELINING but lose every command that arrived behind the one being
+    /// answered (provider-quirks #26).
+    pub broken_pipelining: bool,
+    /// Offer STLS (the server runs in STLS mode).
     pub stls: bool,
-    /// List RESP-CODES in CAPA.
+    /// List RESP-CODES in CAPA and put `[...]` codes in replies.
     pub resp_codes: bool,
     /// End reply lines with LF only.
     pub bare_lf: bool,
     /// Write replies in pieces of at most this many bytes.
     pub split_writes: Option<usize>,
-    /// The greeting line (after `+OK `); `None` = the server's default.
+    /// Pause between those pieces.
+    pub split_delay_ms: Option<u64>,
+    /// Close a session silent for this long (provider-quirks #38).
+    pub idle_timeout_ms: Option<u64>,
+    /// The greeting text after `+OK `; `None` = the server's default.
     pub banner: Option<String>,
 }
 
 impl Default for Pop3Knobs {
+    /// As Dovecot offers: everything on, plain text, no shaping.
     fn default() -> Self {
         Pop3Knobs {
             capa: true,
             top: true,
             uidl: true,
             pipelining: true,
+            broken_pipelining: false,
             stls: false,
             resp_codes: true,
             bare_lf: false,
             split_writes: None,
+            split_delay_ms: None,
+            idle_timeout_ms: None,
             banner: None,
         }
     }
 }
 
-/// IMAP server behaviour a scenario asks for.
+/// IMAP server behaviour a scenario asks for, field for field what the fake IMAP server's
+/// options hold (`ImapOptions`, `Capabilities`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImapKnobs {
     /// Put `[CAPABILITY …]` in the greeting (without it imapc sends CAPABILITY first).
     pub greeting_capability: bool,
-    /// Capabilities advertised; `None` = the server's default list.
-    pub capabilities: Option<Vec<String>>,
-    /// Offer STARTTLS.
+    /// Announce LITERAL+.
+    pub literal_plus: bool,
+    /// Announce SASL-IR.
+    pub sasl_ir: bool,
+    /// Announce AUTH=PLAIN (and accept AUTHENTICATE PLAIN).
+    pub auth_plain: bool,
+    /// Announce SAVEDATE (imapc then asks for it in its downloads).
+    pub savedate: bool,
+    /// Further capability words, e.g. `X-GM-EXT-1`.
+    pub extra_capabilities: Vec<String>,
+    /// Offer STARTTLS (the server runs in STARTTLS mode).
     pub starttls: bool,
-    /// End reply lines with LF only.
+    /// Send `[UIDNEXT n]` on EXAMINE; without it imapc asks STATUS (UIDNEXT).
+    pub uidnext_on_select: bool,
+    /// End protocol lines with LF only.
     pub bare_lf: bool,
     /// Write replies in pieces of at most this many bytes.
     pub split_writes: Option<usize>,
-    /// The greeting text after `* OK`; `None` = the server's default.
-    pub greeting: Option<String>,
+    /// Close a session silent for this long; `None` = the server's default.
+    pub idle_timeout_ms: Option<u64>,
 }
 
 impl Default for ImapKnobs {
+    /// Close to what Dovecot announces, without SAVEDATE.
     fn default() -> Self {
         ImapKnobs {
             greeting_capability: true,
-            capabilities: None,
+            literal_plus: true,
+            sasl_ir: true,
+            auth_plain: true,
+            savedate: false,
+            extra_capabilities: Vec::new(),
             starttls: false,
+            uidnext_on_select: true,
             bare_lf: false,
             split_writes: None,
-            greeting: None,
+            idle_timeout_ms: None,
         }
     }
 }
