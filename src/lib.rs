@@ -11,6 +11,7 @@
 //! - [`report`]: renderings: YAML/JSON report, human summary, TSV, dovecot-uidlist.
 //! - [`dovecot`]: real Dovecot run by hand: a source server for client tests, and
 //!   `doveadm backup` with the pop3_migration plugin as the oracle.
+//! - [`scenario`]: YAML scenario files: parse, validate with file:line:column errors, build.
 //! - [`secret`]: passwords that never print.
 
 pub mod dovecot;
@@ -19,5 +20,6 @@ pub mod matcher;
 pub mod migrate;
 pub mod pop3;
 pub mod report;
+pub mod scenario;
 pub mod secret;
 pub mod tls;

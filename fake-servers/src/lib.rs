@@ -8,9 +8,11 @@
 //! - [`pop3`]: the POP3 server: the world's POP3 view, scripted, plain/STLS/implicit TLS.
 //! - [`script`]: per-command overrides, faults, latency, timeline events, command log.
 //! - [`tls`]: a test CA made by rcgen, for STLS/STARTTLS and implicit TLS.
+//! - [`profiles`]: provider quirks as named view transforms; provider presets.
 
 pub mod imap;
 pub mod pop3;
+pub mod profiles;
 pub mod script;
 pub mod tls;
 pub mod world;

@@ -1,0 +1,483 @@
+//! Scenario files: one YAML file per modelled migration, loaded into a fake-servers world.
+//!
+//! A scenario defines every message once, then the old provider's IMAP view (mailboxes,
+//! UIDs) and POP3 view (order, UIDLs) by reference, the pop3-migration settings, provider
+//! quirks, timeline events, faults, server knobs and what Dovecot 2.3.19 is expected to
+//! do. Loading validates all of it before anything runs; every error starts with
+//! `path:line:column:`. The format is documented in `scenarios/README.md`.
+//!
+//! - [`format`]: the serde types mirroring the YAML, with positions; the JSON Schema.
+//! - [`load`]: parse, validate, build a [`Scenario`].
+//! - [`generate`]: deterministic message generation, line ends, UIDL templates.
+
+pub mod format;
+pub mod generate;
+pub mod load;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use fake_servers::profiles::Quirk;
+use fake_servers::script::{Event, Rule};
+use fake_servers::world::{MessageId, World};
+use fake_servers::{Script, SharedWorld};
+use serde::Deserialize;
+
+use crate::matcher::Settings;
+
+pub use format::json_schema;
+pub use load::{load_file, load_str};
+
+/// Which Dovecot imapc configuration a scenario's prediction is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImapcProfile {
+    /// The migration recipe of Dovecot's documentation: `imapc_features = rfc822.size`
+    /// and `mail_prefetch_count = 20`. IMAP sizes are RFC822.SIZE.
+    Docs,
+    /// Dovecot 2.3's defaults: IMAP sizes are measured by downloading `BODY[]`, with any
+    /// `X-Message-Flag:` header stripped first; one message per command.
+    Bare,
+    /// The prediction must hold for both.
+    #[default]
+    Both,
+}
+
+impl ImapcProfile {
+    /// The concrete profiles this stands for.
+    pub fn concrete(self) -> &'static [ImapcProfile] {
+        match self {
+            ImapcProfile::Docs => &[ImapcProfile::Docs],
+            ImapcProfile::Bare => &[ImapcProfile::Bare],
+            ImapcProfile::Both => &[ImapcProfile::Docs, ImapcProfile::Bare],
+        }
+    }
+}
+
+/// How the migration ends, as doveadm reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The plugin succeeded for INBOX (doveadm exit 0).
+    Success,
+    /// The plugin refused: "POP3 UIDLs couldn't be synced" (doveadm exit 75).
+    Failure,
+    /// doveadm aborted on an assertion (exit 134; spec §12, `all_mailboxes`).
+    Abort,
+}
+
+/// What Dovecot 2.3.19 is expected to do with this scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    pub outcome: Outcome,
+    /// IMAP messages that get a UIDL other than their true one.
+    pub wrong: u32,
+    /// IMAP messages with a true UIDL that get none.
+    pub lost: u32,
+    /// IMAP messages given a UIDL but no POP3 order (the cached-UIDL bug, spec §7).
+    pub order_lost: u32,
+    /// Substrings each of which must appear in some warning.
+    pub warnings: Vec<String>,
+    /// Substrings each of which must appear in some error.
+    pub errors: Vec<String>,
+}
+
+/// POP3 server behaviour a scenario asks for. Plain data, field for field what the fake
+/// POP3 server's options hold (`Pop3Caps`, `WriteShaping`, …); the caller maps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pop3Knobs {
+    /// Answer CAPA; `false` answers `-ERR` (pop3c then assumes UIDL only: no TOP, no
+    /// pipelining).
+    pub capa: bool,
+    /// List TOP in CAPA and answer TOP; `false` leaves it out and refuses TOP.
+    pub top: bool,
+    /// List UIDL in CAPA and answer UIDL; `false` leaves it out and refuses UIDL.
+    pub uidl: bool,
+    /// List PIPELINING in CAPA.
+    pub pipelining: bool,
+    /// Advertise PIPELINING but lose every command that arrived behind the one being
+    /// answered (provider-quirks #26).
+    pub broken_pipelining: bool,
+    /// Offer STLS (the server runs in STLS mode).
+    pub stls: bool,
+    /// List RESP-CODES in CAPA and put `[...]` codes in replies.
+    pub resp_codes: bool,
+    /// End reply lines with LF only.
+    pub bare_lf: bool,
+    /// Write replies in pieces of at most this many bytes.
+    pub split_writes: Option<usize>,
+    /// Pause between those pieces.
+    pub split_delay_ms: Option<u64>,
+    /// Close a session silent for this long (provider-quirks #38).
+    pub idle_timeout_ms: Option<u64>,
+    /// The greeting text after `+OK `; `None` = the server's default.
+    pub banner: Option<String>,
+}
+
+impl Default for Pop3Knobs {
+    /// As Dovecot offers: everything on, plain text, no shaping.
+    fn default() -> Self {
+        Pop3Knobs {
+            capa: true,
+            top: true,
+            uidl: true,
+            pipelining: true,
+            broken_pipelining: false,
+            stls: false,
+            resp_codes: true,
+            bare_lf: false,
+            split_writes: None,
+            split_delay_ms: None,
+            idle_timeout_ms: None,
+            banner: None,
+        }
+    }
+}
+
+/// IMAP server behaviour a scenario asks for, field for field what the fake IMAP server's
+/// options hold (`ImapOptions`, `Capabilities`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImapKnobs {
+    /// Put `[CAPABILITY …]` in the greeting (without it imapc sends CAPABILITY first).
+    pub greeting_capability: bool,
+    /// Announce LITERAL+.
+    pub literal_plus: bool,
+    /// Announce SASL-IR.
+    pub sasl_ir: bool,
+    /// Announce AUTH=PLAIN (and accept AUTHENTICATE PLAIN).
+    pub auth_plain: bool,
+    /// Announce SAVEDATE (imapc then asks for it in its downloads).
+    pub savedate: bool,
+    /// Further capability words, e.g. `X-GM-EXT-1`.
+    pub extra_capabilities: Vec<String>,
+    /// Offer STARTTLS (the server runs in STARTTLS mode).
+    pub starttls: bool,
+    /// Send `[UIDNEXT n]` on EXAMINE; without it imapc asks STATUS (UIDNEXT).
+    pub uidnext_on_select: bool,
+    /// End protocol lines with LF only.
+    pub bare_lf: bool,
+    /// Write replies in pieces of at most this many bytes.
+    pub split_writes: Option<usize>,
+    /// Close a session silent for this long; `None` = the server's default.
+    pub idle_timeout_ms: Option<u64>,
+}
+
+impl Default for ImapKnobs {
+    /// Close to what Dovecot announces, without SAVEDATE.
+    fn default() -> Self {
+        ImapKnobs {
+            greeting_capability: true,
+            literal_plus: true,
+            sasl_ir: true,
+            auth_plain: true,
+            savedate: false,
+            extra_capabilities: Vec::new(),
+            starttls: false,
+            uidnext_on_select: true,
+            bare_lf: false,
+            split_writes: None,
+            idle_timeout_ms: None,
+        }
+    }
+}
+
+/// Both servers' knobs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerKnobs {
+    pub pop3: Pop3Knobs,
+    pub imap: ImapKnobs,
+}
+
+/// A previous run's `pop3.uidl` values in imapc's index cache: per IMAP mailbox, UID →
+/// cached UIDL (spec §7).
+pub type UidlCache = BTreeMap<String, BTreeMap<u32, String>>;
+
+/// One POP3 entry of the ground truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pop3Truth {
+    /// POP3 message number (1-based).
+    pub number: u32,
+    pub id: MessageId,
+    pub uidl: String,
+}
+
+/// What the right answer is, from message identities.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Truth {
+    /// Per IMAP mailbox, per UID: the message id.
+    pub imap: BTreeMap<String, BTreeMap<u32, MessageId>>,
+    /// The POP3 listing, by message number.
+    pub pop3: Vec<Pop3Truth>,
+    /// Every UIDL POP3 lists each message under: the initial listing plus POP3
+    /// deliveries from timeline events. More than one only for messages POP3 lists twice.
+    pub uidls: BTreeMap<MessageId, Vec<String>>,
+}
+
+impl Truth {
+    /// The truth of a world as it is (e.g. after a run, once events have fired).
+    pub fn of_world(world: &World) -> Truth {
+        let mut t = Truth::default();
+        for mb in &world.imap.mailboxes {
+            let uids = t.imap.entry(mb.name.clone()).or_default();
+            for m in &mb.messages {
+                uids.insert(m.uid, m.id.clone());
+            }
+        }
+        for (i, m) in world.pop3.messages.iter().enumerate() {
+            t.pop3.push(Pop3Truth {
+                number: i as u32 + 1,
+                id: m.id.clone(),
+                uidl: m.uidl.clone(),
+            });
+            t.uidls
+                .entry(m.id.clone())
+                .or_default()
+                .push(m.uidl.clone());
+        }
+        t
+    }
+
+    /// The true UIDL of a message: that of the POP3 entry with the same id (the first,
+    /// if POP3 lists it twice); `None` if POP3 does not list it, or lists it with an
+    /// empty UIDL (which no migration can carry over).
+    pub fn uidl_of(&self, id: &str) -> Option<&str> {
+        self.uidls
+            .get(id)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The true UIDL of IMAP message `uid` in `mailbox`.
+    pub fn true_uidl(&self, mailbox: &str, uid: u32) -> Option<&str> {
+        let id = self.imap.get(mailbox)?.get(&uid)?;
+        self.uidl_of(id)
+    }
+}
+
+/// A loaded, validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// Path relative to the scenarios root, without extension, `/`-separated:
+    /// `order/reversed`.
+    pub name: String,
+    /// One line: the real situation it models.
+    pub description: String,
+    /// The pop3-migration settings (plugin enabled, Dovecot's defaults otherwise).
+    pub settings: Settings,
+    pub imapc: ImapcProfile,
+    /// Both views at the start, quirks and per-message overrides applied.
+    pub world: World,
+    /// Fault rules for the servers' [`Script`].
+    pub rules: Vec<Rule>,
+    /// Timeline events for the servers' [`Script`].
+    pub events: Vec<Event>,
+    pub knobs: ServerKnobs,
+    /// A previous run's UIDL cache; empty when there was none.
+    pub cache: UidlCache,
+    pub expect: Expect,
+    /// Ground truth of the initial world, plus the UIDLs of POP3 deliveries.
+    pub truth: Truth,
+    /// The provider profile named, if any.
+    pub profile: Option<String>,
+    /// Every quirk in effect (profile and `quirks:`), in stage order.
+    pub quirks: Vec<Quirk>,
+}
+
+impl Scenario {
+    /// A fresh script with this scenario's rules and events.
+    pub fn script(&self) -> Script {
+        Script::new(self.rules.clone(), self.events.clone())
+    }
+
+    /// A fresh shared copy of the initial world.
+    pub fn shared_world(&self) -> SharedWorld {
+        SharedWorld::new(self.world.clone())
+    }
+}
+
+/// One problem in a scenario file, at a position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    /// 1-based; 0 when the position is unknown.
+    pub line: u32,
+    /// 1-based, in characters; 0 when the position is unknown.
+    pub column: u32,
+    pub message: String,
+    /// The source line and a caret under the column, when known.
+    pub snippet: Option<String>,
+}
+
+impl Diagnostic {
+    /// `path:line:column: message`, without the snippet.
+    pub fn headline(&self) -> String {
+        format!(
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.headline())?;
+        if let Some(s) = &self.snippet {
+            write!(f, "\n{s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why scenarios could not be found or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render_all(.0))]
+    Invalid(Vec<Diagnostic>),
+    #[error("{}: no scenario files (*.yaml, *.yml) in this folder", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}: not a scenario file: expected a .yaml or .yml file or a folder", path.display())]
+    NotScenario { path: PathBuf },
+}
+
+impl ScenarioError {
+    /// The diagnostics, if the file was read but is invalid.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            ScenarioError::Invalid(d) => d,
+            _ => &[],
+        }
+    }
+}
+
+fn render_all(diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_scenario_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let io = |source| ScenarioError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // `_fixtures` and other `_`/`.` folders hold material, not scenarios.
+        if name.starts_with('_') || name.starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() || (kind.is_symlink() && path.is_dir()) {
+            walk(&path, out)?;
+        } else if is_scenario_file(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The scenario files named by `paths`: files as given, folders searched recursively for
+/// `*.yaml`/`*.yml` (skipping `_fixtures` and other folders starting with `_` or `.`),
+/// sorted, without repeats. A folder without scenarios is an error.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| ScenarioError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            walk(path, &mut found)?;
+            if found.is_empty() {
+                return Err(ScenarioError::Empty { path: path.clone() });
+            }
+            out.extend(found);
+        } else if is_scenario_file(path) {
+            out.push(path.clone());
+        } else {
+            return Err(ScenarioError::NotScenario { path: path.clone() });
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The result of checking one file.
+#[derive(Debug)]
+pub struct CheckResult {
+    pub path: PathBuf,
+    /// The scenario's name if it loaded, else why not.
+    pub result: Result<String, ScenarioError>,
+}
+
+/// Loads every scenario under `paths` and reports, per file, its name or its errors.
+/// Fails only when the paths themselves can't be searched.
+pub fn check(paths: &[PathBuf]) -> Result<Vec<CheckResult>, ScenarioError> {
+    Ok(discover(paths)?
+        .into_iter()
+        .map(|path| {
+            let result = load_file(&path).map(|s| s.name);
+            CheckResult { path, result }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fake_servers::world::{ImapMailbox, ImapMessage, Pop3Message};
+
+    #[test]
+    fn truth_of_a_world() {
+        let mut w = World::default();
+        let mut inbox = ImapMailbox::new("INBOX", 9);
+        inbox.append(ImapMessage::honest("a", b"x: 1\r\n\r\n".to_vec()));
+        inbox.append(ImapMessage::honest("b", b"x: 2\r\n\r\n".to_vec()));
+        inbox.append(ImapMessage::honest("c", b"x: 3\r\n\r\n".to_vec()));
+        w.imap.mailboxes.push(inbox);
+        w.pop3.messages.push(Pop3Message::honest("b", "ub", vec![]));
+        w.pop3.messages.push(Pop3Message::honest("c", "", vec![]));
+        let t = Truth::of_world(&w);
+        assert_eq!(t.true_uidl("INBOX", 1), None, "not in POP3");
+        assert_eq!(t.true_uidl("INBOX", 2), Some("ub"));
+        assert_eq!(t.true_uidl("INBOX", 3), None, "empty UIDL");
+        assert_eq!(t.true_uidl("Sent", 1), None);
+        assert_eq!(t.pop3[1].number, 2);
+    }
+
+    #[test]
+    fn imapc_profiles() {
+        assert_eq!(ImapcProfile::default(), ImapcProfile::Both);
+        assert_eq!(
+            ImapcProfile::Both.concrete(),
+            [ImapcProfile::Docs, ImapcProfile::Bare]
+        );
+        assert_eq!(ImapcProfile::Bare.concrete(), [ImapcProfile::Bare]);
+    }
+}
