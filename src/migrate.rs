@@ -157,7 +157,7 @@ pub fn bare_size(message: &[u8]) -> u64 {
 
 struct Pop3Session {
     client: Pop3Client<MaybeTls>,
-    server: String,
+    host: String,
     /// The session broke; later reads fail.
     broken: Option<String>,
 }
@@ -172,10 +172,12 @@ async fn pop3_list(
     opts: &Options,
 ) -> Result<(Pop3Session, Vec<Pop3Message>), String> {
     let e = &source.pop3;
-    let server = server_name(e);
+    // Dovecot names the peer `pop3c(host:port)`; the port is left out so that reports
+    // of runs against servers on ephemeral ports stay comparable.
+    let host = e.host.clone();
     let fail = |err: Pop3Error| {
         format!(
-            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({server}): {err}"
+            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({host}): {err}"
         )
     };
     let timeouts = pop3c::Timeouts {
@@ -196,7 +198,7 @@ async fn pop3_list(
     let caps = client.capa().await.map_err(fail)?.clone();
     if !caps.uidl {
         return Err(format!(
-            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({server}): UIDLs not supported by server"
+            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({host}): UIDLs not supported by server"
         ));
     }
     client.set_window(if caps.pipelining {
@@ -225,7 +227,7 @@ async fn pop3_list(
     Ok((
         Pop3Session {
             client,
-            server,
+            host: host.clone(),
             broken: None,
         },
         messages,
@@ -264,7 +266,7 @@ async fn pop3_reads(
     let headers = match session.client.fetch_headers(&numbers).await {
         Ok(h) => h,
         Err(e) => {
-            let why = format!("pop3c({}): {e}", session.server);
+            let why = format!("pop3c({}): {e}", session.host);
             session.broken = Some(why.clone());
             fail(out, &numbers, &why);
             return;
@@ -307,7 +309,7 @@ async fn pop3_reads(
             }
         }
         Err(e) => {
-            let why = format!("pop3c({}): {e}", session.server);
+            let why = format!("pop3c({}): {e}", session.host);
             session.broken = Some(why.clone());
             for n in need_full {
                 if let Some(r) = out.get_mut(&n) {

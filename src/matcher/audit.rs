@@ -24,6 +24,9 @@ pub enum Expected {
     None,
     /// The content cannot tell (duplicate headers, unreadable header).
     Unknown,
+    /// The message leaves the source during the run (expunged), so dsync never copies
+    /// it: nothing to carry.
+    Gone,
 }
 
 /// Ground truth: per (mailbox, UID), the true POP3 counterpart.
@@ -38,8 +41,12 @@ pub enum Verdict {
     OrderLost,
     /// Another message's UIDL (or a UIDL where none belongs).
     Wrong,
-    /// No UIDL where one belongs (not stored, or the mailbox is not copied).
+    /// No UIDL where one belongs, on a message that is copied.
     Lost,
+    /// The message is not copied at all (its mailbox's sync fails, doveadm aborts or
+    /// stops before it, or it was expunged meanwhile): the outcome says so; rerunning
+    /// is the remedy, not a UIDL.
+    NotMigrated,
     /// The truth is not known.
     Unknown,
 }
@@ -51,6 +58,7 @@ impl fmt::Display for Verdict {
             Verdict::OrderLost => "order-lost",
             Verdict::Wrong => "wrong",
             Verdict::Lost => "lost",
+            Verdict::NotMigrated => "not-migrated",
             Verdict::Unknown => "unknown",
         })
     }
@@ -128,6 +136,7 @@ pub struct Counts {
     pub order_lost: usize,
     pub wrong: usize,
     pub lost: usize,
+    pub not_migrated: usize,
     pub unknown: usize,
 }
 
@@ -242,6 +251,15 @@ fn judge(listing: &Listing, outcome: &Outcome<'_>, truth: &Truth) -> (Vec<Messag
             }
             let stored = if mb.copied { a.uidl } else { None };
             let (verdict, cause) = match expected {
+                _ if !mb.copied => (
+                    Verdict::NotMigrated,
+                    Some(match mb.status {
+                        SyncStatus::Aborted => Cause::Aborted,
+                        SyncStatus::NotReached => Cause::NotReached,
+                        _ => Cause::SyncFailed,
+                    }),
+                ),
+                Expected::Gone => (Verdict::NotMigrated, Some(Cause::Expunged)),
                 Expected::Unknown => (Verdict::Unknown, None),
                 Expected::None => match stored {
                     None => (Verdict::Right, None),
@@ -257,16 +275,14 @@ fn judge(listing: &Listing, outcome: &Outcome<'_>, truth: &Truth) -> (Vec<Messag
                     }
                     Some(_) => (Verdict::Wrong, Some(wrong_cause(a.via, a.shifted))),
                     None => {
-                        let cause = match mb.status {
-                            SyncStatus::Failed => Cause::SyncFailed,
-                            SyncStatus::Aborted => Cause::Aborted,
-                            SyncStatus::NotReached => Cause::NotReached,
-                            _ if uidl.is_empty() || empty_uidl_numbers.contains(number) => {
-                                Cause::EmptyUidl
-                            }
-                            _ if !empty_uidl_numbers.is_empty() => Cause::EmptyUidlShift,
-                            _ if expunged_in_log(outcome) => Cause::Expunged,
-                            _ => Cause::HeaderMismatch,
+                        let cause = if uidl.is_empty() || empty_uidl_numbers.contains(number) {
+                            Cause::EmptyUidl
+                        } else if !empty_uidl_numbers.is_empty() {
+                            Cause::EmptyUidlShift
+                        } else if expunged_in_log(outcome) {
+                            Cause::Expunged
+                        } else {
+                            Cause::HeaderMismatch
                         };
                         (Verdict::Lost, Some(cause))
                     }
@@ -277,6 +293,7 @@ fn judge(listing: &Listing, outcome: &Outcome<'_>, truth: &Truth) -> (Vec<Messag
                 Verdict::OrderLost => counts.order_lost += 1,
                 Verdict::Wrong => counts.wrong += 1,
                 Verdict::Lost => counts.lost += 1,
+                Verdict::NotMigrated => counts.not_migrated += 1,
                 Verdict::Unknown => counts.unknown += 1,
             }
             out.push(MessageAudit {

@@ -97,8 +97,8 @@ pub fn human(r: &Report) -> String {
     if let Some(a) = &r.audit {
         let _ = writeln!(
             o,
-            "audit: {} right, {} wrong, {} lost, {} order-lost, {} unknown",
-            a.right, a.wrong, a.lost, a.order_lost, a.unknown
+            "audit: {} right, {} wrong, {} lost, {} order-lost, {} not migrated, {} unknown",
+            a.right, a.wrong, a.lost, a.order_lost, a.not_migrated, a.unknown
         );
         let _ = writeln!(o, "recommendation: {}", a.recommendation);
     }

@@ -109,6 +109,7 @@ pub struct AuditReport {
     pub order_lost: usize,
     pub wrong: usize,
     pub lost: usize,
+    pub not_migrated: usize,
     pub unknown: usize,
     pub recommendation: String,
 }
@@ -192,7 +193,7 @@ pub fn build(
                                 Some(format!("{uidl} (POP3 msg {number})"))
                             }
                             (Expected::None, _) => Some("none".to_string()),
-                            (Expected::Unknown, _) => None,
+                            (Expected::Unknown | Expected::Gone, _) => None,
                         }),
                     }
                 })
@@ -215,6 +216,7 @@ pub fn build(
             order_lost: a.counts.order_lost,
             wrong: a.counts.wrong,
             lost: a.counts.lost,
+            not_migrated: a.counts.not_migrated,
             unknown: a.counts.unknown,
             recommendation: recommendation_text(&a.recommendation),
         }),

@@ -13,6 +13,7 @@
 pub mod format;
 pub mod generate;
 pub mod load;
+pub mod run;
 
 use std::collections::BTreeMap;
 use std::fmt;

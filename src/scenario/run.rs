@@ -1,0 +1,481 @@
+//! Running a scenario end to end: serve its world with the fake servers on 127.0.0.1,
+//! read it the way Dovecot does through our own clients ([`crate::migrate`]), resolve
+//! Dovecot's answer, audit it against the scenario's ground truth, and check the
+//! scenario's expectations.
+//!
+//! A scenario whose `imapc` is `both` runs once per imapc profile; the two predictions
+//! must agree (what Dovecot stores, its exit code and its warnings and errors), or the
+//! scenario must say which profile it is about.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fake_servers::imap::{self as fimap, ImapOptions};
+use fake_servers::pop3::{self as fpop3, Pop3Options};
+use fake_servers::tls::TestCa;
+use fake_servers::{Script, SharedWorld};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use super::{ImapcProfile as Choice, Outcome as ExpectedOutcome, Scenario, ServerKnobs, Truth};
+use crate::matcher::audit::{self, Audit, Expected};
+use crate::matcher::{self, Outcome};
+use crate::migrate::{self, Endpoint, ImapcProfile, MigrateError, Migration, Source};
+use crate::report::{self, Expectation, Report, ServerTraffic, Traffic};
+use crate::secret::Secret;
+use crate::tls::{Security, Trust};
+
+/// Failures of the harness itself (not of the modelled migration).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("starting the fake servers: {0}")]
+    Serve(#[from] std::io::Error),
+    #[error("making the test CA: {0}")]
+    Ca(#[from] fake_servers::tls::TlsError),
+    #[error("resolving Dovecot's answer: {0}")]
+    Resolve(#[from] matcher::ResolveError),
+    #[error("the run took longer than {0:?}")]
+    Timeout(Duration),
+}
+
+/// The fake servers of one run, stopped on drop.
+pub struct Served {
+    pub pop3: SocketAddr,
+    pub imap: SocketAddr,
+    pub world: SharedWorld,
+    pub script: Script,
+    pub ca: Option<TestCa>,
+    stops: Vec<oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Stops both servers and waits for their sessions to end.
+    pub async fn stop(mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// The fake servers' options for a scenario's knobs.
+pub fn server_options(knobs: &ServerKnobs, ca: Option<&TestCa>) -> (Pop3Options, ImapOptions) {
+    let p = &knobs.pop3;
+    let mut pop3 = Pop3Options::default();
+    pop3.caps.capa = p.capa;
+    pop3.caps.top = p.top;
+    pop3.caps.uidl = p.uidl;
+    pop3.caps.pipelining = p.pipelining;
+    pop3.caps.resp_codes = p.resp_codes;
+    pop3.broken_pipelining = p.broken_pipelining;
+    pop3.shaping.bare_lf = p.bare_lf;
+    pop3.shaping.chunk = p.split_writes;
+    pop3.shaping.chunk_delay = p.split_delay_ms.map(Duration::from_millis);
+    pop3.idle_timeout = p.idle_timeout_ms.map(Duration::from_millis);
+    if let Some(b) = &p.banner {
+        pop3.greeting = b.clone();
+    }
+    pop3.caps.stls = p.stls;
+    if let (true, Some(ca)) = (p.stls, ca) {
+        pop3.tls = fpop3::Pop3Tls::Stls(ca.acceptor());
+    }
+
+    let i = &knobs.imap;
+    let mut imap = ImapOptions {
+        greeting_capability: i.greeting_capability,
+        uidnext_on_select: i.uidnext_on_select,
+        bare_lf: i.bare_lf,
+        write_chunk: i.split_writes,
+        ..Default::default()
+    };
+    imap.capabilities.literal_plus = i.literal_plus;
+    imap.capabilities.sasl_ir = i.sasl_ir;
+    imap.capabilities.auth_plain = i.auth_plain;
+    imap.capabilities.savedate = i.savedate;
+    imap.capabilities.extra = i.extra_capabilities.clone();
+    imap.capabilities.starttls = i.starttls;
+    if let Some(ms) = i.idle_timeout_ms {
+        imap.idle_timeout = Duration::from_millis(ms);
+    }
+    if let (true, Some(ca)) = (i.starttls, ca) {
+        imap.tls = fimap::TlsMode::StartTls(ca.clone());
+    }
+    (pop3, imap)
+}
+
+/// Serves a scenario's world on the given listeners until [`Served::stop`].
+pub fn serve(
+    sc: &Scenario,
+    pop3_listener: TcpListener,
+    imap_listener: TcpListener,
+    ca: Option<TestCa>,
+) -> std::io::Result<Served> {
+    let world = sc.shared_world();
+    let script = sc.script();
+    let (pop3_opts, imap_opts) = server_options(&sc.knobs, ca.as_ref());
+    let (pop3, imap) = (pop3_listener.local_addr()?, imap_listener.local_addr()?);
+    let (ptx, prx) = oneshot::channel::<()>();
+    let (itx, irx) = oneshot::channel::<()>();
+    let tasks = vec![
+        tokio::spawn(fpop3::serve(
+            pop3_listener,
+            world.clone(),
+            script.clone(),
+            pop3_opts,
+            async {
+                let _ = prx.await;
+            },
+        )),
+        tokio::spawn(fimap::serve(
+            imap_listener,
+            world.clone(),
+            script.clone(),
+            imap_opts,
+            async {
+                let _ = irx.await;
+            },
+        )),
+    ];
+    Ok(Served {
+        pop3,
+        imap,
+        world,
+        script,
+        ca,
+        stops: vec![ptx, itx],
+        tasks,
+    })
+}
+
+/// Whether a scenario needs the test CA (STLS or STARTTLS knobs).
+pub fn needs_tls(sc: &Scenario) -> bool {
+    sc.knobs.pop3.stls || sc.knobs.imap.starttls
+}
+
+/// The ground truth as the audit wants it: per IMAP message listed, the POP3 message
+/// (UIDL and number in the listing Dovecot read) that is the same message, or `Gone`
+/// when the message left the IMAP server during the run (dsync never copies it).
+fn audit_truth<'a>(sc: &'a Scenario, after: &'a Truth, m: &'a Migration) -> audit::Truth {
+    // POP3 numbers by identity: the listing Dovecot read is the world's POP3 view at
+    // login, so identities come from the truth whose UIDL sits at that number (the
+    // initial world, or the world after the run for messages delivered meanwhile).
+    let mut number_of: BTreeMap<&str, (u32, &str)> = BTreeMap::new();
+    for p in &m.listing.pop3 {
+        let at = |t: &'a Truth| {
+            t.pop3
+                .iter()
+                .find(|e| e.number == p.number && e.uidl == p.uidl)
+                .map(|e| e.id.as_str())
+        };
+        if let Some(id) = at(&sc.truth).or_else(|| at(after)) {
+            number_of.entry(id).or_insert((p.number, p.uidl.as_str()));
+        }
+    }
+    let mut truth = audit::Truth::new();
+    for mb in &m.listing.imap {
+        for msg in &mb.messages {
+            let still_there = after
+                .imap
+                .get(&mb.name)
+                .is_some_and(|u| u.contains_key(&msg.uid));
+            let expected = match id_of(sc, after, &mb.name, msg.uid) {
+                _ if !still_there => Expected::Gone,
+                None => Expected::Unknown,
+                Some(id) => match number_of.get(id.as_str()) {
+                    Some((number, uidl)) if !uidl.is_empty() => Expected::Pop3 {
+                        uidl: uidl.to_string(),
+                        number: *number,
+                    },
+                    _ => Expected::None,
+                },
+            };
+            truth.insert((mb.name.clone(), msg.uid), expected);
+        }
+    }
+    truth
+}
+
+/// The message behind (mailbox, UID): from the initial world, or for messages
+/// delivered during the run, from the world after it.
+fn id_of(sc: &Scenario, after: &Truth, mailbox: &str, uid: u32) -> Option<String> {
+    sc.truth
+        .imap
+        .get(mailbox)
+        .and_then(|u| u.get(&uid))
+        .or_else(|| after.imap.get(mailbox).and_then(|u| u.get(&uid)))
+        .cloned()
+}
+
+/// One profile's run, before reporting.
+struct ProfileRun {
+    migration: Result<Migration, MigrateError>,
+    truth: audit::Truth,
+    ids: BTreeMap<(String, u32), String>,
+}
+
+async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun, RunError> {
+    let ca = if needs_tls(sc) {
+        Some(TestCa::generate()?)
+    } else {
+        None
+    };
+    let pop3_l = TcpListener::bind("127.0.0.1:0").await?;
+    let imap_l = TcpListener::bind("127.0.0.1:0").await?;
+    let served = serve(sc, pop3_l, imap_l, ca)?;
+    let trust = match &served.ca {
+        Some(ca) => Trust::only(ca.ca_der.clone()),
+        None => Trust::default(),
+    };
+    let endpoint = |addr: SocketAddr, starttls: bool| Endpoint {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        security: if starttls {
+            Security::StartTls
+        } else {
+            Security::Plain
+        },
+        user: sc.world.user.clone(),
+        password: Secret::new(sc.world.password.clone()),
+    };
+    let source = Source {
+        imap: endpoint(served.imap, sc.knobs.imap.starttls),
+        pop3: endpoint(served.pop3, sc.knobs.pop3.stls),
+        trust,
+    };
+    let mut opts = migrate::Options::new(sc.settings.clone(), profile);
+    // Scenario servers answer at once; a stuck exchange is a bug, not a slow network.
+    opts.command_timeout = Duration::from_secs(10);
+    opts.connect_timeout = Duration::from_secs(5);
+    for (mailbox, uids) in &sc.cache {
+        for (uid, uidl) in uids {
+            opts.cache.insert((mailbox.clone(), *uid), uidl.clone());
+        }
+    }
+    let migration = migrate::dovecot_order(&source, &opts).await;
+    let world = served.world.clone();
+    served.stop().await;
+    let (truth, ids) = match &migration {
+        Ok(m) => {
+            let after = Truth::of_world(&world.snapshot());
+            let truth = audit_truth(sc, &after, m);
+            let mut ids = BTreeMap::new();
+            for mb in &m.listing.imap {
+                for msg in &mb.messages {
+                    if let Some(id) = id_of(sc, &after, &mb.name, msg.uid) {
+                        ids.insert((mb.name.clone(), msg.uid), id);
+                    }
+                }
+            }
+            (truth, ids)
+        }
+        Err(_) => (audit::Truth::new(), BTreeMap::new()),
+    };
+    Ok(ProfileRun {
+        migration,
+        truth,
+        ids,
+    })
+}
+
+fn profile_of(choice: Choice) -> Vec<ImapcProfile> {
+    choice
+        .concrete()
+        .iter()
+        .map(|c| match c {
+            Choice::Bare => ImapcProfile::Bare,
+            _ => ImapcProfile::Docs,
+        })
+        .collect()
+}
+
+/// What one profile's run amounts to, for comparison between profiles.
+#[derive(PartialEq, Eq)]
+struct Stored {
+    exit: i32,
+    lines: Vec<(String, u32, Option<String>, Option<u32>)>,
+    problems: Vec<String>,
+}
+
+fn stored(r: &Report) -> Stored {
+    Stored {
+        exit: r.dovecot.exit_code,
+        lines: r
+            .dovecot
+            .mailboxes
+            .iter()
+            .flat_map(|mb| {
+                mb.messages
+                    .iter()
+                    .map(|m| (mb.name.clone(), m.uid, m.uidl.clone(), m.order))
+            })
+            .collect(),
+        problems: r
+            .dovecot
+            .log
+            .iter()
+            .filter(|l| !l.starts_with("Debug:"))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The report of a run whose IMAP side failed before the plugin could start.
+fn imap_failure_report(sc: &Scenario, profile: ImapcProfile, err: &MigrateError) -> Report {
+    // doveadm 2.3.19 panics after an IMAP login failure (interop note: exit 134).
+    let (exit, result) = if err.is_imap_login() {
+        (
+            134,
+            format!("imapc login failed; doveadm 2.3.19 aborts (exit 134): {err}"),
+        )
+    } else {
+        (
+            75,
+            format!("imapc failed; nothing is migrated (exit 75): {err}"),
+        )
+    };
+    Report {
+        name: sc.name.clone(),
+        description: Some(sc.description.clone()),
+        settings: sc.settings.dovecot_pairs().into_iter().collect(),
+        imapc: profile.name().to_string(),
+        dovecot: report::DovecotReport {
+            exit_code: exit,
+            result,
+            mailboxes: Vec::new(),
+            log: vec![format!("Error: {err}")],
+        },
+        audit: None,
+        traffic: None,
+        expectation: None,
+    }
+}
+
+fn profile_report(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    run: &ProfileRun,
+) -> Result<(Report, Option<Audit>), RunError> {
+    let m = match &run.migration {
+        Ok(m) => m,
+        Err(e) => return Ok((imap_failure_report(sc, profile, e), None)),
+    };
+    let plan = matcher::plan(&m.listing, &sc.settings);
+    let outcome: Outcome<'_> = matcher::resolve(&plan, &m.reads)?;
+    let audit = match &m.all {
+        Some(all) => Some(audit::audit(&m.listing, &outcome, all, Some(&run.truth))?),
+        None => None,
+    };
+    let ids = |mb: &str, uid: u32| run.ids.get(&(mb.to_string(), uid)).cloned();
+    let mut r = report::build(
+        &sc.name,
+        Some(&sc.description),
+        profile.name(),
+        &outcome,
+        audit.as_ref(),
+        &ids,
+    );
+    r.traffic = Some(Traffic {
+        pop3: ServerTraffic {
+            commands: m.traffic.pop3.commands,
+            round_trips: m.traffic.pop3.round_trips,
+        },
+        imap: ServerTraffic {
+            commands: m.traffic.imap.commands,
+            round_trips: m.traffic.imap.round_trips,
+        },
+    });
+    Ok((r, audit))
+}
+
+/// Checks a report against the scenario's expectations.
+fn check(sc: &Scenario, r: &Report) -> Vec<String> {
+    let mut failures = Vec::new();
+    let e = &sc.expect;
+    let want_exit = match e.outcome {
+        ExpectedOutcome::Success => 0,
+        ExpectedOutcome::Failure => 75,
+        ExpectedOutcome::Abort => 134,
+    };
+    if r.dovecot.exit_code != want_exit {
+        failures.push(format!(
+            "expected doveadm exit {want_exit}, predicted {}: {}",
+            r.dovecot.exit_code, r.dovecot.result
+        ));
+    }
+    let (wrong, lost, order_lost) = r
+        .audit
+        .as_ref()
+        .map_or((0, 0, 0), |a| (a.wrong, a.lost, a.order_lost));
+    for (what, want, got) in [
+        ("wrong", e.wrong as usize, wrong),
+        ("lost", e.lost as usize, lost),
+        ("order-lost", e.order_lost as usize, order_lost),
+    ] {
+        if want != got {
+            failures.push(format!("expected {want} {what} UIDLs, got {got}"));
+        }
+    }
+    for (level, wanted) in [("Warning:", &e.warnings), ("Error:", &e.errors)] {
+        for w in wanted {
+            if !r
+                .dovecot
+                .log
+                .iter()
+                .any(|l| l.starts_with(level) && l.contains(w.as_str()))
+            {
+                failures.push(format!(
+                    "expected a {} containing {w:?}",
+                    level.trim_end_matches(':').to_lowercase()
+                ));
+            }
+        }
+    }
+    failures
+}
+
+/// Runs a scenario under every imapc profile it is about and returns its report (the
+/// first profile's, with the others' agreement checked).
+pub async fn run(sc: &Scenario, limit: Duration) -> Result<Report, RunError> {
+    let profiles = profile_of(sc.imapc);
+    let mut reports = Vec::new();
+    for &profile in &profiles {
+        let run = tokio::time::timeout(limit, run_profile(sc, profile))
+            .await
+            .map_err(|_| RunError::Timeout(limit))??;
+        reports.push(profile_report(sc, profile, &run)?.0);
+    }
+    let mut first = reports.remove(0);
+    let mut failures = check(sc, &first);
+    for other in &reports {
+        if stored(other) == stored(&first) {
+            first.imapc = format!("{} (same under {})", first.imapc, other.imapc);
+        } else {
+            failures.push(format!(
+                "the prediction differs between imapc profiles {} and {} (exit {} vs {}); say which one the scenario is about with `imapc:`",
+                first.imapc, other.imapc, first.dovecot.exit_code, other.dovecot.exit_code
+            ));
+        }
+    }
+    first.expectation = Some(Expectation {
+        met: failures.is_empty(),
+        failures,
+    });
+    Ok(first)
+}
+
+/// Log lines at warning level or above, for callers that print them.
+pub fn problems(r: &Report) -> impl Iterator<Item = &String> {
+    r.dovecot.log.iter().filter(|l| !l.starts_with("Debug:"))
+}
