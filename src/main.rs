@@ -51,6 +51,7 @@ fn exit_for(err: &anyhow::Error) -> Exit {
     if broken_pipe {
         Exit::Success
     } else {
-        Exit::Failure
+        // Anything not marked otherwise means the command could not do its job.
+        Exit::BadInput
     }
 }

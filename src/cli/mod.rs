@@ -8,6 +8,9 @@
 //! line in [`EXIT_CODES_HELP`] (a test checks that they match).
 
 pub mod hash;
+pub mod run;
+pub mod scenario;
+pub mod serve;
 
 use std::fmt;
 
@@ -16,9 +19,9 @@ use clap::{Parser, Subcommand};
 /// The exit codes, shown at the end of every `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success
-  1  failure: an unexpected error, such as standard output that cannot be written
-  2  bad usage or bad input: unknown option, unreadable file, malformed input";
+  0  success: every scenario met its expectations (run)
+  1  the check failed: a scenario's expectation was not met (run)
+  2  bad usage or bad input, or the run itself failed: unknown option, unreadable or malformed file, network or server error";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,12 +41,24 @@ pub enum Command {
     /// Hash a header block exactly as Dovecot's pop3-migration plugin does
     #[command(long_about = hash::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
     Hash(hash::HashArgs),
+    /// Run scenarios end to end against the fake servers and check their expectations
+    #[command(long_about = run::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    Run(run::RunArgs),
+    /// Serve a scenario's world over real POP3 and IMAP until interrupted
+    #[command(long_about = serve::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    Serve(serve::ServeArgs),
+    /// Validate scenario files, or print the JSON Schema of the format
+    #[command(subcommand)]
+    Scenario(scenario::ScenarioCommand),
 }
 
 /// Runs the command the arguments name.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Hash(args) => hash::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Scenario(cmd) => scenario::run(&cmd),
     }
 }
 
@@ -79,6 +94,15 @@ impl fmt::Display for Failure {
 // No `source()`: Display already prints the wrapped chain, and `{:#}` on an outer
 // anyhow error would print it twice.
 impl std::error::Error for Failure {}
+
+/// Marks an error as a failed check (exit code 1).
+pub fn check_failed(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Failure {
+        exit: Exit::Failure,
+        error: error.into(),
+    }
+    .into()
+}
 
 /// Marks an error as bad input (exit code 2).
 pub fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {

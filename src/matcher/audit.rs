@@ -372,7 +372,26 @@ fn recommend(
     let mut combos: Vec<u32> = (1..(1u32 << BOOLEAN_SETTINGS.len())).collect();
     // Fewest flips first; among equals, the order of BOOLEAN_SETTINGS decides.
     combos.sort_by_key(|c| (c.count_ones(), c.reverse_bits()));
-    let mut best: Option<Trial> = None;
+    let score = |t: &Trial| {
+        (
+            t.exit_code != 0,
+            t.counts.wrong,
+            t.counts.lost,
+            t.counts.order_lost,
+        )
+    };
+    // The settings as they are: a change is only worth naming if it does better.
+    let current = {
+        let outcome = simulate(listing, base, all)?;
+        let (_, counts) = judge(listing, &outcome, truth);
+        Trial {
+            changes: Vec::new(),
+            settings: base.clone(),
+            exit_code: outcome.result.exit_code(),
+            counts,
+        }
+    };
+    let mut best = current;
     for mask in combos {
         let mut s = base.clone();
         let mut changes = Vec::new();
@@ -395,17 +414,10 @@ fn recommend(
         if counts.all_right() && trial.exit_code == 0 {
             return Ok(Recommendation::Change(trial));
         }
-        let score = |t: &Trial| {
-            (
-                t.exit_code != 0,
-                t.counts.wrong,
-                t.counts.lost,
-                t.counts.order_lost,
-            )
-        };
-        if best.as_ref().is_none_or(|b| score(&trial) < score(b)) {
-            best = Some(trial);
+        if score(&trial) < score(&best) {
+            best = trial;
         }
     }
+    let best = Some(best);
     Ok(Recommendation::Impossible { best })
 }

@@ -237,12 +237,17 @@ pub fn recommendation_text(r: &Recommendation) -> String {
     match r {
         Recommendation::KeepSettings => "keep these settings: every UIDL is carried right".into(),
         Recommendation::Change(t) => format!("set {}: every UIDL is then carried right", changes(t)),
+        Recommendation::Impossible { best: Some(t) } if t.changes.is_empty() => format!(
+            "no combination of the plugin's settings does better than these ({} wrong, {} lost, {} order-lost, {} not migrated, exit {}): the cause lies outside the plugin's settings",
+            t.counts.wrong, t.counts.lost, t.counts.order_lost, t.counts.not_migrated, t.exit_code
+        ),
         Recommendation::Impossible { best: Some(t) } => format!(
-            "no combination of the plugin's settings carries every UIDL right; the best, {}, still gives {} wrong, {} lost, {} order-lost (exit {})",
-            if t.changes.is_empty() { "the current one".to_string() } else { changes(t) },
+            "no combination of the plugin's settings carries every UIDL right; the best, {}, still gives {} wrong, {} lost, {} order-lost, {} not migrated (exit {})",
+            changes(t),
             t.counts.wrong,
             t.counts.lost,
             t.counts.order_lost,
+            t.counts.not_migrated,
             t.exit_code
         ),
         Recommendation::Impossible { best: None } => {

@@ -1,0 +1,194 @@
+//! `uidlmap run`: run scenarios end to end and check their expectations.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use uidlmap::report::{self, Report};
+use uidlmap::scenario::{self, Scenario, run as scenario_run};
+
+use super::{bad_input, check_failed};
+
+/// The long `--help` text of `uidlmap run`.
+pub const LONG_ABOUT: &str = "\
+Run scenarios end to end: serve each scenario's world with the fake POP3 and IMAP servers \
+on 127.0.0.1, read it the way Dovecot 2.3.19 does through uidlmap's own clients, predict \
+what the pop3-migration plugin would store, audit that against the scenario's ground truth \
+and check the scenario's expectations. Prints one row per scenario (or the full reports \
+with --format) and exits 0 only if every expectation holds. PATHs are scenario files or \
+folders searched recursively for *.yaml (scenarios/_fixtures is skipped).";
+
+/// What `run` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One row per scenario.
+    Summary,
+    /// The full report of each scenario, for people.
+    Human,
+    /// The full reports, as one YAML document each.
+    Yaml,
+    /// The full reports, as a JSON array.
+    Json,
+    /// What Dovecot would store, as `doveadm fetch 'mailbox uid pop3.uidl pop3.order'`
+    /// shows it: `mailbox uid pop3_uidl pop3_order`, tab-separated; with several
+    /// scenarios a first `scenario` column is added.
+    Tsv,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files or folders
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value = "summary")]
+    pub format: Format,
+
+    /// Scenarios run at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let files = scenario::discover(&args.paths).map_err(bad_input)?;
+    // Load everything first: a malformed file is reported before anything runs.
+    let mut scenarios = Vec::with_capacity(files.len());
+    let mut errors = String::new();
+    for f in &files {
+        match scenario::load_file(f) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => {
+                let _ = writeln!(errors, "{e}");
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "invalid scenario files:\n{}",
+            errors.trim_end()
+        )));
+    }
+    let reports = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run_all(&scenarios, args.jobs as usize))?;
+
+    let out = render(&reports, args.format);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+
+    let unmet: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.expectation.as_ref().is_some_and(|e| !e.met))
+        .map(|r| r.name.as_str())
+        .collect();
+    if unmet.is_empty() {
+        Ok(())
+    } else {
+        Err(check_failed(anyhow::anyhow!(
+            "{} of {} scenarios did not meet their expectations: {}",
+            unmet.len(),
+            reports.len(),
+            unmet.join(", ")
+        )))
+    }
+}
+
+/// Runs the scenarios, at most `jobs` at once, and returns the reports in input order.
+async fn run_all(scenarios: &[Scenario], jobs: usize) -> anyhow::Result<Vec<Report>> {
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, sc) in scenarios.iter().enumerate() {
+        let sc = sc.clone();
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let r = scenario_run::run(&sc, Duration::from_secs(60)).await;
+            (i, sc.name.clone(), r)
+        });
+    }
+    let mut out: Vec<Option<Report>> = vec![None; scenarios.len()];
+    while let Some(joined) = set.join_next().await {
+        let (i, name, r) = joined.context("a scenario task panicked")?;
+        out[i] = Some(r.with_context(|| format!("scenario {name}"))?);
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.expect("every task reported"))
+        .collect())
+}
+
+fn render(reports: &[Report], format: Format) -> String {
+    let mut o = String::new();
+    match format {
+        Format::Summary => {
+            for r in reports {
+                let e = r.expectation.as_ref();
+                let met = e.is_none_or(|e| e.met);
+                let counts = r.audit.as_ref().map_or(String::new(), |a| {
+                    format!(
+                        "right {} wrong {} lost {} order-lost {} not-migrated {}",
+                        a.right, a.wrong, a.lost, a.order_lost, a.not_migrated
+                    )
+                });
+                let _ = writeln!(
+                    o,
+                    "{}  {:<48} exit {:>3}  {}",
+                    if met { "ok  " } else { "FAIL" },
+                    r.name,
+                    r.dovecot.exit_code,
+                    counts
+                );
+                for f in e.map(|e| e.failures.as_slice()).unwrap_or_default() {
+                    let _ = writeln!(o, "      - {f}");
+                }
+            }
+            let failed = reports
+                .iter()
+                .filter(|r| r.expectation.as_ref().is_some_and(|e| !e.met))
+                .count();
+            let _ = writeln!(o, "{} passed, {} failed", reports.len() - failed, failed);
+        }
+        Format::Human => {
+            for r in reports {
+                o.push_str(&report::human(r));
+                o.push('\n');
+            }
+        }
+        Format::Yaml => {
+            for r in reports {
+                o.push_str("---\n");
+                o.push_str(&r.to_yaml());
+            }
+        }
+        Format::Json => {
+            o = serde_json::to_string_pretty(reports).expect("reports serialise");
+            o.push('\n');
+        }
+        Format::Tsv => {
+            let several = reports.len() > 1;
+            if several {
+                o.push_str("scenario\t");
+            }
+            o.push_str(report::TSV_HEADER);
+            o.push('\n');
+            for r in reports {
+                for line in report::tsv_lines(r).lines() {
+                    if several {
+                        o.push_str(&r.name);
+                        o.push('\t');
+                    }
+                    o.push_str(line);
+                    o.push('\n');
+                }
+            }
+        }
+    }
+    o
+}
