@@ -35,7 +35,8 @@ pub use load::{load_file, load_str};
 #[serde(rename_all = "snake_case")]
 pub enum ImapcProfile {
     /// The migration recipe of Dovecot's documentation: `imapc_features = rfc822.size`
-    /// and `mail_prefetch_count = 20`. IMAP sizes are RFC822.SIZE.
+    /// (the recipe adds `fetch-headers`, which the plugin doesn't feel) and
+    /// `mail_prefetch_count = 20`. IMAP sizes are RFC822.SIZE.
     Docs,
     /// Dovecot 2.3's defaults: IMAP sizes are measured by downloading `BODY[]`, with any
     /// `X-Message-Flag:` header stripped first; one message per command.
