@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use super::outcome::{Outcome, SyncStatus, Via};
+use super::outcome::{Outcome, Stored, SyncStatus, Via, maildir_stored};
 use super::settings::BOOLEAN_SETTINGS;
 use super::{Listing, Read, Reads, ResolveError, Settings, Sha1, simulate};
 
@@ -77,6 +77,10 @@ pub enum Cause {
     CacheWalk,
     /// The POP3 UIDL is empty: Dovecot skips the message.
     EmptyUidl,
+    /// Paired right, but a maildir destination's dovecot-uidlist cannot hold the UIDL
+    /// (a space in it): what is stored and served is cut at the space, or is the file
+    /// name.
+    MaildirUidlist,
     /// The IMAP and POP3 headers hash differently (a provider quirk): no pair.
     HeaderMismatch,
     /// The message was expunged while its header was read.
@@ -99,6 +103,7 @@ impl fmt::Display for Cause {
             Cause::EmptyUidlShift => "empty-UIDL shift",
             Cause::CacheWalk => "cached-UIDL walk",
             Cause::EmptyUidl => "empty POP3 UIDL",
+            Cause::MaildirUidlist => "dovecot-uidlist cannot hold this UIDL",
             Cause::HeaderMismatch => "headers differ between IMAP and POP3",
             Cause::Expunged => "expunged during the run",
             Cause::SyncFailed => "UIDL sync failed",
@@ -249,7 +254,21 @@ fn judge(listing: &Listing, outcome: &Outcome<'_>, truth: &Truth) -> (Vec<Messag
             if !handled && mb.status == SyncStatus::NotHandled {
                 continue;
             }
-            let stored = if mb.copied { a.uidl } else { None };
+            let stored = if mb.copied {
+                a.uidl.map(maildir_stored)
+            } else {
+                None
+            };
+            let mangled = a.uidl.is_some_and(|u| maildir_stored(u) != Stored::Uidl(u));
+            let wrong = |a: &super::Assigned<'_>| {
+                if mangled
+                    && matches!(expected, Expected::Pop3 { uidl, .. } if Some(uidl.as_str()) == a.uidl)
+                {
+                    Cause::MaildirUidlist
+                } else {
+                    wrong_cause(a.via, a.shifted)
+                }
+            };
             let (verdict, cause) = match expected {
                 _ if !mb.copied => (
                     Verdict::NotMigrated,
@@ -263,17 +282,17 @@ fn judge(listing: &Listing, outcome: &Outcome<'_>, truth: &Truth) -> (Vec<Messag
                 Expected::Unknown => (Verdict::Unknown, None),
                 Expected::None => match stored {
                     None => (Verdict::Right, None),
-                    Some(_) => (Verdict::Wrong, Some(wrong_cause(a.via, a.shifted))),
+                    Some(_) => (Verdict::Wrong, Some(wrong(a))),
                 },
                 Expected::Pop3 { uidl, number } => match stored {
-                    Some(u) if u == uidl => {
+                    Some(Stored::Uidl(u)) if u == uidl => {
                         if a.order == *number {
                             (Verdict::Right, None)
                         } else {
                             (Verdict::OrderLost, Some(Cause::CacheWalk))
                         }
                     }
-                    Some(_) => (Verdict::Wrong, Some(wrong_cause(a.via, a.shifted))),
+                    Some(_) => (Verdict::Wrong, Some(wrong(a))),
                     None => {
                         let cause = if uidl.is_empty() || empty_uidl_numbers.contains(number) {
                             Cause::EmptyUidl
@@ -328,11 +347,16 @@ fn wrong_cause(via: Option<Via>, shifted: bool) -> Cause {
 /// Audits `outcome` (Dovecot's answer under `outcome.settings`). `all` must hold a
 /// complete read (header, and full where the header had no blank line) of every POP3
 /// message and every IMAP message; `truth` overrides the content truth where given.
+///
+/// `vanished` lists (mailbox, UID) of IMAP messages gone before dsync downloads them
+/// ([`Outcome::apply_vanished`]): every settings trial inherits that failure, since no
+/// setting avoids it.
 pub fn audit(
     listing: &Listing,
     outcome: &Outcome<'_>,
     all: &Reads,
     truth: Option<&Truth>,
+    vanished: &[(String, u32)],
 ) -> Result<Audit, ResolveError> {
     let owned;
     let truth = match truth {
@@ -352,7 +376,7 @@ pub fn audit(
             Recommendation::KeepSettings
         }
     } else {
-        recommend(listing, &outcome.settings, all, truth)?
+        recommend(listing, &outcome.settings, all, truth, vanished)?
     };
     Ok(Audit {
         messages,
@@ -368,7 +392,13 @@ fn recommend(
     base: &Settings,
     all: &Reads,
     truth: &Truth,
+    vanished: &[(String, u32)],
 ) -> Result<Recommendation, ResolveError> {
+    let simulate = |s: &Settings| -> Result<Outcome<'_>, ResolveError> {
+        let mut o = simulate(listing, s, all)?;
+        o.apply_vanished(vanished);
+        Ok(o)
+    };
     let mut combos: Vec<u32> = (1..(1u32 << BOOLEAN_SETTINGS.len())).collect();
     // Fewest flips first; among equals, the order of BOOLEAN_SETTINGS decides.
     combos.sort_by_key(|c| (c.count_ones(), c.reverse_bits()));
@@ -378,11 +408,12 @@ fn recommend(
             t.counts.wrong,
             t.counts.lost,
             t.counts.order_lost,
+            t.counts.not_migrated,
         )
     };
     // The settings as they are: a change is only worth naming if it does better.
     let current = {
-        let outcome = simulate(listing, base, all)?;
+        let outcome = simulate(base)?;
         let (_, counts) = judge(listing, &outcome, truth);
         Trial {
             changes: Vec::new(),
@@ -403,7 +434,7 @@ fn recommend(
                 changes.push((name.to_string(), v));
             }
         }
-        let outcome = simulate(listing, &s, all)?;
+        let outcome = simulate(&s)?;
         let (_, counts) = judge(listing, &outcome, truth);
         let trial = Trial {
             changes,

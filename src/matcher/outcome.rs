@@ -134,13 +134,17 @@ pub enum DoveadmResult {
     TempFail { mailbox: String },
     /// Exit 134: assertion failure inside the plugin, in this mailbox.
     Abort { mailbox: String },
+    /// Exit 75 from dsync itself: a message listed by IMAP was gone when dsync came to
+    /// download it ("Remote didn't send mail UID=…"); the mailbox's other messages are
+    /// stored.
+    DownloadFailed { mailbox: String, uid: u32 },
 }
 
 impl DoveadmResult {
     pub fn exit_code(&self) -> i32 {
         match self {
             DoveadmResult::Success => 0,
-            DoveadmResult::TempFail { .. } => 75,
+            DoveadmResult::TempFail { .. } | DoveadmResult::DownloadFailed { .. } => 75,
             DoveadmResult::Abort { .. } => 134,
         }
     }
@@ -158,6 +162,10 @@ impl fmt::Display for DoveadmResult {
                 f,
                 "mailbox {mailbox}: doveadm aborts with an assertion failure in the plugin (exit 134)"
             ),
+            DoveadmResult::DownloadFailed { mailbox, uid } => write!(
+                f,
+                "mailbox {mailbox}: dsync fails, Remote didn't send mail UID={uid}; its other messages are stored (exit 75)"
+            ),
         }
     }
 }
@@ -172,7 +180,63 @@ pub struct Outcome<'a> {
     pub result: DoveadmResult,
 }
 
+/// What a maildir destination stores for a UIDL, read back from `dovecot-uidlist`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored<'a> {
+    /// The UIDL, or what is left of it.
+    Uidl(&'a str),
+    /// An empty `P` field: Dovecot serves the maildir file name instead.
+    FileName,
+}
+
+/// `dovecot-uidlist` has no escaping: a `P<uidl>` field ends at the first space, and an
+/// empty one means "use the file name" (spec §9, §11; observed with the oracle).
+pub fn maildir_stored(uidl: &str) -> Stored<'_> {
+    match uidl.split(' ').next().unwrap_or("") {
+        "" => Stored::FileName,
+        kept => Stored::Uidl(kept),
+    }
+}
+
 impl Outcome<'_> {
+    /// dsync lists a mailbox, then downloads its messages: one that is gone by then
+    /// (expunged after the listing) fails the export with exit 75 after the others are
+    /// stored, and dsync goes no further. `vanished` holds (mailbox, UID) of such
+    /// messages.
+    pub fn apply_vanished(&mut self, vanished: &[(String, u32)]) {
+        if self.result != DoveadmResult::Success {
+            return;
+        }
+        let mut stop = false;
+        for mb in &mut self.mailboxes {
+            if stop {
+                mb.status = SyncStatus::NotReached;
+                mb.copied = false;
+                continue;
+            }
+            if !mb.copied {
+                continue;
+            }
+            if let Some(uid) = mb
+                .messages
+                .iter()
+                .map(|m| m.uid)
+                .find(|&u| vanished.iter().any(|(n, v)| *n == mb.name && *v == u))
+            {
+                self.log.push(LogLine {
+                    level: Level::Error,
+                    mailbox: mb.name.clone(),
+                    text: format!("Remote didn't send mail UID={uid}"),
+                });
+                self.result = DoveadmResult::DownloadFailed {
+                    mailbox: mb.name.clone(),
+                    uid,
+                };
+                stop = true;
+            }
+        }
+    }
+
     /// Log lines at warning level or above.
     pub fn problems(&self) -> impl Iterator<Item = &LogLine> {
         self.log.iter().filter(|l| l.level >= Level::Warning)

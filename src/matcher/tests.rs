@@ -153,7 +153,7 @@ fn equal_sizes_at_same_position_pair_silently_wrong() {
     let o = run(&l, &Settings::enabled(), &w.reads());
     assert_eq!(uidls(&o, "INBOX")[0], (Some("ua"), 1));
     assert_eq!(o.result.exit_code(), 0);
-    let a = audit::audit(&l, &o, &w.reads(), Some(&w.truth())).unwrap();
+    let a = audit::audit(&l, &o, &w.reads(), Some(&w.truth()), &[]).unwrap();
     assert_eq!(a.counts.wrong, 2);
     assert!(
         a.messages
@@ -169,7 +169,7 @@ fn equal_sizes_at_same_position_pair_silently_wrong() {
         other => panic!("{other:?}"),
     }
     // Content truth (no ground truth given) sees the same.
-    let a2 = audit::audit(&l, &o, &w.reads(), None).unwrap();
+    let a2 = audit::audit(&l, &o, &w.reads(), None, &[]).unwrap();
     assert_eq!(a2.counts.wrong, 2);
 }
 
@@ -257,7 +257,7 @@ fn empty_uidl_shifts_hashes() {
     );
     assert_eq!(o.result.exit_code(), 0);
     assert_eq!(o.log[0].text, "pop3_migration: UIDL for msg 1 is empty");
-    let a = audit::audit(&l, &o, &w.reads(), Some(&w.truth())).unwrap();
+    let a = audit::audit(&l, &o, &w.reads(), Some(&w.truth()), &[]).unwrap();
     assert_eq!(a.counts.wrong, 2);
     assert!(
         a.messages
@@ -296,7 +296,7 @@ fn cache_walk_loses_order_and_fails_after_a_shift() {
         ]
     );
     assert_eq!(o.mailboxes[0].cached_uidls, 3);
-    let a = audit::audit(&l, &o, &w.reads(), Some(&w.truth())).unwrap();
+    let a = audit::audit(&l, &o, &w.reads(), Some(&w.truth()), &[]).unwrap();
     assert_eq!(a.counts.order_lost, 2);
     match &a.recommendation {
         Recommendation::Change(t) => assert_eq!(t.changes, [("skip_uidl_cache".to_string(), true)]),
@@ -514,7 +514,7 @@ fn imap_only_message_at_start_sends_everything_to_headers() {
         uidls(&o, "INBOX"),
         [(None, 0), (Some("ua"), 1), (Some("ub"), 2)]
     );
-    let a = audit::audit(&l, &o, &w.reads(), Some(&w.truth())).unwrap();
+    let a = audit::audit(&l, &o, &w.reads(), Some(&w.truth()), &[]).unwrap();
     assert_eq!(a.recommendation, Recommendation::KeepSettings);
 }
 
@@ -644,7 +644,7 @@ mod properties {
                 };
                 truth.insert(("INBOX".into(), i as u32 + 1), e);
             }
-            let a = audit::audit(&l, &o, &r, Some(&truth)).unwrap();
+            let a = audit::audit(&l, &o, &r, Some(&truth), &[]).unwrap();
             let mb = &o.mailboxes[0];
             for (m, judged) in mb.messages.iter().zip(&a.messages) {
                 let stored = if mb.copied { m.uidl } else { None };
@@ -669,8 +669,8 @@ mod properties {
             let a = simulate(&l, &s, &r).unwrap();
             let b = simulate(&l, &s, &r2).unwrap();
             prop_assert_eq!(&a, &b);
-            let aa = audit::audit(&l, &a, &r, None).unwrap();
-            let bb = audit::audit(&l, &b, &r2, None).unwrap();
+            let aa = audit::audit(&l, &a, &r, None, &[]).unwrap();
+            let bb = audit::audit(&l, &b, &r2, None, &[]).unwrap();
             prop_assert_eq!(aa, bb);
         }
     }

@@ -14,7 +14,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::matcher::audit::{Audit, Expected, Recommendation};
+use crate::matcher::outcome::{Stored, maildir_stored};
 use crate::matcher::{Outcome, SyncStatus};
+
+/// Shown for a UIDL that a maildir destination replaces by the message's file name.
+pub const MAILDIR_FILE_NAME: &str = "<maildir file name>";
 
 pub use human::human;
 pub use tsv::{TSV_HEADER, dovecot_uidlist, tsv_lines};
@@ -83,9 +87,14 @@ pub struct MessageReport {
     /// The scenario's message id, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// The UIDL Dovecot would store (absent: none).
+    /// The UIDL Dovecot would store and serve, as a maildir destination reads it back
+    /// (absent: none; `<maildir file name>` where an empty `P` field makes Dovecot use
+    /// the file name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uidl: Option<String>,
+    /// The plugin's answer, where dovecot-uidlist cannot hold it as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_uidl: Option<String>,
     /// The POP3 order Dovecot would store (absent: none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<u32>,
@@ -175,10 +184,17 @@ pub fn build(
                         uid: a.uid,
                         message: ids(&mb.name, a.uid),
                         uidl: if stored {
-                            a.uidl.map(str::to_string)
+                            a.uidl.map(|u| match maildir_stored(u) {
+                                Stored::Uidl(kept) => kept.to_string(),
+                                Stored::FileName => MAILDIR_FILE_NAME.to_string(),
+                            })
                         } else {
                             None
                         },
+                        plugin_uidl: a
+                            .uidl
+                            .filter(|u| stored && maildir_stored(u) != Stored::Uidl(u))
+                            .map(str::to_string),
                         order: (stored && a.order > 0).then_some(a.order),
                         via: if stored {
                             a.via.map(|v| v.to_string())

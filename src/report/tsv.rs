@@ -68,7 +68,7 @@ pub fn dovecot_uidlist(report: &Report) -> String {
         let _ = writeln!(out, "# mailbox {}", mb.name);
         for m in &mb.messages {
             let mut line = m.uid.to_string();
-            if let Some(u) = &m.uidl {
+            if let Some(u) = m.plugin_uidl.as_ref().or(m.uidl.as_ref()) {
                 if let Some(problem) = uidlist_problem(u) {
                     let kept: String = u.split([' ', '\r', '\n', '\0']).next().unwrap_or("").into();
                     let _ = writeln!(

@@ -221,6 +221,9 @@ fn id_of(sc: &Scenario, after: &Truth, mailbox: &str, uid: u32) -> Option<String
 /// One profile's run, before reporting.
 struct ProfileRun {
     migration: Result<Migration, MigrateError>,
+    /// Listed IMAP messages gone from the server by the end of the run: dsync's own
+    /// download of them fails.
+    vanished: Vec<(String, u32)>,
     truth: audit::Truth,
     ids: BTreeMap<(String, u32), String>,
 }
@@ -266,9 +269,21 @@ async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun,
     let migration = migrate::dovecot_order(&source, &opts).await;
     let world = served.world.clone();
     served.stop().await;
+    let mut vanished = Vec::new();
     let (truth, ids) = match &migration {
         Ok(m) => {
             let after = Truth::of_world(&world.snapshot());
+            for mb in &m.listing.imap {
+                for msg in &mb.messages {
+                    if !after
+                        .imap
+                        .get(&mb.name)
+                        .is_some_and(|u| u.contains_key(&msg.uid))
+                    {
+                        vanished.push((mb.name.clone(), msg.uid));
+                    }
+                }
+            }
             let truth = audit_truth(sc, &after, m);
             let mut ids = BTreeMap::new();
             for mb in &m.listing.imap {
@@ -284,6 +299,7 @@ async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun,
     };
     Ok(ProfileRun {
         migration,
+        vanished,
         truth,
         ids,
     })
@@ -372,9 +388,16 @@ fn profile_report(
         Err(e) => return Ok((imap_failure_report(sc, profile, e), None)),
     };
     let plan = matcher::plan(&m.listing, &sc.settings);
-    let outcome: Outcome<'_> = matcher::resolve(&plan, &m.reads)?;
+    let mut outcome: Outcome<'_> = matcher::resolve(&plan, &m.reads)?;
+    outcome.apply_vanished(&run.vanished);
     let audit = match &m.all {
-        Some(all) => Some(audit::audit(&m.listing, &outcome, all, Some(&run.truth))?),
+        Some(all) => Some(audit::audit(
+            &m.listing,
+            &outcome,
+            all,
+            Some(&run.truth),
+            &run.vanished,
+        )?),
         None => None,
     };
     let ids = |mb: &str, uid: u32| run.ids.get(&(mb.to_string(), uid)).cloned();
