@@ -607,9 +607,10 @@ mod tests {
         assert_eq!(rfc5322_date(1), "Fri, 01 Mar 2024 08:37:00 +0000");
         // 26 steps of 37 minutes cross midnight into Saturday.
         assert_eq!(rfc5322_date(26), "Sat, 02 Mar 2024 00:02:00 +0000");
-        // 2024 is a leap year: 01 Mar 2025 is 365 days after 01 Mar 2024 (a Saturday).
-        let year = (365 * 24 * 60 / 37) as usize;
-        assert!(rfc5322_date(year).contains("Feb 2025") || rfc5322_date(year).contains("Mar 2025"));
+        // 14244 steps of 37 minutes = 366 days less 12 minutes; 01 Mar 2024 to 01 Mar 2025
+        // is 365 days (the leap day came before), and 02 Mar 2025 is a Sunday.
+        assert_eq!(rfc5322_date(14_244), "Sun, 02 Mar 2025 07:48:00 +0000");
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_783), (2024, 3, 1));
     }
