@@ -221,7 +221,7 @@ fn usage_errors_and_help() {
         assert_eq!(out.status.code(), Some(0));
         let help = text(&out.stdout);
         assert!(
-            help.contains("Exit codes:\n  0  success\n  1  failure"),
+            help.contains("Exit codes:\n  0  success") && help.contains("\n  1  failure"),
             "{help}"
         );
         assert!(help.contains("  2  bad usage or bad input"), "{help}");

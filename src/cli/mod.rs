@@ -19,9 +19,9 @@ use clap::{Parser, Subcommand};
 /// The exit codes, shown at the end of every `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success: every scenario met its expectations (run)
-  1  the check failed: a scenario's expectation was not met (run)
-  2  bad usage or bad input, or the run itself failed: unknown option, unreadable or malformed file, network or server error";
+  0  success: the command did its job and every check held
+  1  failure: a check did not hold (run: a scenario's expectation was not met)
+  2  bad usage or bad input, or the command could not do its job: unknown option, unreadable or malformed file, network or server error";
 
 #[derive(Parser, Debug)]
 #[command(
