@@ -134,7 +134,11 @@ fn render(reports: &[Report], format: Format) -> String {
                 let counts = r.audit.as_ref().map_or(String::new(), |a| {
                     format!(
                         "right {} wrong {} lost {} order-lost {} not-migrated {}",
-                        a.right, a.wrong, a.lost, a.order_lost, a.not_migrated
+                        a.counts.right,
+                        a.counts.wrong,
+                        a.counts.lost,
+                        a.counts.order_lost,
+                        a.counts.not_migrated
                     )
                 });
                 let _ = writeln!(

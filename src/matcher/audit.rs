@@ -135,7 +135,7 @@ pub struct Trial {
 }
 
 /// Verdict counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub right: usize,
     pub order_lost: usize,

@@ -98,7 +98,12 @@ pub fn human(r: &Report) -> String {
         let _ = writeln!(
             o,
             "audit: {} right, {} wrong, {} lost, {} order-lost, {} not migrated, {} unknown",
-            a.right, a.wrong, a.lost, a.order_lost, a.not_migrated, a.unknown
+            a.counts.right,
+            a.counts.wrong,
+            a.counts.lost,
+            a.counts.order_lost,
+            a.counts.not_migrated,
+            a.counts.unknown
         );
         let _ = writeln!(o, "recommendation: {}", a.recommendation);
     }

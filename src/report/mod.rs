@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::matcher::audit::{Audit, Expected, Recommendation};
+use crate::matcher::audit::{Audit, Counts, Expected, Recommendation};
 use crate::matcher::outcome::{Stored, maildir_stored};
 use crate::matcher::{Outcome, SyncStatus};
 
@@ -114,12 +114,8 @@ pub struct MessageReport {
 /// The audit, summarised.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct AuditReport {
-    pub right: usize,
-    pub order_lost: usize,
-    pub wrong: usize,
-    pub lost: usize,
-    pub not_migrated: usize,
-    pub unknown: usize,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub recommendation: String,
 }
 
@@ -228,12 +224,7 @@ pub fn build(
             log: outcome.log.iter().map(|l| l.to_string()).collect(),
         },
         audit: audit.map(|a| AuditReport {
-            right: a.counts.right,
-            order_lost: a.counts.order_lost,
-            wrong: a.counts.wrong,
-            lost: a.counts.lost,
-            not_migrated: a.counts.not_migrated,
-            unknown: a.counts.unknown,
+            counts: a.counts,
             recommendation: recommendation_text(&a.recommendation),
         }),
         traffic: None,

@@ -437,10 +437,9 @@ fn check(sc: &Scenario, r: &Report) -> Vec<String> {
             r.dovecot.exit_code, r.dovecot.result
         ));
     }
-    let (wrong, lost, order_lost) = r
-        .audit
-        .as_ref()
-        .map_or((0, 0, 0), |a| (a.wrong, a.lost, a.order_lost));
+    let (wrong, lost, order_lost) = r.audit.as_ref().map_or((0, 0, 0), |a| {
+        (a.counts.wrong, a.counts.lost, a.counts.order_lost)
+    });
     for (what, want, got) in [
         ("wrong", e.wrong as usize, wrong),
         ("lost", e.lost as usize, lost),
