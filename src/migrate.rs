@@ -20,7 +20,8 @@ use std::time::Duration;
 use crate::imap::client::{self as imapc, Batching, ImapClient, ImapError};
 use crate::matcher::header_hash::header_hash;
 use crate::matcher::{
-    self, ImapMailbox, ImapMessage, Listing, MessageRead, Pop3Message, Read, Reads, Settings,
+    self, ImapMailbox, ImapMessage, Listing, MessageRead, Pop3Message, Read, ReadMap, Reads,
+    Settings,
 };
 use crate::pop3::client::{self as pop3c, Fetch, Fetched, Pop3Client, Pop3Error};
 use crate::report::{ServerTraffic, Traffic};
@@ -236,11 +237,7 @@ async fn pop3_list(
 
 /// Reads POP3 headers (TOP, or RETR without TOP), then the whole message for every
 /// header without its blank line. A broken session fails this and every later read.
-async fn pop3_reads(
-    session: &mut Pop3Session,
-    numbers: &[u32],
-    out: &mut BTreeMap<u32, MessageRead>,
-) {
+async fn pop3_reads(session: &mut Pop3Session, numbers: &[u32], out: &mut ReadMap) {
     let numbers: Vec<u32> = numbers
         .iter()
         .copied()
@@ -249,15 +246,18 @@ async fn pop3_reads(
     if numbers.is_empty() {
         return;
     }
-    let fail = |out: &mut BTreeMap<u32, MessageRead>, ns: &[u32], why: &str| {
-        for &n in ns {
-            out.entry(n).or_insert(MessageRead {
-                header: Read::Failed {
-                    reason: why.to_string(),
+    // `numbers` holds only keys not in `out`: new reads are added in one `extend`,
+    // which stays cheap however they interleave with what is there.
+    let fail = |out: &mut ReadMap, ns: &[u32], why: &str| {
+        out.extend(ns.iter().map(|&n| {
+            (
+                n,
+                MessageRead {
+                    header: Read::Failed { reason: why.into() },
+                    full: None,
                 },
-                full: None,
-            });
-        }
+            )
+        }));
     };
     if let Some(why) = session.broken.clone() {
         fail(out, &numbers, &why);
@@ -273,10 +273,11 @@ async fn pop3_reads(
         }
     };
     let mut need_full = Vec::new();
+    let mut fresh = Vec::with_capacity(headers.len());
     for (n, fetched) in headers {
         let header = match &fetched {
             Fetched::Expunged { reply } => Read::Expunged {
-                reason: reply.text.clone(),
+                reason: reply.text.as_str().into(),
             },
             other => hashed(other.bytes().unwrap_or_default()),
         };
@@ -288,8 +289,9 @@ async fn pop3_reads(
             (Fetched::Retr(_), true) => Some(Box::new(header.clone())),
             _ => None,
         };
-        out.insert(n, MessageRead { header, full });
+        fresh.push((n, MessageRead { header, full }));
     }
+    out.extend(fresh);
     if need_full.is_empty() {
         return;
     }
@@ -299,7 +301,7 @@ async fn pop3_reads(
             for (n, f) in need_full.iter().zip(fulls) {
                 let read = match &f {
                     Fetched::Expunged { reply } => Read::Expunged {
-                        reason: reply.text.clone(),
+                        reason: reply.text.as_str().into(),
                     },
                     other => hashed(other.bytes().unwrap_or_default()),
                 };
@@ -314,7 +316,7 @@ async fn pop3_reads(
             for n in need_full {
                 if let Some(r) = out.get_mut(&n) {
                     r.full = Some(Box::new(Read::Failed {
-                        reason: why.clone(),
+                        reason: why.as_str().into(),
                     }));
                 }
             }
@@ -341,25 +343,27 @@ async fn imap_reads(
     }
     let got = client.fetch_headers(&uids, batching).await?;
     let mut need_full = Vec::new();
+    let mut fresh = Vec::with_capacity(uids.len());
     for &uid in &uids {
         let header = match got.items.get(&uid) {
             Some(bytes) => hashed(bytes),
             None => Read::Expunged {
-                reason: "Message was expunged".to_string(),
+                reason: "Message was expunged".into(),
             },
         };
         if header.needs_full() {
             need_full.push(uid);
         }
-        out.insert_imap(mailbox, uid, MessageRead { header, full: None });
+        fresh.push((uid, MessageRead { header, full: None }));
     }
+    out.extend_imap(mailbox, fresh);
     if !need_full.is_empty() {
         let fulls = client.fetch_full(&need_full, batching).await?;
         for uid in need_full {
             let read = match fulls.items.get(&uid) {
                 Some(bytes) => hashed(bytes),
                 None => Read::Expunged {
-                    reason: "Message was expunged".to_string(),
+                    reason: "Message was expunged".into(),
                 },
             };
             if let Some(r) = out.imap_get_mut(mailbox, uid) {

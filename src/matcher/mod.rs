@@ -79,9 +79,10 @@ pub enum Read {
     /// Hashed; `eoh` is the blank-line-seen flag.
     Hashed { sha1: Sha1, eoh: bool },
     /// The server said the message is gone (POP3 `-ERR` to TOP/RETR, IMAP expunge).
-    Expunged { reason: String },
+    /// (`Box<str>`, not `String`: a million of these are kept, see [`ReadMap`].)
+    Expunged { reason: Box<str> },
     /// Any other failure; the sync fails.
-    Failed { reason: String },
+    Failed { reason: Box<str> },
 }
 
 impl Read {
@@ -110,13 +111,119 @@ impl MessageRead {
     }
 }
 
+/// Reads by number (POP3) or UID (IMAP): a sorted vector rather than a `BTreeMap`,
+/// because a mailbox of a million messages keeps a million of these and a B-tree
+/// doubles their size. Inserting in ascending order is O(1); [`ReadMap::extend`] takes
+/// any order in O(n log n); a single insert out of order costs a shift.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadMap(Vec<(u32, MessageRead)>);
+
+impl ReadMap {
+    fn find(&self, key: u32) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&key, |(k, _)| *k)
+    }
+
+    /// Inserts or replaces; returns the previous read.
+    pub fn insert(&mut self, key: u32, read: MessageRead) -> Option<MessageRead> {
+        if self.0.last().is_none_or(|(k, _)| *k < key) {
+            self.0.push((key, read));
+            return None;
+        }
+        match self.find(key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, read)),
+            Err(i) => {
+                self.0.insert(i, (key, read));
+                None
+            }
+        }
+    }
+
+    /// Inserts `read` unless `key` is present; returns the entry either way.
+    pub fn get_or_insert(&mut self, key: u32, read: MessageRead) -> &mut MessageRead {
+        let i = match self.find(key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (key, read));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    pub fn get(&self, key: &u32) -> Option<&MessageRead> {
+        self.find(*key).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, key: &u32) -> Option<&mut MessageRead> {
+        self.find(*key).ok().map(|i| &mut self.0[i].1)
+    }
+
+    pub fn contains_key(&self, key: &u32) -> bool {
+        self.find(*key).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// In ascending key order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&u32, &MessageRead)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Extend<(u32, MessageRead)> for ReadMap {
+    /// Adds reads in any order; a later read of a key replaces an earlier one.
+    fn extend<T: IntoIterator<Item = (u32, MessageRead)>>(&mut self, iter: T) {
+        let before = self.0.len();
+        self.0.extend(iter);
+        // Already ascending (the common case, appending a later range): done.
+        if self.0[before.saturating_sub(1)..]
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0)
+        {
+            return;
+        }
+        // Stable, so that among equal keys the last added comes last and survives.
+        self.0.sort_by_key(|(k, _)| *k);
+        let mut out: Vec<(u32, MessageRead)> = Vec::with_capacity(self.0.len());
+        for (k, v) in self.0.drain(..) {
+            match out.last_mut() {
+                Some((lk, lv)) if *lk == k => *lv = v,
+                _ => out.push((k, v)),
+            }
+        }
+        self.0 = out;
+    }
+}
+
+impl FromIterator<(u32, MessageRead)> for ReadMap {
+    fn from_iter<T: IntoIterator<Item = (u32, MessageRead)>>(iter: T) -> Self {
+        let mut m = ReadMap::default();
+        m.extend(iter);
+        m
+    }
+}
+
+impl std::ops::Index<&u32> for ReadMap {
+    type Output = MessageRead;
+
+    fn index(&self, key: &u32) -> &MessageRead {
+        self.get(key).expect("no read under this key")
+    }
+}
+
 /// Header reads keyed as the plan names them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reads {
     /// By POP3 message number.
-    pub pop3: BTreeMap<u32, MessageRead>,
+    pub pop3: ReadMap,
     /// By mailbox name, then UID (nested, so the name is not stored per message).
-    pub imap: BTreeMap<String, BTreeMap<u32, MessageRead>>,
+    pub imap: BTreeMap<String, ReadMap>,
 }
 
 impl Reads {
@@ -130,6 +237,21 @@ impl Reads {
         self.imap.get_mut(mailbox).and_then(|m| m.get_mut(&uid))
     }
 
+    /// Records IMAP reads of one mailbox, in any order (see [`ReadMap::extend`]).
+    pub fn extend_imap(
+        &mut self,
+        mailbox: &str,
+        reads: impl IntoIterator<Item = (u32, MessageRead)>,
+    ) {
+        match self.imap.get_mut(mailbox) {
+            Some(m) => m.extend(reads),
+            None => {
+                self.imap
+                    .insert(mailbox.to_string(), reads.into_iter().collect());
+            }
+        }
+    }
+
     /// Records the IMAP read of (mailbox, UID).
     pub fn insert_imap(&mut self, mailbox: &str, uid: u32, read: MessageRead) {
         match self.imap.get_mut(mailbox) {
@@ -138,7 +260,7 @@ impl Reads {
             }
             None => {
                 self.imap
-                    .insert(mailbox.to_string(), BTreeMap::from([(uid, read)]));
+                    .insert(mailbox.to_string(), ReadMap(vec![(uid, read)]));
             }
         }
     }
@@ -386,3 +508,43 @@ pub fn simulate<'a>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod read_map_tests {
+    use super::*;
+
+    fn r(b: u8) -> MessageRead {
+        MessageRead::hashed([b; 20])
+    }
+
+    fn keys(m: &ReadMap) -> Vec<(u32, u8)> {
+        m.iter()
+            .map(|(k, v)| match &v.header {
+                Read::Hashed { sha1, .. } => (*k, sha1[0]),
+                _ => (*k, 0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn insert_in_any_order_stays_sorted_and_replaces() {
+        let mut m = ReadMap::default();
+        for (k, b) in [(5, 1), (7, 2), (1, 3), (6, 4), (7, 5)] {
+            m.insert(k, r(b));
+        }
+        assert_eq!(keys(&m), [(1, 3), (5, 1), (6, 4), (7, 5)]);
+        assert!(m.contains_key(&6) && !m.contains_key(&2));
+        assert_eq!(m.get_or_insert(2, r(9)), &r(9));
+        assert_eq!(m.get_or_insert(2, r(8)), &r(9));
+        assert_eq!(m.len(), 5);
+    }
+
+    #[test]
+    fn extend_merges_and_last_wins() {
+        let mut m: ReadMap = [(3, r(1)), (4, r(2))].into_iter().collect();
+        m.extend([(5, r(3)), (6, r(4))]);
+        assert_eq!(keys(&m), [(3, 1), (4, 2), (5, 3), (6, 4)]);
+        m.extend([(2, r(5)), (4, r(6)), (1, r(7)), (2, r(8))]);
+        assert_eq!(keys(&m), [(1, 7), (2, 8), (3, 1), (4, 6), (5, 3), (6, 4)]);
+    }
+}

@@ -666,6 +666,7 @@ mod properties {
             let mut r2 = Reads::default();
             for (k, v) in r.pop3.iter().rev() { r2.pop3.insert(*k, v.clone()); }
             for (k, v) in r.imap.iter().rev() { r2.imap.insert(k.clone(), v.iter().rev().map(|(u, m)| (*u, m.clone())).collect()); }
+            prop_assert_eq!(&r2, &r);
             let a = simulate(&l, &s, &r).unwrap();
             let b = simulate(&l, &s, &r2).unwrap();
             prop_assert_eq!(&a, &b);
