@@ -174,6 +174,13 @@ fn main() {
         let t = Instant::now();
         let plan = matcher::plan(&l, &settings);
         let mut reads = Reads::default();
+        reads.pop3 = matcher::ReadMap::with_capacity(plan.pop3_reads().count());
+        for mp in &plan.mailboxes {
+            reads.imap.insert(
+                mp.name.clone(),
+                matcher::ReadMap::with_capacity(mp.imap_reads.len()),
+            );
+        }
         let hash = |i: usize| {
             let mut h = HeaderHasher::new();
             h.update(message_id(i).as_bytes());

@@ -119,6 +119,12 @@ impl MessageRead {
 pub struct ReadMap(Vec<(u32, MessageRead)>);
 
 impl ReadMap {
+    /// An empty map with room for `n` reads (a caller that knows the plan's count
+    /// avoids the growth slack of pushing one at a time).
+    pub fn with_capacity(n: usize) -> Self {
+        ReadMap(Vec::with_capacity(n))
+    }
+
     fn find(&self, key: u32) -> Result<usize, usize> {
         self.0.binary_search_by_key(&key, |(k, _)| *k)
     }
