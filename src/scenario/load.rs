@@ -85,9 +85,9 @@ pub const STEPS: &[(&str, Protocol, &str, Option<&str>)] = &[
 /// nearest folder, from the file's own upwards, that holds `_fixtures/`; failing that, the
 /// nearest called `scenarios`; failing that, the file's folder.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
-    let io = |source| ScenarioError::Io {
+    let io = |error| ScenarioError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() > MAX_FILE_BYTES {

@@ -340,10 +340,12 @@ impl fmt::Display for Diagnostic {
 /// Why scenarios could not be found or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("{}: {source}", path.display())]
+    // `error`, not `source`: the message already says it, and a source would make
+    // error chains print it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}", render_all(.0))]
     Invalid(Vec<Diagnostic>),
@@ -379,9 +381,9 @@ fn is_scenario_file(path: &Path) -> bool {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
-    let io = |source| ScenarioError::Io {
+    let io = |error| ScenarioError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -408,9 +410,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     let mut out = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|source| ScenarioError::Io {
+        let meta = std::fs::metadata(path).map_err(|error| ScenarioError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
         if meta.is_dir() {
             let mut found = Vec::new();
