@@ -210,7 +210,23 @@ async fn pop3_list(
     let sizes = if opts.settings.skip_size_check || uidls.is_empty() {
         None
     } else {
-        Some(client.list_all(Some(uidls.len())).await.map_err(fail)?)
+        // pop3c sends LIST only when the plugin first asks for a message's size, so a
+        // LIST failure is the plugin's failure to get msg 1's size, worded as the
+        // storage error (seen with real Dovecot 2.3.19.1 by `uidlmap conformance`).
+        Some(
+            client
+                .list_all(Some(uidls.len()))
+                .await
+                .map_err(|err| {
+                    let detail = match &err {
+                        Pop3Error::Protocol { source, .. } => source.to_string(),
+                        other => other.to_string(),
+                    };
+                    format!(
+                        "pop3_migration: Failed to get size for msg 1: Mailbox POP3-MIGRATION-NS/INBOX: {detail}"
+                    )
+                })?,
+        )
     };
     let messages = uidls
         .iter()
