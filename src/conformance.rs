@@ -286,8 +286,9 @@ async fn serve_and_backup(
     result.map_err(|e| format!("running Dovecot: {e}"))
 }
 
-/// Dovecot's run of a case, after seeding imapc's cache when the scenario has one.
-async fn run_dovecot(
+/// Dovecot's run of a case (a fresh world, the scenario's settings, that profile),
+/// after seeding imapc's cache when the scenario has one. `Err` is a harness failure.
+pub async fn run_dovecot(
     sc: &Scenario,
     profile: ImapcProfile,
     opts: &Options,
@@ -480,7 +481,8 @@ pub fn compare(predicted: &Report, real: &oracle::OracleRun) -> Vec<String> {
                 w.0, w.1
             )),
             Some(g) => {
-                let uidl_ok = g.0 == w.0 || (w.0 == MAILDIR_FILE_NAME && is_maildir_file_name(&g.0));
+                let uidl_ok =
+                    g.0 == w.0 || (w.0 == MAILDIR_FILE_NAME && is_maildir_file_name(&g.0));
                 if !uidl_ok || g.1 != w.1 {
                     diffs.push(format!(
                         "{mb} UID {uid}: predicted UIDL {:?} order {}, Dovecot stored UIDL {:?} order {}",
@@ -650,14 +652,23 @@ mod tests {
             "Warning: pop3_migration: UIDL for msg 1 is empty"
         );
         assert_eq!(
-            normalise("doveadm(x): Warning: Mailbox INBOX: pop3_migration: UIDL for msg 1 is empty"),
+            normalise(
+                "doveadm(x): Warning: Mailbox INBOX: pop3_migration: UIDL for msg 1 is empty"
+            ),
             normalise("Warning: pop3_migration: UIDL for msg 1 is empty")
         );
-        assert_eq!(normalise("Debug: pop3_migration: 3 mails matched by headers"), None);
+        assert_eq!(
+            normalise("Debug: pop3_migration: 3 mails matched by headers"),
+            None
+        );
         assert_eq!(normalise("Error: POP3 UIDLs couldn't be synced"), None);
         assert_ne!(
-            normalise("Error: pop3_migration: 1 POP3 messages have no matching IMAP messages (first POP3 msg 2 UIDL a)"),
-            normalise("Error: pop3_migration: 1 POP3 messages have no matching IMAP messages (first POP3 msg 2 UIDL b)")
+            normalise(
+                "Error: pop3_migration: 1 POP3 messages have no matching IMAP messages (first POP3 msg 2 UIDL a)"
+            ),
+            normalise(
+                "Error: pop3_migration: 1 POP3 messages have no matching IMAP messages (first POP3 msg 2 UIDL b)"
+            )
         );
         assert_ne!(
             normalise("Warning: pop3_migration: UIDL for msg 1 is empty"),
@@ -667,14 +678,19 @@ mod tests {
 
     #[test]
     fn ports_only_are_stripped() {
-        assert_eq!(strip_ports("pop3c(127.0.0.1:995): x"), "pop3c(127.0.0.1): x");
+        assert_eq!(
+            strip_ports("pop3c(127.0.0.1:995): x"),
+            "pop3c(127.0.0.1): x"
+        );
         assert_eq!(strip_ports("pop3c(host): x"), "pop3c(host): x");
         assert_eq!(strip_ports("no client"), "no client");
     }
 
     #[test]
     fn maildir_file_names() {
-        assert!(is_maildir_file_name("1795885967.M457707P23391.vm,S=1081,W=1100"));
+        assert!(is_maildir_file_name(
+            "1795885967.M457707P23391.vm,S=1081,W=1100"
+        ));
         assert!(is_maildir_file_name("1795885967.M457707P23391.host"));
         assert!(!is_maildir_file_name("m1"));
         assert!(!is_maildir_file_name("1.2.3"));

@@ -67,9 +67,7 @@ pub struct ConformanceArgs {
 pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
     let scenarios = conformance::load(&args.paths).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     if let Some(why) = uidlmap::dovecot::unavailable_reason() {
-        return Err(bad_input(anyhow::anyhow!(
-            "cannot run Dovecot here: {why}"
-        )));
+        return Err(bad_input(anyhow::anyhow!("cannot run Dovecot here: {why}")));
     }
     let opts = Options {
         profile: match args.profile {
