@@ -175,10 +175,19 @@ async fn pop3_list(
     // Dovecot names the peer `pop3c(host:port)`; the port is left out so that reports
     // of runs against servers on ephemeral ports stay comparable.
     let host = e.host.clone();
+    // Worded as Dovecot 2.3.19.1 words the storage error where `uidlmap conformance`
+    // saw it (a bad UIDL listing, a drop during UIDL); otherwise our client's words.
     let fail = |err: Pop3Error| {
-        format!(
-            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({host}): {err}"
-        )
+        let detail = match &err {
+            Pop3Error::Protocol { source, .. } => {
+                format!("Mailbox POP3-MIGRATION-NS/INBOX: {source}")
+            }
+            Pop3Error::Disconnected { command } if command == "UIDL" => {
+                "Mailbox POP3-MIGRATION-NS/INBOX: UIDL failed: Disconnected".to_string()
+            }
+            other => format!("pop3c({host}): {other}"),
+        };
+        format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}")
     };
     let timeouts = pop3c::Timeouts {
         connect: opts.connect_timeout,
@@ -198,7 +207,7 @@ async fn pop3_list(
     let caps = client.capa().await.map_err(fail)?.clone();
     if !caps.uidl {
         return Err(format!(
-            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({host}): UIDLs not supported by server"
+            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: UIDLs not supported by server"
         ));
     }
     client.set_window(if caps.pipelining {
