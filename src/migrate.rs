@@ -206,9 +206,10 @@ async fn pop3_list(
     client.login(&e.user, &e.password).await.map_err(fail)?;
     let caps = client.capa().await.map_err(fail)?.clone();
     if !caps.uidl {
-        return Err(format!(
+        return Err(
             "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: UIDLs not supported by server"
-        ));
+                .to_string(),
+        );
     }
     client.set_window(if caps.pipelining {
         opts.profile.pop3_window()
