@@ -11,11 +11,27 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use uidlmap::conformance::{self, Options, Verdict};
-use uidlmap::dovecot::available_or_skip;
+use uidlmap::dovecot::unavailable_reason;
 use uidlmap::scenario::{ImapcProfile, load_file};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// `true` when Dovecot can run here; otherwise says so on the real stderr (libtest
+/// captures `eprintln!` of passing tests, and a skip must never be silent).
+fn available_or_skip(test: &str) -> bool {
+    use std::io::Write;
+    match unavailable_reason() {
+        None => true,
+        Some(why) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: conformance::{test}: Dovecot is not usable here: {why}"
+            );
+            false
+        }
+    }
 }
 
 const START: &str = "<!-- conformance:start -->";
@@ -176,4 +192,24 @@ fn verdicts_serialise_with_their_detail() {
         v,
         serde_json::json!({"verdict": "disagree", "detail": ["exit code"]})
     );
+}
+
+#[tokio::test]
+async fn a_scenario_dovecot_cannot_run_is_skipped_with_its_reason() {
+    let mut sc = load_file(&root().join("scenarios/basic/identical.yaml")).expect("loads");
+    sc.knobs.pop3.stls = true;
+    let case = tokio::time::timeout(
+        Duration::from_secs(30),
+        conformance::check_case(&sc, ImapcProfile::Docs, &Options::default()),
+    )
+    .await
+    .expect("in time");
+    match &case.verdict {
+        Verdict::Skipped(why) => assert!(
+            why.contains("STLS") || why.contains("Dovecot not usable"),
+            "{why}"
+        ),
+        other => panic!("expected a skip, got {other:?}"),
+    }
+    assert_eq!(case.dovecot_exit, None);
 }
