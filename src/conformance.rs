@@ -645,10 +645,22 @@ pub fn table(cases: &[Case]) -> String {
     out
 }
 
+/// The version of the installed Dovecot (`dovecot --version`'s first word), if any.
+/// uidlmap models 2.3.19.1; another version may legitimately disagree.
+pub fn dovecot_version() -> Option<String> {
+    let out = std::process::Command::new(dovecot::DOVECOT_BIN)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().next().map(str::to_string)
+}
+
 /// Every case and the counts, as JSON.
 pub fn json(cases: &[Case]) -> String {
     serde_json::to_string_pretty(&serde_json::json!({
-        "dovecot": "2.3.19.1",
+        "dovecot": dovecot_version(),
         "counts": counts(cases),
         "cases": cases,
     }))

@@ -69,6 +69,13 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
     if let Some(why) = uidlmap::dovecot::unavailable_reason() {
         return Err(bad_input(anyhow::anyhow!("cannot run Dovecot here: {why}")));
     }
+    match conformance::dovecot_version() {
+        Some(v) if v == "2.3.19.1" => {}
+        v => eprintln!(
+            "uidlmap: warning: uidlmap models Dovecot 2.3.19.1, this is {}: differences may be Dovecot's",
+            v.as_deref().unwrap_or("an unknown version")
+        ),
+    }
     let opts = Options {
         profile: match args.profile {
             Profile::Docs => Some(ImapcProfile::Docs),
