@@ -213,3 +213,33 @@ async fn a_scenario_dovecot_cannot_run_is_skipped_with_its_reason() {
     }
     assert_eq!(case.dovecot_exit, None);
 }
+
+/// imapc over STARTTLS to the fake IMAP server, trusting the run's test CA: the same
+/// answer as in plain text (no scenario in `scenarios/` uses TLS yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imapc_over_starttls_agrees() {
+    if !available_or_skip("imapc_over_starttls_agrees") {
+        return;
+    }
+    let mut sc = load_file(&root().join("scenarios/order/reversed.yaml")).expect("loads");
+    sc.knobs.imap.starttls = true;
+    let case = tokio::time::timeout(
+        Duration::from_secs(90),
+        conformance::check_case(&sc, ImapcProfile::Docs, &Options::default()),
+    )
+    .await
+    .expect("in time");
+    assert_eq!(case.verdict, Verdict::Agree, "{case:?}");
+    let real = conformance::run_dovecot(&sc, ImapcProfile::Docs, &Options::default())
+        .await
+        .expect("Dovecot ran");
+    assert!(
+        real.imapc_rawlog
+            .sent
+            .iter()
+            .any(|l| l.contains("STARTTLS")),
+        "imapc did not use STARTTLS: {:?}",
+        real.imapc_rawlog.sent
+    );
+    assert_eq!(real.exit_code, 0);
+}
