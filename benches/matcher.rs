@@ -173,8 +173,10 @@ fn main() {
         let mut bytes = 0usize;
         let t = Instant::now();
         let plan = matcher::plan(&l, &settings);
-        let mut reads = Reads::default();
-        reads.pop3 = matcher::ReadMap::with_capacity(plan.pop3_reads().count());
+        let mut reads = Reads {
+            pop3: matcher::ReadMap::with_capacity(plan.pop3_reads().count()),
+            ..Default::default()
+        };
         for mp in &plan.mailboxes {
             reads.imap.insert(
                 mp.name.clone(),

@@ -13,7 +13,9 @@
 //!   `doveadm backup` with the pop3_migration plugin as the oracle.
 //! - [`scenario`]: YAML scenario files: parse, validate with file:line:column errors, build.
 //! - [`secret`]: passwords that never print.
+//! - [`conformance`]: every scenario against real Dovecot, compared with the prediction.
 
+pub mod conformance;
 pub mod dovecot;
 pub mod imap;
 pub mod matcher;

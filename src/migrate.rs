@@ -176,10 +176,19 @@ async fn pop3_list(
     // Dovecot names the peer `pop3c(host:port)`; the port is left out so that reports
     // of runs against servers on ephemeral ports stay comparable.
     let host = e.host.clone();
+    // Worded as Dovecot 2.3.19.1 words the storage error where `uidlmap conformance`
+    // saw it (a bad UIDL listing, a drop during UIDL); otherwise our client's words.
     let fail = |err: Pop3Error| {
-        format!(
-            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({host}): {err}"
-        )
+        let detail = match &err {
+            Pop3Error::Protocol { source, .. } => {
+                format!("Mailbox POP3-MIGRATION-NS/INBOX: {source}")
+            }
+            Pop3Error::Disconnected { command } if command == "UIDL" => {
+                "Mailbox POP3-MIGRATION-NS/INBOX: UIDL failed: Disconnected".to_string()
+            }
+            other => format!("pop3c({host}): {other}"),
+        };
+        format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}")
     };
     let timeouts = pop3c::Timeouts {
         connect: opts.connect_timeout,
@@ -198,9 +207,10 @@ async fn pop3_list(
     client.login(&e.user, &e.password).await.map_err(fail)?;
     let caps = client.capa().await.map_err(fail)?.clone();
     if !caps.uidl {
-        return Err(format!(
-            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c({host}): UIDLs not supported by server"
-        ));
+        return Err(
+            "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: UIDLs not supported by server"
+                .to_string(),
+        );
     }
     client.set_window(if caps.pipelining {
         opts.profile.pop3_window()
@@ -211,7 +221,23 @@ async fn pop3_list(
     let sizes = if opts.settings.skip_size_check || uidls.is_empty() {
         None
     } else {
-        Some(client.list_all(Some(uidls.len())).await.map_err(fail)?)
+        // pop3c sends LIST only when the plugin first asks for a message's size, so a
+        // LIST failure is the plugin's failure to get msg 1's size, worded as the
+        // storage error (seen with real Dovecot 2.3.19.1 by `uidlmap conformance`).
+        Some(
+            client
+                .list_all(Some(uidls.len()))
+                .await
+                .map_err(|err| {
+                    let detail = match &err {
+                        Pop3Error::Protocol { source, .. } => source.to_string(),
+                        other => other.to_string(),
+                    };
+                    format!(
+                        "pop3_migration: Failed to get size for msg 1: Mailbox POP3-MIGRATION-NS/INBOX: {detail}"
+                    )
+                })?,
+        )
     };
     let messages = uidls
         .iter()

@@ -7,6 +7,7 @@
 //! exit codes, and nothing else does. A new exit code means a new [`Exit`] variant and its
 //! line in [`EXIT_CODES_HELP`] (a test checks that they match).
 
+pub mod conformance;
 pub mod hash;
 pub mod run;
 pub mod scenario;
@@ -20,8 +21,8 @@ use clap::{Parser, Subcommand};
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success: the command did its job and every check held
-  1  failure: a check did not hold (run: a scenario's expectation was not met)
-  2  bad usage or bad input, or the command could not do its job: unknown option, unreadable or malformed file, network or server error";
+  1  failure: a check did not hold (run: a scenario's expectation was not met; conformance: a run disagrees with Dovecot)
+  2  bad usage or bad input, or the command could not do its job: unknown option, unreadable or malformed file, network or server error, Dovecot not usable (conformance)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +39,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run scenarios against real Dovecot and compare with uidlmap's prediction
+    #[command(long_about = conformance::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    Conformance(conformance::ConformanceArgs),
     /// Hash a header block exactly as Dovecot's pop3-migration plugin does
     #[command(long_about = hash::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
     Hash(hash::HashArgs),
@@ -55,6 +59,7 @@ pub enum Command {
 /// Runs the command the arguments name.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Conformance(args) => conformance::run(&args),
         Command::Hash(args) => hash::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Serve(args) => serve::run(&args),

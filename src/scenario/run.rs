@@ -497,6 +497,26 @@ pub async fn run(sc: &Scenario, limit: Duration) -> Result<Report, RunError> {
     Ok(first)
 }
 
+/// uidlmap's prediction for ONE concrete imapc profile (`docs` or `bare`; `both` means
+/// `docs`), with the scenario's expectations checked against it. Unlike [`run`], the
+/// other profile is not run, so nothing is said about the two agreeing.
+pub async fn predict(sc: &Scenario, profile: Choice, limit: Duration) -> Result<Report, RunError> {
+    let profile = match profile {
+        Choice::Bare => ImapcProfile::Bare,
+        Choice::Docs | Choice::Both => ImapcProfile::Docs,
+    };
+    let run = tokio::time::timeout(limit, run_profile(sc, profile))
+        .await
+        .map_err(|_| RunError::Timeout(limit))??;
+    let mut report = profile_report(sc, profile, &run)?.0;
+    let failures = check(sc, &report);
+    report.expectation = Some(Expectation {
+        met: failures.is_empty(),
+        failures,
+    });
+    Ok(report)
+}
+
 /// Log lines at warning level or above, for callers that print them.
 pub fn problems(r: &Report) -> impl Iterator<Item = &String> {
     r.dovecot.log.iter().filter(|l| !l.starts_with("Debug:"))

@@ -1,0 +1,126 @@
+//! `uidlmap conformance`: run scenarios against real Dovecot 2.3.19.1 and compare with
+//! uidlmap's own prediction (the implementation is [`uidlmap::conformance`], shared with
+//! the `tests/conformance.rs` target).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use uidlmap::conformance::{self, Options, Verdict};
+use uidlmap::scenario::ImapcProfile;
+
+use super::{bad_input, check_failed};
+
+/// The long `--help` text of `uidlmap conformance`.
+pub const LONG_ABOUT: &str = "\
+Run every scenario against real Dovecot and compare with uidlmap's prediction. For each \
+scenario and each imapc profile it is about, the scenario's world is served by the fake \
+POP3 and IMAP servers on 127.0.0.1 twice: once read by uidlmap, once by `doveadm backup -R \
+imapc:` with the pop3_migration plugin and the scenario's settings. Compared: doveadm's \
+exit code, the UIDL and POP3 order stored per destination message (mailbox, UID), and the \
+plugin's warnings and errors (normalised: ports and the wording of pop3c's and the \
+storage's error details are left out). Needs Dovecot 2.3.19.1 (dovecot-core, \
+dovecot-imapd, dovecot-pop3d) and root. Exits 0 if every run agrees, 1 if any disagrees, \
+2 if it cannot run (Dovecot missing, bad scenario files, a harness error). \
+`--format table` prints the markdown table of README.md.";
+
+/// What `conformance` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One line per scenario and profile, differences below, then the counts.
+    Summary,
+    /// A markdown table: scenarios × profiles.
+    Table,
+    /// Every case with its differences, as JSON.
+    Json,
+}
+
+/// Which imapc profiles to run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Docs,
+    Bare,
+    Both,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConformanceArgs {
+    /// Scenario files or folders
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Only the scenarios' runs under this imapc profile (both: every profile each
+    /// scenario is about)
+    #[arg(long, value_enum, default_value = "both")]
+    pub profile: Profile,
+
+    /// Runs at once (each is one doveadm process)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub jobs: u16,
+
+    /// Output format
+    #[arg(long, value_enum, default_value = "summary")]
+    pub format: Format,
+}
+
+pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
+    let scenarios = conformance::load(&args.paths).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+    if let Some(why) = uidlmap::dovecot::unavailable_reason() {
+        return Err(bad_input(anyhow::anyhow!("cannot run Dovecot here: {why}")));
+    }
+    match conformance::dovecot_version() {
+        Some(v) if v == "2.3.19.1" => {}
+        v => eprintln!(
+            "uidlmap: warning: uidlmap models Dovecot 2.3.19.1, this is {}: differences may be Dovecot's",
+            v.as_deref().unwrap_or("an unknown version")
+        ),
+    }
+    let opts = Options {
+        profile: match args.profile {
+            Profile::Docs => Some(ImapcProfile::Docs),
+            Profile::Bare => Some(ImapcProfile::Bare),
+            Profile::Both => None,
+        },
+        jobs: args.jobs as usize,
+        dovecot_timeout: Duration::from_secs(45),
+        predict_timeout: Duration::from_secs(30),
+    };
+    let cases = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(conformance::check_all(scenarios, &opts));
+    let out = match args.format {
+        Format::Summary => conformance::summary(&cases),
+        Format::Table => conformance::table(&cases),
+        Format::Json => conformance::json(&cases) + "\n",
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+
+    let n = conformance::counts(&cases);
+    if n.disagree > 0 {
+        let names: Vec<String> = cases
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Disagree(_)))
+            .map(|c| format!("{} ({})", c.scenario, c.profile))
+            .collect();
+        return Err(check_failed(anyhow::anyhow!(
+            "{} of {} runs disagree with Dovecot: {}",
+            n.disagree,
+            cases.len(),
+            names.join(", ")
+        )));
+    }
+    if n.error > 0 {
+        return Err(bad_input(anyhow::anyhow!(
+            "{} of {} runs could not be done (see above)",
+            n.error,
+            cases.len()
+        )));
+    }
+    Ok(())
+}

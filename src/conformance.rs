@@ -1,0 +1,733 @@
+//! Conformance: every scenario run against real Dovecot 2.3.19.1 and compared with
+//! uidlmap's own prediction for the same scenario and imapc profile.
+//!
+//! One *case* is a scenario × one concrete imapc profile it is about
+//! (`Scenario::imapc.concrete()`). For each case:
+//! 1. uidlmap predicts ([`run::predict`]): its clients read a fresh copy of the scenario's
+//!    world from the fake servers, and the matcher resolves what Dovecot stores;
+//! 2. Dovecot runs ([`oracle::run_backup`]): `doveadm backup -R imapc:` with the
+//!    pop3_migration plugin against another fresh copy of the same world, script and
+//!    server knobs, with the scenario's plugin settings and that profile; what the
+//!    destination stored is read back. A scenario with a UIDL `cache:` gets a first,
+//!    seeding run whose POP3 side lists INBOX with the cached UIDLs, so that imapc's
+//!    on-disk index holds them (`imapc:~/imapc` in a reused work directory); the
+//!    destination Maildir is then emptied and the real run follows (spec §7);
+//! 3. the two are compared ([`compare`]), precisely:
+//!    - **exit code**: doveadm's exit code equals the predicted one (0, 75, 134);
+//!    - **stored messages**: the set of (mailbox, UID) the destination holds equals the
+//!      set uidlmap says dsync copies; for each, the stored `pop3.uidl` and `pop3.order`
+//!      (absent = empty / 0) are equal. uidlmap's `<maildir file name>` (an empty `P`
+//!      field) agrees with a read-back UIDL that is a Maildir base file name
+//!      (`<secs>.M<usecs>P<pid>.<host>,S=…`), which Dovecot then serves;
+//!    - **plugin warnings and errors**: the `Warning:`/`Error:` lines containing
+//!      `pop3_migration: ` on each side, normalised by [`normalise`], must be the same
+//!      multiset (every line Dovecot logged is predicted, and nothing more);
+//!    - **other predicted warnings and errors** (e.g. `POP3 UIDLs couldn't be synced`,
+//!      `Remote didn't send mail UID=2`) must each appear in some Dovecot
+//!      warning/error line. Dovecot's other lines (dsync's, imapc's) are not predicted
+//!      and not compared;
+//!    - **the plugin's counters**: each predicted `Debug: pop3_migration: …` line must
+//!      appear in Dovecot's debug log, and each counter line Dovecot logged
+//!      (`cached uidls=C, size matches=S, total=N`, `N mails matched by headers`) must be
+//!      predicted.
+//!
+//! Scenarios are run concurrently with a bound ([`Options::jobs`]); each case uses its
+//! own ports, work directory and world.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::dovecot::{self, oracle};
+use crate::matcher::Settings;
+use crate::report::{MAILDIR_FILE_NAME, Report};
+use crate::scenario::{ImapcProfile, Scenario, run};
+use crate::secret::Secret;
+use crate::tls::Security;
+
+/// How a conformance run is done.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Only this profile (`None`: every profile each scenario is about).
+    pub profile: Option<ImapcProfile>,
+    /// Cases run at once (each holds one doveadm process at most).
+    pub jobs: usize,
+    /// Bound on one doveadm backup.
+    pub dovecot_timeout: Duration,
+    /// Bound on one uidlmap prediction.
+    pub predict_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            profile: None,
+            jobs: 2,
+            dovecot_timeout: Duration::from_secs(45),
+            predict_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The result of one case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "detail", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Dovecot did what uidlmap predicted.
+    Agree,
+    /// It did not: one line per difference.
+    Disagree(Vec<String>),
+    /// Not run, and why.
+    Skipped(String),
+    /// The harness itself failed (a fake server, the oracle, the prediction).
+    Error(String),
+}
+
+/// One scenario × profile.
+#[derive(Clone, Debug, Serialize)]
+pub struct Case {
+    pub scenario: String,
+    /// `docs` or `bare`.
+    pub profile: &'static str,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// doveadm's exit code, when it ran.
+    pub dovecot_exit: Option<i32>,
+    /// uidlmap's predicted exit code, when it predicted.
+    pub predicted_exit: Option<i32>,
+    /// Wall time of the case.
+    pub millis: u64,
+}
+
+fn profile_name(p: ImapcProfile) -> &'static str {
+    match p {
+        ImapcProfile::Bare => "bare",
+        _ => "docs",
+    }
+}
+
+/// The concrete profiles of a scenario that a run with `filter` covers.
+pub fn profiles(sc: &Scenario, filter: Option<ImapcProfile>) -> Vec<ImapcProfile> {
+    sc.imapc
+        .concrete()
+        .iter()
+        .copied()
+        .filter(|p| filter.is_none_or(|f| f == ImapcProfile::Both || f == *p))
+        .collect()
+}
+
+/// Why a scenario cannot be run under Dovecot, if it cannot.
+pub fn not_runnable(sc: &Scenario) -> Option<String> {
+    if sc.knobs.pop3.stls {
+        return Some(
+            "pop3c STLS never completes in Dovecot 2.3.19.1 (it waits for a line after the \
+             handshake; see dovecot::oracle)"
+                .into(),
+        );
+    }
+    if sc.cache.keys().any(|m| m != "INBOX") {
+        return Some("a UIDL cache outside INBOX cannot be seeded through POP3".into());
+    }
+    None
+}
+
+/// Loads scenario files and folders (`scenarios/_fixtures` skipped), every file first:
+/// the error lists every malformed file.
+pub fn load(paths: &[std::path::PathBuf]) -> Result<Vec<Scenario>, String> {
+    let files = crate::scenario::discover(paths).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(files.len());
+    let mut errors = Vec::new();
+    for f in &files {
+        match crate::scenario::load_file(f) {
+            Ok(s) => out.push(s),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(format!("invalid scenario files:\n{}", errors.join("\n")))
+    }
+}
+
+/// Runs every case of every scenario, `opts.jobs` at a time, in scenario order.
+pub async fn check_all(scenarios: Vec<Scenario>, opts: &Options) -> Vec<Case> {
+    let jobs = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut handles = Vec::new();
+    for sc in scenarios {
+        let sc = Arc::new(sc);
+        for profile in profiles(&sc, opts.profile) {
+            let (sc, jobs, opts) = (sc.clone(), jobs.clone(), opts.clone());
+            handles.push(tokio::spawn(async move {
+                let _permit = jobs.acquire_owned().await.expect("never closed");
+                check_case(&sc, profile, &opts).await
+            }));
+        }
+    }
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("a conformance case panicked"));
+    }
+    out
+}
+
+/// Runs one case: uidlmap's prediction, then Dovecot, then [`compare`].
+pub async fn check_case(sc: &Scenario, profile: ImapcProfile, opts: &Options) -> Case {
+    let started = Instant::now();
+    let mut case = Case {
+        scenario: sc.name.clone(),
+        profile: profile_name(profile),
+        verdict: Verdict::Agree,
+        dovecot_exit: None,
+        predicted_exit: None,
+        millis: 0,
+    };
+    case.verdict = 'v: {
+        if let Some(why) = dovecot::unavailable_reason() {
+            break 'v Verdict::Skipped(format!("Dovecot not usable: {why}"));
+        }
+        if let Some(why) = not_runnable(sc) {
+            break 'v Verdict::Skipped(why);
+        }
+        let predicted = match run::predict(sc, profile, opts.predict_timeout).await {
+            Ok(r) => r,
+            Err(e) => break 'v Verdict::Error(format!("uidlmap's prediction: {e}")),
+        };
+        case.predicted_exit = Some(predicted.dovecot.exit_code);
+        let real = match run_dovecot(sc, profile, opts).await {
+            Ok(r) => r,
+            Err(e) => break 'v Verdict::Error(e),
+        };
+        case.dovecot_exit = Some(real.exit_code);
+        let mut diffs = compare(&predicted, &real);
+        if !diffs.is_empty() {
+            // The context a reader needs to tell which side is wrong.
+            for l in real.log.iter().filter(|l| is_problem(l)).take(20) {
+                diffs.push(format!("(Dovecot logged: {l})"));
+            }
+            for l in predicted.dovecot.log.iter().filter(|l| is_problem(l)) {
+                diffs.push(format!("(predicted: {l})"));
+            }
+        }
+        if diffs.is_empty() {
+            Verdict::Agree
+        } else {
+            Verdict::Disagree(diffs)
+        }
+    };
+    case.millis = started.elapsed().as_millis() as u64;
+    case
+}
+
+/// Serves `sc` (a fresh world and script) and runs doveadm against it.
+async fn serve_and_backup(
+    sc: &Scenario,
+    settings: Settings,
+    profile: ImapcProfile,
+    opts: &Options,
+    workdir: Option<std::path::PathBuf>,
+) -> Result<oracle::OracleRun, String> {
+    let ca = if run::needs_tls(sc) {
+        Some(fake_servers::tls::TestCa::generate().map_err(|e| format!("test CA: {e}"))?)
+    } else {
+        None
+    };
+    let bind = || async {
+        TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("binding a fake server: {e}"))
+    };
+    let (pop3_l, imap_l) = (bind().await?, bind().await?);
+    let served =
+        run::serve(sc, pop3_l, imap_l, ca).map_err(|e| format!("starting fake servers: {e}"))?;
+    // The oracle copies the CA where `nobody` can read it; it only needs a readable path.
+    let ca_file = match &served.ca {
+        Some(ca) => {
+            let f = tempfile::Builder::new()
+                .prefix("uidlmap-conformance-ca")
+                .tempfile()
+                .map_err(|e| format!("writing the test CA: {e}"))?;
+            fs::write(f.path(), &ca.ca_pem).map_err(|e| format!("writing the test CA: {e}"))?;
+            Some(f)
+        }
+        None => None,
+    };
+    let password = Secret::new(sc.world.password.clone());
+    let mut o = oracle::OracleOptions::same_account(
+        "127.0.0.1",
+        served.imap.port(),
+        served.pop3.port(),
+        &sc.world.user,
+        password,
+    );
+    if sc.knobs.imap.starttls {
+        o.imap.security = Security::StartTls;
+    }
+    o.settings = settings;
+    o.profile = match profile {
+        ImapcProfile::Bare => oracle::ImapcProfile::Bare,
+        _ => oracle::ImapcProfile::Docs,
+    };
+    o.timeout = opts.dovecot_timeout;
+    o.ca_file = ca_file.as_ref().map(|f| f.path().to_path_buf());
+    if let Some(d) = workdir {
+        o.workdir = Some(d);
+        o.imapc_location = "imapc:~/imapc".into();
+    }
+    let result = tokio::task::spawn_blocking(move || oracle::run_backup(o))
+        .await
+        .map_err(|e| format!("the oracle thread: {e}"))?;
+    served.stop().await;
+    drop(ca_file);
+    result.map_err(|e| format!("running Dovecot: {e}"))
+}
+
+/// Dovecot's run of a case (a fresh world, the scenario's settings, that profile),
+/// after seeding imapc's cache when the scenario has one. `Err` is a harness failure.
+pub async fn run_dovecot(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    opts: &Options,
+) -> Result<oracle::OracleRun, String> {
+    if sc.cache.is_empty() {
+        return serve_and_backup(sc, sc.settings.clone(), profile, opts, None).await;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("uidlmap-conformance-cache")
+        .tempdir()
+        .map_err(|e| format!("making a work directory: {e}"))?;
+    let seed = seeding_scenario(sc);
+    let first = serve_and_backup(
+        &seed,
+        Settings::enabled(),
+        profile,
+        opts,
+        Some(dir.path().to_path_buf()),
+    )
+    .await?;
+    let got: BTreeMap<u32, String> = first
+        .mailbox("INBOX")
+        .iter()
+        .map(|m| (m.uid, m.pop3_uidl.clone()))
+        .collect();
+    let want = sc.cache.get("INBOX").cloned().unwrap_or_default();
+    if first.exit_code != 0 || want.iter().any(|(u, l)| got.get(u) != Some(l)) {
+        return Err(format!(
+            "seeding imapc's UIDL cache failed: exit {}, stored {got:?}, wanted {want:?}",
+            first.exit_code
+        ));
+    }
+    fs::remove_dir_all(dir.path().join("home/Maildir"))
+        .map_err(|e| format!("emptying the seeded destination: {e}"))?;
+    serve_and_backup(
+        sc,
+        sc.settings.clone(),
+        profile,
+        opts,
+        Some(dir.path().to_path_buf()),
+    )
+    .await
+}
+
+/// The scenario of the seeding run: its IMAP side, and a POP3 side that lists INBOX's
+/// cached messages under their cached UIDLs, in UID order; no faults, no events.
+fn seeding_scenario(sc: &Scenario) -> Scenario {
+    let mut seed = sc.clone();
+    seed.rules.clear();
+    seed.events.clear();
+    let cache = sc.cache.get("INBOX");
+    seed.world.pop3.messages = sc
+        .world
+        .imap
+        .mailboxes
+        .iter()
+        .filter(|m| m.name == "INBOX")
+        .flat_map(|mb| &mb.messages)
+        .filter_map(|m| {
+            let uidl = cache?.get(&m.uid)?;
+            Some(fake_servers::world::Pop3Message::honest(
+                m.id.clone(),
+                uidl.clone(),
+                m.full.clone(),
+            ))
+        })
+        .collect();
+    seed
+}
+
+/// A warning or error line reduced to what both sides can say alike: the level and the
+/// text from `pop3_migration: ` on (Dovecot prefixes `doveadm(user): ` and
+/// `Mailbox NAME: `), with
+/// - `pop3c(HOST:PORT)` written `pop3c(HOST)` (the port is the fake server's);
+/// - the detail after `Couldn't sync mailbox NAME: ` dropped (pop3c's own wording of
+///   what went wrong, which uidlmap's client words differently);
+/// - the reason after `Failed to get WHAT for msg N: ` dropped (the storage's wording).
+///
+/// `None` for lines that are not plugin warnings or errors.
+pub fn normalise(line: &str) -> Option<String> {
+    let level = ["Error:", "Warning:"]
+        .into_iter()
+        .find(|l| line.starts_with(l) || line.contains(&format!(": {l} ")))?;
+    let at = line.find("pop3_migration: ")?;
+    let mut text = line[at..].to_string();
+    for marker in ["Couldn't sync mailbox ", "Failed to get "] {
+        if let Some(i) = text.find(marker) {
+            let after = i + marker.len();
+            if let Some(j) = text[after..].find(": ") {
+                text.truncate(after + j + 1);
+                text.push_str(" …");
+            }
+        }
+    }
+    Some(format!("{level} {}", strip_ports(&text)))
+}
+
+/// `pop3c(127.0.0.1:4711)` → `pop3c(127.0.0.1)`.
+fn strip_ports(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("pop3c(") {
+        let start = i + "pop3c(".len();
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        if let Some(close) = rest.find(')') {
+            let inside = &rest[..close];
+            let host = match inside.rsplit_once(':') {
+                Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
+                _ => inside,
+            };
+            out.push_str(host);
+            rest = &rest[close..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `s` is a Maildir base file name as Dovecot makes them:
+/// `<secs>.M<usecs>P<pid>.<host>` with optional `,S=…,W=…`.
+fn is_maildir_file_name(s: &str) -> bool {
+    let mut parts = s.splitn(3, '.');
+    let (Some(secs), Some(unique), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let unique_ok = unique
+        .strip_prefix('M')
+        .and_then(|u| u.split_once('P'))
+        .is_some_and(|(us, pid)| digits(us) && digits(pid));
+    digits(secs) && unique_ok && !host.is_empty()
+}
+
+/// One of the plugin's per-mailbox counter lines.
+fn is_counter(line: &str) -> bool {
+    line.contains("pop3_migration: cached uidls=")
+        || (line.contains("pop3_migration: ") && line.ends_with(" mails matched by headers"))
+}
+
+/// A warning, error, fatal or panic line (either side's wording).
+fn is_problem(line: &str) -> bool {
+    ["Error: ", "Warning: ", "Fatal: ", "Panic: "]
+        .iter()
+        .any(|l| line.starts_with(l) || line.contains(&format!(": {l}")))
+}
+
+/// The differences between uidlmap's prediction and Dovecot's run; empty when they
+/// agree. See the module documentation for what is compared and how.
+pub fn compare(predicted: &Report, real: &oracle::OracleRun) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if real.timed_out {
+        diffs.push(format!(
+            "doveadm did not finish within its time bound (killed after {:?})",
+            real.elapsed
+        ));
+    }
+    if predicted.dovecot.exit_code != real.exit_code {
+        diffs.push(format!(
+            "exit code: predicted {}, Dovecot {}",
+            predicted.dovecot.exit_code, real.exit_code
+        ));
+    }
+
+    // Stored messages.
+    let mut want: BTreeMap<(String, u32), (String, u32)> = BTreeMap::new();
+    for mb in predicted.dovecot.mailboxes.iter().filter(|mb| mb.copied) {
+        // In a copied mailbox the audit says `not-migrated` only of a message that left
+        // the server during the run: dsync's download of it fails, nothing is stored.
+        for m in mb
+            .messages
+            .iter()
+            .filter(|m| m.verdict.as_deref() != Some("not-migrated"))
+        {
+            want.insert(
+                (mb.name.clone(), m.uid),
+                (m.uidl.clone().unwrap_or_default(), m.order.unwrap_or(0)),
+            );
+        }
+    }
+    let got: BTreeMap<(String, u32), (String, u32)> = real
+        .messages
+        .iter()
+        .map(|m| {
+            (
+                (m.mailbox.clone(), m.uid),
+                (m.pop3_uidl.clone(), m.pop3_order),
+            )
+        })
+        .collect();
+    for (key, w) in &want {
+        let (mb, uid) = key;
+        match got.get(key) {
+            None => diffs.push(format!(
+                "{mb} UID {uid}: predicted stored (UIDL {:?}, order {}), Dovecot did not store it",
+                w.0, w.1
+            )),
+            Some(g) => {
+                let uidl_ok =
+                    g.0 == w.0 || (w.0 == MAILDIR_FILE_NAME && is_maildir_file_name(&g.0));
+                if !uidl_ok || g.1 != w.1 {
+                    diffs.push(format!(
+                        "{mb} UID {uid}: predicted UIDL {:?} order {}, Dovecot stored UIDL {:?} order {}",
+                        w.0, w.1, g.0, g.1
+                    ));
+                }
+            }
+        }
+    }
+    for (key, g) in &got {
+        if !want.contains_key(key) {
+            diffs.push(format!(
+                "{} UID {}: Dovecot stored it (UIDL {:?}, order {}), predicted not stored",
+                key.0, key.1, g.0, g.1
+            ));
+        }
+    }
+
+    // Plugin warnings and errors: the same multiset on both sides.
+    let mut real_plugin: Vec<String> = real.log.iter().filter_map(|l| normalise(l)).collect();
+    let mut missing = Vec::new();
+    for line in predicted.dovecot.log.iter().filter_map(|l| normalise(l)) {
+        match real_plugin.iter().position(|r| *r == line) {
+            Some(i) => {
+                real_plugin.remove(i);
+            }
+            None => missing.push(line),
+        }
+    }
+    for line in missing {
+        diffs.push(format!("predicted, Dovecot did not log: {line}"));
+    }
+    for line in real_plugin {
+        diffs.push(format!("Dovecot logged, not predicted: {line}"));
+    }
+
+    // The plugin's counters Dovecot logged must all be predicted.
+    for line in real.log.iter().filter(|l| is_counter(l)) {
+        let at = line.find("pop3_migration: ").unwrap_or(0);
+        let text = &line[at..];
+        if !predicted
+            .dovecot
+            .log
+            .iter()
+            .any(|p| p.strip_prefix("Debug: ") == Some(text))
+        {
+            diffs.push(format!("Dovecot logged, not predicted: Debug: {text}"));
+        }
+    }
+
+    // Other predicted problems, and the plugin's counters.
+    let real_problems: Vec<&String> = real.log.iter().filter(|l| is_problem(l)).collect();
+    for line in &predicted.dovecot.log {
+        if normalise(line).is_some() {
+            continue;
+        }
+        if let Some(text) = line
+            .strip_prefix("Error: ")
+            .or_else(|| line.strip_prefix("Warning: "))
+        {
+            if !real_problems.iter().any(|r| r.contains(text)) {
+                diffs.push(format!("predicted, Dovecot did not log: {line}"));
+            }
+        } else if let Some(text) = line.strip_prefix("Debug: ")
+            && text.starts_with("pop3_migration: ")
+            && !real.log.iter().any(|r| r.ends_with(text))
+        {
+            diffs.push(format!("predicted, Dovecot did not log: {line}"));
+        }
+    }
+    diffs
+}
+
+/// Counts of each verdict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub agree: usize,
+    pub disagree: usize,
+    pub skipped: usize,
+    pub error: usize,
+}
+
+pub fn counts(cases: &[Case]) -> Counts {
+    let mut c = Counts::default();
+    for case in cases {
+        match case.verdict {
+            Verdict::Agree => c.agree += 1,
+            Verdict::Disagree(_) => c.disagree += 1,
+            Verdict::Skipped(_) => c.skipped += 1,
+            Verdict::Error(_) => c.error += 1,
+        }
+    }
+    c
+}
+
+/// One line per case, the differences indented below, then the counts.
+pub fn summary(cases: &[Case]) -> String {
+    let mut out = String::new();
+    for c in cases {
+        let (word, detail): (&str, Vec<String>) = match &c.verdict {
+            Verdict::Agree => ("agree", vec![]),
+            Verdict::Disagree(d) => ("DISAGREE", d.clone()),
+            Verdict::Skipped(why) => ("skipped", vec![why.clone()]),
+            Verdict::Error(e) => ("ERROR", vec![e.clone()]),
+        };
+        out.push_str(&format!(
+            "{word:<9} {:<55} {:<4} {:>6} ms\n",
+            c.scenario, c.profile, c.millis
+        ));
+        for d in detail {
+            out.push_str(&format!("          {d}\n"));
+        }
+    }
+    let n = counts(cases);
+    out.push_str(&format!(
+        "{} cases: {} agree, {} disagree, {} skipped, {} errors\n",
+        cases.len(),
+        n.agree,
+        n.disagree,
+        n.skipped,
+        n.error
+    ));
+    out
+}
+
+/// A markdown table, one row per scenario, one column per profile. Deterministic: no
+/// timings.
+pub fn table(cases: &[Case]) -> String {
+    let mut rows: BTreeMap<&str, [&str; 2]> = BTreeMap::new();
+    for c in cases {
+        let cell = match c.verdict {
+            Verdict::Agree => "agree",
+            Verdict::Disagree(_) => "**disagree**",
+            Verdict::Skipped(_) => "skipped",
+            Verdict::Error(_) => "**error**",
+        };
+        let row = rows.entry(c.scenario.as_str()).or_insert(["–", "–"]);
+        row[usize::from(c.profile == "bare")] = cell;
+    }
+    let n = counts(cases);
+    let mut out = String::from("| scenario | imapc docs | imapc bare |\n|---|---|---|\n");
+    for (name, [docs, bare]) in rows {
+        out.push_str(&format!("| `{name}` | {docs} | {bare} |\n"));
+    }
+    out.push_str(&format!(
+        "\n{} runs: {} agree, {} disagree, {} skipped, {} errors (– : the scenario is not about that profile).\n",
+        cases.len(),
+        n.agree,
+        n.disagree,
+        n.skipped,
+        n.error
+    ));
+    out
+}
+
+/// The version of the installed Dovecot (`dovecot --version`'s first word), if any.
+/// uidlmap models 2.3.19.1; another version may legitimately disagree.
+pub fn dovecot_version() -> Option<String> {
+    let out = std::process::Command::new(dovecot::DOVECOT_BIN)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().next().map(str::to_string)
+}
+
+/// Every case and the counts, as JSON.
+pub fn json(cases: &[Case]) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "dovecot": dovecot_version(),
+        "counts": counts(cases),
+        "cases": cases,
+    }))
+    .expect("cases serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_reduces_dovecot_and_uidlmap_lines_alike() {
+        // As logged by Dovecot 2.3.19.1 and predicted, for faults/in-use.
+        let dovecot = "dsync(uidlmap): Error: pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: Mailbox is locked by another POP3 session";
+        let ours = "Error: pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: pop3c(127.0.0.1): PASS ***: the server replied \"-ERR [IN-USE] Mailbox is locked by another POP3 session\"";
+        assert_eq!(normalise(dovecot), normalise(ours));
+        assert_eq!(
+            normalise(ours).unwrap(),
+            "Error: pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: …"
+        );
+        assert_eq!(
+            normalise("Warning: pop3_migration: UIDL for msg 1 is empty").unwrap(),
+            "Warning: pop3_migration: UIDL for msg 1 is empty"
+        );
+        assert_eq!(
+            normalise(
+                "doveadm(x): Warning: Mailbox INBOX: pop3_migration: UIDL for msg 1 is empty"
+            ),
+            normalise("Warning: pop3_migration: UIDL for msg 1 is empty")
+        );
+        assert_eq!(
+            normalise("Debug: pop3_migration: 3 mails matched by headers"),
+            None
+        );
+        assert_eq!(normalise("Error: POP3 UIDLs couldn't be synced"), None);
+        assert_ne!(
+            normalise(
+                "Error: pop3_migration: 1 POP3 messages have no matching IMAP messages (first POP3 msg 2 UIDL a)"
+            ),
+            normalise(
+                "Error: pop3_migration: 1 POP3 messages have no matching IMAP messages (first POP3 msg 2 UIDL b)"
+            )
+        );
+        assert_ne!(
+            normalise("Warning: pop3_migration: UIDL for msg 1 is empty"),
+            normalise("Error: pop3_migration: UIDL for msg 1 is empty")
+        );
+    }
+
+    #[test]
+    fn ports_only_are_stripped() {
+        assert_eq!(
+            strip_ports("pop3c(127.0.0.1:995): x"),
+            "pop3c(127.0.0.1): x"
+        );
+        assert_eq!(strip_ports("pop3c(host): x"), "pop3c(host): x");
+        assert_eq!(strip_ports("no client"), "no client");
+    }
+
+    #[test]
+    fn maildir_file_names() {
+        assert!(is_maildir_file_name(
+            "1795885967.M457707P23391.vm,S=1081,W=1100"
+        ));
+        assert!(is_maildir_file_name("1795885967.M457707P23391.host"));
+        assert!(!is_maildir_file_name("m1"));
+        assert!(!is_maildir_file_name("1.2.3"));
+        assert!(!is_maildir_file_name("UID4-1"));
+    }
+}

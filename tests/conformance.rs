@@ -1,0 +1,245 @@
+//! Conformance with real Dovecot 2.3.19.1: every scenario under `scenarios/`, under each
+//! imapc profile it is about, run through `doveadm backup -R imapc:` with the
+//! pop3_migration plugin and compared with uidlmap's prediction
+//! ([`uidlmap::conformance`], the same code as `uidlmap conformance`).
+//!
+//! Needs Dovecot and root (CI has both). Without them each test prints
+//! `skipped: <test>: ...` and returns.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use uidlmap::conformance::{self, Options, Verdict};
+use uidlmap::dovecot::unavailable_reason;
+use uidlmap::scenario::{ImapcProfile, load_file};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// `true` when Dovecot can run here; otherwise says so on the real stderr (libtest
+/// captures `eprintln!` of passing tests, and a skip must never be silent).
+fn available_or_skip(test: &str) -> bool {
+    use std::io::Write;
+    match unavailable_reason() {
+        None => true,
+        Some(why) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: conformance::{test}: Dovecot is not usable here: {why}"
+            );
+            false
+        }
+    }
+}
+
+const START: &str = "<!-- conformance:start -->";
+const END: &str = "<!-- conformance:end -->";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_agrees_with_real_dovecot() {
+    if !available_or_skip("every_scenario_agrees_with_real_dovecot") {
+        return;
+    }
+    let scenarios = conformance::load(&[root().join("scenarios")]).expect("scenarios/ loads");
+    let n_scenarios = scenarios.len();
+    let opts = Options::default();
+    let started = Instant::now();
+    let cases = tokio::time::timeout(
+        Duration::from_secs(600),
+        conformance::check_all(scenarios, &opts),
+    )
+    .await
+    .expect("the conformance suite finished within 10 minutes");
+    let summary = conformance::summary(&cases);
+    println!("{summary}");
+    println!(
+        "{} scenarios, {} runs in {:.1} s with {} jobs",
+        n_scenarios,
+        cases.len(),
+        started.elapsed().as_secs_f64(),
+        opts.jobs
+    );
+    let n = conformance::counts(&cases);
+    assert!(
+        n_scenarios >= 40 && cases.len() >= n_scenarios,
+        "only {} runs of {n_scenarios} scenarios",
+        cases.len()
+    );
+    assert_eq!(
+        (n.disagree, n.error),
+        (0, 0),
+        "uidlmap disagrees with Dovecot:\n{summary}"
+    );
+
+    // README.md's table is what `uidlmap conformance scenarios/ --format table` prints.
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let table = readme
+        .split_once(START)
+        .and_then(|(_, rest)| rest.split_once(END))
+        .map(|(t, _)| t.trim())
+        .expect("README.md has the conformance markers");
+    assert_eq!(
+        table,
+        conformance::table(&cases).trim(),
+        "README.md's conformance table is stale: paste `uidlmap conformance scenarios/ --format table` between the markers"
+    );
+}
+
+/// The comparison is not blind: a real run that agrees, altered in each compared
+/// respect, disagrees in exactly that respect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_difference_is_caught() {
+    if !available_or_skip("each_kind_of_difference_is_caught") {
+        return;
+    }
+    let sc = load_file(&root().join("scenarios/dovecot-bugs/duplicate-headers-swapped.yaml"))
+        .expect("loads");
+    let opts = Options::default();
+    let profile = ImapcProfile::Docs;
+    let predicted = uidlmap::scenario::run::predict(&sc, profile, opts.predict_timeout)
+        .await
+        .expect("predicts");
+    let real = tokio::time::timeout(
+        Duration::from_secs(60),
+        conformance::run_dovecot(&sc, profile, &opts),
+    )
+    .await
+    .expect("in time")
+    .expect("Dovecot ran");
+    assert_eq!(
+        conformance::compare(&predicted, &real),
+        Vec::<String>::new()
+    );
+    assert!(!real.messages.is_empty());
+
+    let mut r = real.clone();
+    r.messages[0].pop3_uidl.push('x');
+    let d = conformance::compare(&predicted, &r);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("UID 1: predicted UIDL"), "{d:?}");
+
+    let mut r = real.clone();
+    r.messages[0].pop3_order += 1;
+    assert_eq!(conformance::compare(&predicted, &r).len(), 1);
+
+    let mut r = real.clone();
+    r.messages.pop();
+    let d = conformance::compare(&predicted, &r);
+    assert!(d[0].contains("Dovecot did not store it"), "{d:?}");
+
+    let mut r = real.clone();
+    r.exit_code = 75;
+    let d = conformance::compare(&predicted, &r);
+    assert_eq!(d, ["exit code: predicted 0, Dovecot 75"]);
+
+    let mut r = real.clone();
+    r.log.push(
+        "dsync(uidlmap): Warning: Mailbox INBOX: pop3_migration: UIDL for msg 9 is empty".into(),
+    );
+    let d = conformance::compare(&predicted, &r);
+    assert_eq!(
+        d,
+        ["Dovecot logged, not predicted: Warning: pop3_migration: UIDL for msg 9 is empty"]
+    );
+
+    // The plugin's counters: drop the debug line Dovecot logged.
+    let mut r = real.clone();
+    r.log
+        .retain(|l| !l.contains("pop3_migration: cached uidls="));
+    let d = conformance::compare(&predicted, &r);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("cached uidls="), "{d:?}");
+}
+
+#[test]
+fn the_command_prints_the_table_and_exits_by_agreement() {
+    let bin = env!("CARGO_BIN_EXE_uidlmap");
+    let out = Command::new(bin)
+        .args(["conformance", "--format", "table", "--jobs", "2"])
+        .arg(root().join("scenarios/basic"))
+        .output()
+        .expect("runs");
+    if !available_or_skip("the_command_prints_the_table_and_exits_by_agreement") {
+        assert_eq!(out.status.code(), Some(2), "Dovecot missing means exit 2");
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("| scenario | imapc docs | imapc bare |\n|---|---|---|\n"));
+    assert!(
+        stdout.contains("| `basic/identical` | agree | agree |"),
+        "{stdout}"
+    );
+
+    let bad = Command::new(bin)
+        .args(["conformance", "/nonexistent/scenarios"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn verdicts_serialise_with_their_detail() {
+    let v = serde_json::to_value(Verdict::Disagree(vec!["exit code".into()])).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"verdict": "disagree", "detail": ["exit code"]})
+    );
+}
+
+#[tokio::test]
+async fn a_scenario_dovecot_cannot_run_is_skipped_with_its_reason() {
+    let mut sc = load_file(&root().join("scenarios/basic/identical.yaml")).expect("loads");
+    sc.knobs.pop3.stls = true;
+    let case = tokio::time::timeout(
+        Duration::from_secs(30),
+        conformance::check_case(&sc, ImapcProfile::Docs, &Options::default()),
+    )
+    .await
+    .expect("in time");
+    match &case.verdict {
+        Verdict::Skipped(why) => assert!(
+            why.contains("STLS") || why.contains("Dovecot not usable"),
+            "{why}"
+        ),
+        other => panic!("expected a skip, got {other:?}"),
+    }
+    assert_eq!(case.dovecot_exit, None);
+}
+
+/// imapc over STARTTLS to the fake IMAP server, trusting the run's test CA: the same
+/// answer as in plain text (no scenario in `scenarios/` uses TLS yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imapc_over_starttls_agrees() {
+    if !available_or_skip("imapc_over_starttls_agrees") {
+        return;
+    }
+    let mut sc = load_file(&root().join("scenarios/order/reversed.yaml")).expect("loads");
+    sc.knobs.imap.starttls = true;
+    let case = tokio::time::timeout(
+        Duration::from_secs(90),
+        conformance::check_case(&sc, ImapcProfile::Docs, &Options::default()),
+    )
+    .await
+    .expect("in time");
+    assert_eq!(case.verdict, Verdict::Agree, "{case:?}");
+    let real = conformance::run_dovecot(&sc, ImapcProfile::Docs, &Options::default())
+        .await
+        .expect("Dovecot ran");
+    assert!(
+        real.imapc_rawlog
+            .sent
+            .iter()
+            .any(|l| l.contains("STARTTLS")),
+        "imapc did not use STARTTLS: {:?}",
+        real.imapc_rawlog.sent
+    );
+    assert_eq!(real.exit_code, 0);
+}
