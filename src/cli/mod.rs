@@ -11,6 +11,7 @@ pub mod hash;
 pub mod run;
 pub mod scenario;
 pub mod serve;
+pub mod verify;
 
 use std::fmt;
 
@@ -19,9 +20,9 @@ use clap::{Parser, Subcommand};
 /// The exit codes, shown at the end of every `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success: every scenario met its expectations (run)
-  1  the check failed: a scenario's expectation was not met (run)
-  2  bad usage or bad input, or the run itself failed: unknown option, unreadable or malformed file, network or server error";
+  0  success: every scenario met its expectations (run); Dovecot would carry every UIDL correctly (verify)
+  1  the check failed: a scenario's expectation was not met (run); Dovecot would fail, lose or mis-assign UIDLs (verify)
+  2  bad usage or bad input, or the run itself failed: unknown option, unreadable or malformed file, network, TLS, login or server error";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +48,9 @@ pub enum Command {
     /// Serve a scenario's world over real POP3 and IMAP until interrupted
     #[command(long_about = serve::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
     Serve(serve::ServeArgs),
+    /// Check a live provider's IMAP and POP3 services before the migration
+    #[command(long_about = verify::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    Verify(verify::VerifyArgs),
     /// Validate scenario files, or print the JSON Schema of the format
     #[command(subcommand)]
     Scenario(scenario::ScenarioCommand),
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hash(args) => hash::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Scenario(cmd) => scenario::run(&cmd),
     }
 }
