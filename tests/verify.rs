@@ -113,3 +113,417 @@ async fn fast_read_answers_as_dovecot_order_on_every_scenario() {
     }
     assert!(compared >= 30, "only {compared} scenarios compared");
 }
+
+// ---------------------------------------------------------------------------------------
+// The command, end to end, against the fake servers.
+
+use fake_servers::imap as fimap;
+use fake_servers::pop3 as fpop3;
+use fake_servers::script::{CommandMatch, FaultAction, Protocol, Rule};
+use tokio::sync::oneshot;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    Plain,
+    StartTls,
+    Implicit,
+}
+
+/// Fake servers for a scenario's world, with the chosen TLS; stopped on drop.
+struct Running {
+    imap: SocketAddr,
+    pop3: SocketAddr,
+    ca: Option<TestCa>,
+    password: String,
+    _stops: Vec<oneshot::Sender<()>>,
+}
+
+fn scenario(rel: &str) -> Scenario {
+    scenario::load_file(&root().join("scenarios").join(rel)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn start(sc: &Scenario, tls: Tls, rules: Vec<Rule>) -> Running {
+    let ca = (tls != Tls::Plain).then(|| TestCa::generate().expect("test CA"));
+    let (mut pop3_opts, mut imap_opts) = scenario_run::server_options(&sc.knobs, None);
+    if let Some(ca) = &ca {
+        match tls {
+            Tls::StartTls => {
+                pop3_opts.caps.stls = true;
+                pop3_opts.tls = fpop3::Pop3Tls::Stls(ca.acceptor());
+                imap_opts.capabilities.starttls = true;
+                imap_opts.tls = fimap::TlsMode::StartTls(ca.clone());
+            }
+            Tls::Implicit => {
+                pop3_opts.tls = fpop3::Pop3Tls::Implicit(ca.acceptor());
+                imap_opts.tls = fimap::TlsMode::Implicit(ca.clone());
+            }
+            Tls::Plain => {}
+        }
+    }
+    let world = sc.shared_world();
+    let script = fake_servers::Script::new(rules, Vec::new());
+    let pop3_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let imap_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (pop3, imap) = (
+        pop3_l.local_addr().expect("addr"),
+        imap_l.local_addr().expect("addr"),
+    );
+    let (ptx, prx) = oneshot::channel::<()>();
+    let (itx, irx) = oneshot::channel::<()>();
+    tokio::spawn(fpop3::serve(
+        pop3_l,
+        world.clone(),
+        script.clone(),
+        pop3_opts,
+        async {
+            let _ = prx.await;
+        },
+    ));
+    tokio::spawn(fimap::serve(imap_l, world, script, imap_opts, async {
+        let _ = irx.await;
+    }));
+    Running {
+        imap,
+        pop3,
+        ca,
+        password: sc.world.password.clone(),
+        _stops: vec![ptx, itx],
+    }
+}
+
+impl Running {
+    fn urls(&self, tls: Tls) -> Vec<String> {
+        let (i, p) = match tls {
+            Tls::Implicit => ("imaps", "pop3s"),
+            _ => ("imap", "pop3"),
+        };
+        let mut v = vec![
+            "--imap".into(),
+            format!("{i}://alice@{}", self.imap),
+            "--pop3".into(),
+            format!("{p}://alice@{}", self.pop3),
+        ];
+        if tls == Tls::StartTls {
+            v.push("--starttls".into());
+        }
+        v
+    }
+
+    fn ca_file(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, &self.ca.as_ref().expect("a CA").ca_pem).expect("write CA");
+        path
+    }
+
+    /// Replaces this run's ports, which change every time.
+    fn filter(&self, text: &str) -> String {
+        text.replace(&format!(":{}", self.imap.port()), ":[IMAP-PORT]")
+            .replace(&format!(":{}", self.pop3.port()), ":[POP3-PORT]")
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary with `args`, the password in `UIDLMAP_PASSWORD` when given.
+async fn uidlmap(args: Vec<String>, password: Option<&str>) -> Out {
+    let password = password.map(str::to_string);
+    let run = tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_uidlmap"));
+        cmd.args(&args)
+            .env_remove("UIDLMAP_PASSWORD")
+            .env_remove("UIDLMAP_IMAP_PASSWORD")
+            .env_remove("UIDLMAP_POP3_PASSWORD")
+            .stdin(std::process::Stdio::null());
+        if let Some(p) = password {
+            cmd.env("UIDLMAP_PASSWORD", p);
+        }
+        cmd.output().expect("run uidlmap")
+    });
+    let out = tokio::time::timeout(LIMIT, run)
+        .await
+        .expect("uidlmap finished in time")
+        .expect("join");
+    Out {
+        code: out.status.code().expect("an exit code"),
+        stdout: String::from_utf8(out.stdout).expect("UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("UTF-8"),
+    }
+}
+
+fn args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({
+        snapshot_path => "../snapshots/verify",
+        prepend_module_to_snapshot => false,
+    }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_success_exit_0_human_and_yaml() {
+    let sc = scenario("providers/dovecot.yaml");
+    let s = start(&sc, Tls::Plain, Vec::new()).await;
+    let mut a = args(&["verify"]);
+    a.extend(s.urls(Tls::Plain));
+    let out = uidlmap(a.clone(), Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains(&s.password));
+    snapshot("plain-success.human", &s.filter(&out.stdout));
+    a.extend(args(&["--format", "yaml"]));
+    let out = uidlmap(a, Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot("plain-success.yaml", &s.filter(&out.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
+    let rel = "dovecot-bugs/positional-size-crossed.yaml";
+    let sc = scenario(rel);
+    let s = start(&sc, Tls::Plain, Vec::new()).await;
+    let mut a = args(&["verify"]);
+    a.extend(s.urls(Tls::Plain));
+
+    let out = uidlmap(a.clone(), Some(&s.password)).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("2 wrong"), "{}", out.stderr);
+    snapshot("crossed.human", &s.filter(&out.stdout));
+
+    let mut json = a.clone();
+    json.extend(args(&["--format", "json"]));
+    let out = uidlmap(json, Some(&s.password)).await;
+    assert_eq!(out.code, 1);
+    snapshot("crossed.json", &s.filter(&out.stdout));
+
+    // The TSV is exactly `uidlmap run --format tsv`'s for the same world.
+    let mut tsv = a.clone();
+    tsv.extend(args(&["--format", "tsv"]));
+    let out = uidlmap(tsv, Some(&s.password)).await;
+    assert_eq!(out.code, 1);
+    let path = root().join("scenarios").join(rel);
+    let run = uidlmap(
+        vec![
+            "run".into(),
+            "--format".into(),
+            "tsv".into(),
+            path.display().to_string(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(out.stdout, run.stdout);
+    snapshot("crossed.tsv", &out.stdout);
+
+    let mut uidlist = a.clone();
+    uidlist.extend(args(&["--format", "dovecot-uidlist"]));
+    let out = uidlmap(uidlist, Some(&s.password)).await;
+    assert_eq!(out.code, 1);
+    snapshot("crossed.dovecot-uidlist", &out.stdout);
+
+    // The recommended setting, given with --set or in a Dovecot configuration, fixes it.
+    let mut set = a.clone();
+    set.extend(args(&["--set", "skip_size_check=yes"]));
+    let out = uidlmap(set, Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "imapc_host = {}\nimapc_port = {}\nimapc_user = %u\nimapc_ssl = no\n\
+             pop3c_host = \"{}\"\npop3c_port = {}\n\
+             plugin {{\n  pop3_migration_mailbox = POP3-MIGRATION-NS/INBOX # as the docs\n  \
+             pop3_migration_skip_size_check = yes\n}}\n",
+            s.imap.ip(),
+            s.imap.port(),
+            s.pop3.ip(),
+            s.pop3.port()
+        ),
+    )
+    .expect("write conf");
+    let out = uidlmap(
+        vec![
+            "verify".into(),
+            "--dovecot-conf".into(),
+            conf.display().to_string(),
+            "--imap".into(),
+            format!("imap://alice@{}", s.imap),
+            "--pop3".into(),
+            format!("pop3://alice@{}", s.pop3),
+        ],
+        Some(&s.password),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // Without URLs the user is missing (`%u` is per user): bad input, naming the flag.
+    let out = uidlmap(
+        vec![
+            "verify".into(),
+            "--dovecot-conf".into(),
+            conf.display().to_string(),
+        ],
+        Some(&s.password),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no IMAP user"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_implicit_tls_verified_by_the_ca() {
+    let sc = scenario("providers/dovecot.yaml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for tls in [Tls::StartTls, Tls::Implicit] {
+        let s = start(&sc, tls, Vec::new()).await;
+        let ca = s.ca_file(dir.path());
+        let mut a = args(&["verify", "--ca-file", &ca.display().to_string()]);
+        a.extend(s.urls(tls));
+        let out = uidlmap(a, Some(&s.password)).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+
+        // Without the CA the certificate is not trusted: verification fails.
+        let mut a = args(&["verify"]);
+        a.extend(s.urls(tls));
+        let out = uidlmap(a.clone(), Some(&s.password)).await;
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr.to_lowercase().contains("certificate"),
+            "{}",
+            out.stderr
+        );
+
+        // --insecure works, and says so loudly.
+        a.push("--insecure".into());
+        let out = uidlmap(a, Some(&s.password)).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stderr.contains("WARNING: --insecure"), "{}", out.stderr);
+    }
+}
+
+fn pop3_in_use_once() -> Rule {
+    Rule {
+        on: CommandMatch::prefix(Protocol::Pop3, "PASS"),
+        action: FaultAction::Reply(
+            b"-ERR [IN-USE] Mailbox is locked by another session\r\n".to_vec(),
+        ),
+        skip: 0,
+        times: Some(1),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_use_then_success_through_a_retry() {
+    let sc = scenario("providers/dovecot.yaml");
+    let s = start(&sc, Tls::Plain, vec![pop3_in_use_once()]).await;
+    let mut a = args(&["verify", "--retries", "2", "--retry-delay-ms", "50"]);
+    a.extend(s.urls(Tls::Plain));
+    let out = uidlmap(a, Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // Without retries the lock ends the verification: exit 2, the command and the
+    // reply named, the password not.
+    let s = start(&sc, Tls::Plain, vec![pop3_in_use_once()]).await;
+    let mut a = args(&["verify", "--retries", "0"]);
+    a.extend(s.urls(Tls::Plain));
+    let out = uidlmap(a, Some(&s.password)).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("[IN-USE]"), "{}", out.stderr);
+    assert!(out.stderr.contains("PASS ***"), "{}", out.stderr);
+    assert!(!out.stderr.contains(&s.password), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
+    let sc = scenario("providers/dovecot.yaml");
+    // The IMAP server drops the connection on every FETCH.
+    let drop_fetch = Rule {
+        on: CommandMatch::prefix(Protocol::Imap, "UID FETCH"),
+        action: FaultAction::Disconnect,
+        skip: 0,
+        times: None,
+    };
+    let s = start(&sc, Tls::Plain, vec![drop_fetch]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = dir.path().join("report.json");
+    std::fs::write(&output, "earlier\n").expect("write");
+    let mut a = args(&[
+        "verify",
+        "--retries",
+        "0",
+        "--output",
+        &output.display().to_string(),
+    ]);
+    a.extend(s.urls(Tls::Plain));
+    let out = uidlmap(a, Some(&s.password)).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains(&s.imap.to_string()), "{}", out.stderr);
+    assert!(out.stderr.contains("UID FETCH"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&output).expect("read"), "earlier\n");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+
+    // A good run replaces the file whole.
+    let good = start(&sc, Tls::Plain, Vec::new()).await;
+    let mut a = args(&[
+        "verify",
+        "--format",
+        "json",
+        "--output",
+        &output.display().to_string(),
+    ]);
+    a.extend(good.urls(Tls::Plain));
+    let out = uidlmap(a, Some(&good.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read_to_string(&output).expect("read");
+    assert!(written.contains("\"exit_code\": 0"), "{written}");
+
+    // Nobody listening.
+    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let out = uidlmap(
+        args(&[
+            "verify",
+            "--retries",
+            "0",
+            "--imap",
+            &format!("imap://alice@127.0.0.1:{port}"),
+            "--pop3",
+            &format!("pop3://alice@127.0.0.1:{port}"),
+        ]),
+        Some("pw"),
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+
+    // Bad input.
+    for bad in [
+        vec!["verify", "--imap", "http://a@b", "--pop3", "pop3://a@b"],
+        vec!["verify", "--imap", "imap://a:pw@b", "--pop3", "pop3://a@b"],
+        vec![
+            "verify",
+            "--imap",
+            "imap://a@b",
+            "--pop3",
+            "pop3://a@b",
+            "--set",
+            "nonsense=yes",
+        ],
+        vec!["verify", "--pop3", "pop3://a@b"],
+    ] {
+        let out = uidlmap(args(&bad), Some("pw")).await;
+        assert_eq!(out.code, 2, "{bad:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("pw@"), "{}", out.stderr);
+    }
+}

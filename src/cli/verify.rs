@@ -149,10 +149,23 @@ struct Target {
 
 /// Parses `scheme://USER@HOST[:PORT][/]`. The user may hold `@` (the last one splits)
 /// and percent escapes; IPv6 hosts go in brackets.
+/// The URL as errors show it: a password someone put in it replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn parse_url(url: &str, proto: Proto) -> anyhow::Result<Target> {
+    let shown = redact_url(url);
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| anyhow!("{url:?}: expected SCHEME://USER@HOST[:PORT]"))?;
+        .ok_or_else(|| anyhow!("{shown:?}: expected SCHEME://USER@HOST[:PORT]"))?;
     let (security, default_port) = match (proto, scheme.to_ascii_lowercase().as_str()) {
         (Proto::Imap, "imap") => (Security::Plain, 143),
         (Proto::Imap, "imaps") => (Security::Implicit, 993),
@@ -163,36 +176,36 @@ fn parse_url(url: &str, proto: Proto) -> anyhow::Result<Target> {
                 Proto::Imap => "imap or imaps",
                 Proto::Pop3 => "pop3 or pop3s",
             };
-            return Err(anyhow!("{url:?}: the scheme must be {want}"));
+            return Err(anyhow!("{shown:?}: the scheme must be {want}"));
         }
     };
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains('/') || rest.contains('?') {
-        return Err(anyhow!("{url:?}: no path or query is allowed"));
+        return Err(anyhow!("{shown:?}: no path or query is allowed"));
     }
     let (user, hostport) = rest
         .rsplit_once('@')
-        .ok_or_else(|| anyhow!("{url:?}: no user: expected SCHEME://USER@HOST[:PORT]"))?;
+        .ok_or_else(|| anyhow!("{shown:?}: no user: expected SCHEME://USER@HOST[:PORT]"))?;
     if user.contains(':') {
         return Err(anyhow!(
-            "{url:?}: a password does not belong in the URL; use --password-file, an environment variable or the prompt"
+            "{shown:?}: a password does not belong in the URL; use --password-file, an environment variable or the prompt"
         ));
     }
-    let user = percent_decode(user).with_context(|| format!("{url:?}: the user"))?;
+    let user = percent_decode(user).with_context(|| format!("{shown:?}: the user"))?;
     if user.is_empty() {
-        return Err(anyhow!("{url:?}: empty user"));
+        return Err(anyhow!("{shown:?}: empty user"));
     }
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| anyhow!("{url:?}: unclosed '['"))?;
+            .ok_or_else(|| anyhow!("{shown:?}: unclosed '['"))?;
         match after {
             "" => (h.to_string(), None),
             p => (
                 h.to_string(),
                 Some(
                     p.strip_prefix(':')
-                        .ok_or_else(|| anyhow!("{url:?}: bad port"))?,
+                        .ok_or_else(|| anyhow!("{shown:?}: bad port"))?,
                 ),
             ),
         }
@@ -203,14 +216,14 @@ fn parse_url(url: &str, proto: Proto) -> anyhow::Result<Target> {
         }
     };
     if host.is_empty() {
-        return Err(anyhow!("{url:?}: empty host"));
+        return Err(anyhow!("{shown:?}: empty host"));
     }
     let port = match port {
         Some(p) => p
             .parse::<u16>()
             .ok()
             .filter(|&p| p != 0)
-            .ok_or_else(|| anyhow!("{url:?}: bad port {p:?}"))?,
+            .ok_or_else(|| anyhow!("{shown:?}: bad port {p:?}"))?,
         None => default_port,
     };
     Ok(Target {
