@@ -125,7 +125,7 @@ use tokio::sync::oneshot;
 const LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Tls {
+enum Mode {
     Plain,
     StartTls,
     Implicit,
@@ -144,22 +144,22 @@ fn scenario(rel: &str) -> Scenario {
     scenario::load_file(&root().join("scenarios").join(rel)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn start(sc: &Scenario, tls: Tls, rules: Vec<Rule>) -> Running {
-    let ca = (tls != Tls::Plain).then(|| TestCa::generate().expect("test CA"));
+async fn start(sc: &Scenario, tls: Mode, rules: Vec<Rule>) -> Running {
+    let ca = (tls != Mode::Plain).then(|| TestCa::generate().expect("test CA"));
     let (mut pop3_opts, mut imap_opts) = scenario_run::server_options(&sc.knobs, None);
     if let Some(ca) = &ca {
         match tls {
-            Tls::StartTls => {
+            Mode::StartTls => {
                 pop3_opts.caps.stls = true;
                 pop3_opts.tls = fpop3::Pop3Tls::Stls(ca.acceptor());
                 imap_opts.capabilities.starttls = true;
                 imap_opts.tls = fimap::TlsMode::StartTls(ca.clone());
             }
-            Tls::Implicit => {
+            Mode::Implicit => {
                 pop3_opts.tls = fpop3::Pop3Tls::Implicit(ca.acceptor());
                 imap_opts.tls = fimap::TlsMode::Implicit(ca.clone());
             }
-            Tls::Plain => {}
+            Mode::Plain => {}
         }
     }
     let world = sc.shared_world();
@@ -194,9 +194,9 @@ async fn start(sc: &Scenario, tls: Tls, rules: Vec<Rule>) -> Running {
 }
 
 impl Running {
-    fn urls(&self, tls: Tls) -> Vec<String> {
+    fn urls(&self, tls: Mode) -> Vec<String> {
         let (i, p) = match tls {
-            Tls::Implicit => ("imaps", "pop3s"),
+            Mode::Implicit => ("imaps", "pop3s"),
             _ => ("imap", "pop3"),
         };
         let mut v = vec![
@@ -205,7 +205,7 @@ impl Running {
             "--pop3".into(),
             format!("{p}://alice@{}", self.pop3),
         ];
-        if tls == Tls::StartTls {
+        if tls == Mode::StartTls {
             v.push("--starttls".into());
         }
         v
@@ -272,9 +272,9 @@ fn snapshot(name: &str, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_success_exit_0_human_and_yaml() {
     let sc = scenario("providers/dovecot.yaml");
-    let s = start(&sc, Tls::Plain, Vec::new()).await;
+    let s = start(&sc, Mode::Plain, Vec::new()).await;
     let mut a = args(&["verify"]);
-    a.extend(s.urls(Tls::Plain));
+    a.extend(s.urls(Mode::Plain));
     let out = uidlmap(a.clone(), Some(&s.password)).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!out.stdout.contains(&s.password));
@@ -289,9 +289,9 @@ async fn plain_success_exit_0_human_and_yaml() {
 async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
     let rel = "dovecot-bugs/positional-size-crossed.yaml";
     let sc = scenario(rel);
-    let s = start(&sc, Tls::Plain, Vec::new()).await;
+    let s = start(&sc, Mode::Plain, Vec::new()).await;
     let mut a = args(&["verify"]);
-    a.extend(s.urls(Tls::Plain));
+    a.extend(s.urls(Mode::Plain));
 
     let out = uidlmap(a.clone(), Some(&s.password)).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -384,7 +384,7 @@ async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
 async fn starttls_and_implicit_tls_verified_by_the_ca() {
     let sc = scenario("providers/dovecot.yaml");
     let dir = tempfile::tempdir().expect("tempdir");
-    for tls in [Tls::StartTls, Tls::Implicit] {
+    for tls in [Mode::StartTls, Mode::Implicit] {
         let s = start(&sc, tls, Vec::new()).await;
         let ca = s.ca_file(dir.path());
         let mut a = args(&["verify", "--ca-file", &ca.display().to_string()]);
@@ -425,17 +425,17 @@ fn pop3_in_use_once() -> Rule {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_use_then_success_through_a_retry() {
     let sc = scenario("providers/dovecot.yaml");
-    let s = start(&sc, Tls::Plain, vec![pop3_in_use_once()]).await;
+    let s = start(&sc, Mode::Plain, vec![pop3_in_use_once()]).await;
     let mut a = args(&["verify", "--retries", "2", "--retry-delay-ms", "50"]);
-    a.extend(s.urls(Tls::Plain));
+    a.extend(s.urls(Mode::Plain));
     let out = uidlmap(a, Some(&s.password)).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
 
     // Without retries the lock ends the verification: exit 2, the command and the
     // reply named, the password not.
-    let s = start(&sc, Tls::Plain, vec![pop3_in_use_once()]).await;
+    let s = start(&sc, Mode::Plain, vec![pop3_in_use_once()]).await;
     let mut a = args(&["verify", "--retries", "0"]);
-    a.extend(s.urls(Tls::Plain));
+    a.extend(s.urls(Mode::Plain));
     let out = uidlmap(a, Some(&s.password)).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("[IN-USE]"), "{}", out.stderr);
@@ -453,7 +453,7 @@ async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
         skip: 0,
         times: None,
     };
-    let s = start(&sc, Tls::Plain, vec![drop_fetch]).await;
+    let s = start(&sc, Mode::Plain, vec![drop_fetch]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let output = dir.path().join("report.json");
     std::fs::write(&output, "earlier\n").expect("write");
@@ -464,7 +464,7 @@ async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
         "--output",
         &output.display().to_string(),
     ]);
-    a.extend(s.urls(Tls::Plain));
+    a.extend(s.urls(Mode::Plain));
     let out = uidlmap(a, Some(&s.password)).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains(&s.imap.to_string()), "{}", out.stderr);
@@ -473,7 +473,7 @@ async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
 
     // A good run replaces the file whole.
-    let good = start(&sc, Tls::Plain, Vec::new()).await;
+    let good = start(&sc, Mode::Plain, Vec::new()).await;
     let mut a = args(&[
         "verify",
         "--format",
@@ -481,7 +481,7 @@ async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
         "--output",
         &output.display().to_string(),
     ]);
-    a.extend(good.urls(Tls::Plain));
+    a.extend(good.urls(Mode::Plain));
     let out = uidlmap(a, Some(&good.password)).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.is_empty());
