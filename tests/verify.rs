@@ -230,30 +230,36 @@ struct Out {
     stderr: String,
 }
 
-/// Runs the binary with `args`, the password in `UIDLMAP_PASSWORD` when given.
-async fn uidlmap(args: Vec<String>, password: Option<&str>) -> Out {
-    let password = password.map(str::to_string);
-    let run = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_uidlmap"));
-        cmd.args(&args)
-            .env_remove("UIDLMAP_PASSWORD")
-            .env_remove("UIDLMAP_IMAP_PASSWORD")
-            .env_remove("UIDLMAP_POP3_PASSWORD")
-            .stdin(std::process::Stdio::null());
-        if let Some(p) = password {
-            cmd.env("UIDLMAP_PASSWORD", p);
-        }
-        cmd.output().expect("run uidlmap")
-    });
-    let out = tokio::time::timeout(LIMIT, run)
-        .await
-        .expect("uidlmap finished in time")
-        .expect("join");
+/// Runs the binary with `args`, the password in `UIDLMAP_PASSWORD` when given. The
+/// binary bounds its own connects and reads (`--connect-timeout`, `--timeout`).
+fn uidlmap_blocking(args: Vec<String>, password: Option<String>) -> Out {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_uidlmap"));
+    cmd.args(&args)
+        .env_remove("UIDLMAP_PASSWORD")
+        .env_remove("UIDLMAP_IMAP_PASSWORD")
+        .env_remove("UIDLMAP_POP3_PASSWORD")
+        .stdin(std::process::Stdio::null());
+    if let Some(p) = password {
+        cmd.env("UIDLMAP_PASSWORD", p);
+    }
+    let out = cmd.output().expect("run uidlmap");
     Out {
         code: out.status.code().expect("an exit code"),
         stdout: String::from_utf8(out.stdout).expect("UTF-8"),
         stderr: String::from_utf8(out.stderr).expect("UTF-8"),
     }
+}
+
+async fn uidlmap(mut args: Vec<String>, password: Option<&str>) -> Out {
+    let password = password.map(str::to_string);
+    if args.first().is_some_and(|a| a == "verify") {
+        args.extend(["--connect-timeout", "5", "--timeout", "20"].map(String::from));
+    }
+    let run = tokio::task::spawn_blocking(move || uidlmap_blocking(args, password));
+    tokio::time::timeout(LIMIT, run)
+        .await
+        .expect("uidlmap finished in time")
+        .expect("join")
 }
 
 fn args(v: &[&str]) -> Vec<String> {
@@ -526,4 +532,150 @@ async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
         assert_eq!(out.code, 2, "{bad:?}: {}", out.stderr);
         assert!(!out.stderr.contains("pw@"), "{}", out.stderr);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Real Dovecot as the old provider.
+
+use uidlmap::dovecot::{DovecotSource, OracleOptions, SourceOptions, run_backup};
+
+fn message(n: usize, body_len: usize) -> Vec<u8> {
+    format!(
+        "From: sender{n}@example.com\r\nTo: alice@example.org\r\nSubject: message {n}\r\n\
+         Message-ID: <m{n}@uidlmap.test>\r\n\r\n{}\r\n",
+        "x".repeat(body_len)
+    )
+    .into_bytes()
+}
+
+fn real(args_: &[&str], src_imap: String, src_pop3: String, password: &str) -> Out {
+    let mut a = args(&[
+        "verify",
+        "--connect-timeout",
+        "5",
+        "--timeout",
+        "20",
+        "--retries",
+        "0",
+    ]);
+    a.extend(args_.iter().map(|s| s.to_string()));
+    a.extend([
+        "--imap".to_string(),
+        src_imap,
+        "--pop3".to_string(),
+        src_pop3,
+    ]);
+    uidlmap_blocking(a, Some(password.to_string()))
+}
+
+#[test]
+fn real_dovecot_over_implicit_tls_and_starttls() {
+    if !DovecotSource::available_or_skip("real_dovecot_over_implicit_tls_and_starttls") {
+        return;
+    }
+    let src = DovecotSource::start(SourceOptions {
+        tls: true,
+        ..SourceOptions::with_messages([message(1, 10), message(2, 40), message(3, 90)])
+    })
+    .expect("start dovecot");
+    let ca = src.ca_file().expect("a CA file");
+    let ca = ca.display().to_string();
+    let pw = src.password().expose().to_string();
+    let user = src.user().to_string();
+    let out = real(
+        &["--ca-file", &ca, "--format", "tsv"],
+        format!(
+            "imaps://{user}@127.0.0.1:{}",
+            src.imaps_port().expect("imaps")
+        ),
+        format!(
+            "pop3s://{user}@127.0.0.1:{}",
+            src.pop3s_port().expect("pop3s")
+        ),
+        &pw,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let want: String = (1..=3)
+        .map(|uid| {
+            format!(
+                "INBOX\t{uid}\t{}\t{uid}\n",
+                src.expected_uidl(uid).expect("uidl")
+            )
+        })
+        .collect();
+    assert_eq!(
+        out.stdout,
+        format!("mailbox\tuid\tpop3_uidl\tpop3_order\n{want}")
+    );
+
+    let out = real(
+        &["--ca-file", &ca, "--starttls", "--format", "tsv"],
+        format!("imap://{user}@127.0.0.1:{}", src.imap_port()),
+        format!("pop3://{user}@127.0.0.1:{}", src.pop3_port()),
+        &pw,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // A wrong password: verification fails (2), naming the command but not the password.
+    let out = real(
+        &["--ca-file", &ca],
+        format!(
+            "imaps://{user}@127.0.0.1:{}",
+            src.imaps_port().expect("imaps")
+        ),
+        format!(
+            "pop3s://{user}@127.0.0.1:{}",
+            src.pop3s_port().expect("pop3s")
+        ),
+        "not-the-password",
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("LOGIN"), "{}", out.stderr);
+    assert!(!out.stderr.contains("not-the-password"), "{}", out.stderr);
+}
+
+/// POP3 lists the messages in reverse, all of one size: Dovecot's size pass gives up on
+/// equal neighbours and the header pass pairs them. verify predicts exactly what
+/// `doveadm backup` with the plugin stores (UIDL and POP3 order per UID).
+#[test]
+fn real_dovecot_reversed_equal_sizes_matches_doveadm() {
+    if !DovecotSource::available_or_skip("real_dovecot_reversed_equal_sizes_matches_doveadm") {
+        return;
+    }
+    let msgs: Vec<Vec<u8>> = (1..=5).map(|n| message(n, 50)).collect();
+    let imap = DovecotSource::start(SourceOptions::with_messages(msgs.clone())).expect("imap");
+    let pop3 = DovecotSource::start(SourceOptions {
+        uidvalidity: 1_600_000_000,
+        ..SourceOptions::with_messages(msgs.into_iter().rev())
+    })
+    .expect("pop3");
+    let pw = imap.password().expose().to_string();
+    let user = imap.user().to_string();
+    let out = real(
+        &["--format", "tsv"],
+        format!("imap://{user}@127.0.0.1:{}", imap.imap_port()),
+        format!("pop3://{user}@127.0.0.1:{}", pop3.pop3_port()),
+        &pw,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first = format!("INBOX\t1\t{}\t5\n", pop3.expected_uidl(5).expect("uidl"));
+    assert!(out.stdout.contains(&first), "{}", out.stdout);
+
+    let mut opts = OracleOptions::new(
+        uidlmap::dovecot::Endpoint::local(imap.imap_port(), &user, imap.password().clone()),
+        uidlmap::dovecot::Endpoint::local(pop3.pop3_port(), &user, pop3.password().clone()),
+    );
+    opts.profile = ImapcProfile::Docs;
+    opts.timeout = Duration::from_secs(30);
+    let run = run_backup(opts).expect("doveadm");
+    assert_eq!(run.exit_code, 0, "{:#?}", run.plugin_lines);
+    let stored: String = run
+        .mailbox("INBOX")
+        .iter()
+        .map(|m| format!("INBOX\t{}\t{}\t{}\n", m.uid, m.pop3_uidl, m.pop3_order))
+        .collect();
+    assert_eq!(
+        out.stdout,
+        format!("mailbox\tuid\tpop3_uidl\tpop3_order\n{stored}")
+    );
 }
