@@ -114,6 +114,15 @@ pub enum MigrateError {
 }
 
 impl MigrateError {
+    /// Whether a second try may pass: the connection failed or dropped, or the server
+    /// said it is busy.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            MigrateError::Imap { source, .. } => imap_temporary(source),
+            MigrateError::Pop3Audit { source, .. } => source.is_temporary(),
+        }
+    }
+
     /// Whether the IMAP login itself failed (doveadm 2.3.19 aborts on that).
     pub fn is_imap_login(&self) -> bool {
         matches!(

@@ -330,6 +330,15 @@ async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
     assert_eq!(out.stdout, run.stdout);
     snapshot("crossed.tsv", &out.stdout);
 
+    // That TSV, given back as imapc's UIDL cache, is what the cached-UIDL pass uses.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache.tsv");
+    std::fs::write(&cache, &out.stdout).expect("write cache");
+    let mut cached = a.clone();
+    cached.extend(args(&["--cache", &cache.display().to_string()]));
+    let out = uidlmap(cached, Some(&s.password)).await;
+    assert!(out.stdout.contains("cached uidls=3"), "{}", out.stdout);
+
     let mut uidlist = a.clone();
     uidlist.extend(args(&["--format", "dovecot-uidlist"]));
     let out = uidlmap(uidlist, Some(&s.password)).await;

@@ -97,6 +97,11 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub no_audit: bool,
 
+    /// imapc's UIDL cache from an earlier run, as `--format tsv` writes it
+    /// (`mailbox uid pop3_uidl pop3_order`): Dovecot's cached-UIDL pass uses it first
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+
     /// Output format
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -473,6 +478,71 @@ fn read_password_file(path: &Path) -> anyhow::Result<Secret> {
     Ok(Secret::new(first.to_string()))
 }
 
+/// Undoes the TSV escapes of `report::tsv_lines`.
+fn tsv_unescape(field: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('\\') => '\\',
+            Some('t') => '\t',
+            Some('r') => '\r',
+            Some('n') => '\n',
+            other => return Err(format!("bad escape \\{}", other.unwrap_or(' '))),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads a UIDL cache: the TSV of `--format tsv` (header line, then
+/// `mailbox uid pop3_uidl pop3_order`); rows without a UIDL are skipped.
+fn parse_cache(
+    path: &Path,
+    text: &str,
+) -> anyhow::Result<std::collections::BTreeMap<(String, u32), String>> {
+    let mut cache = std::collections::BTreeMap::new();
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, h)) if h == report::TSV_HEADER => {}
+        _ => {
+            return Err(anyhow!(
+                "{}:1: expected the header line {:?}",
+                path.display(),
+                report::TSV_HEADER
+            ));
+        }
+    }
+    for (i, line) in lines {
+        let n = i + 1;
+        let err = |m: String| anyhow!("{}:{n}: {m}", path.display());
+        if line.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 4 {
+            return Err(err(format!(
+                "expected 4 tab-separated fields, got {}",
+                f.len()
+            )));
+        }
+        let mailbox = tsv_unescape(f[0]).map_err(err)?;
+        let uid: u32 = f[1]
+            .parse()
+            .ok()
+            .filter(|&u| u > 0)
+            .ok_or_else(|| err(format!("bad UID {:?}", f[1])))?;
+        let uidl = tsv_unescape(f[2]).map_err(err)?;
+        if !uidl.is_empty() {
+            cache.insert((mailbox, uid), uidl);
+        }
+    }
+    Ok(cache)
+}
+
 /// Everything settled before connecting.
 struct Plan {
     source: Source,
@@ -604,6 +674,11 @@ fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
     opts.command_timeout = Duration::from_secs(args.timeout.max(1));
     opts.retries = args.retries;
     opts.retry_delay = Duration::from_millis(args.retry_delay_ms);
+    if let Some(path) = &args.cache {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        opts.cache = parse_cache(path, &text)?;
+    }
     Ok(Plan {
         source: Source {
             imap: Endpoint {
@@ -690,7 +765,18 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Reads the source and builds the report.
 pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<Report> {
-    let m = migrate::fast_read(source, opts).await?;
+    // Logins are retried inside; a connection dropped later costs the whole read.
+    let mut attempt = 0;
+    let m = loop {
+        match migrate::fast_read(source, opts).await {
+            Err(e) if e.is_temporary() && attempt < opts.retries => {
+                eprintln!("uidlmap: {e}; trying again");
+                tokio::time::sleep(opts.retry_delay * 2u32.saturating_pow(attempt)).await;
+                attempt += 1;
+            }
+            other => break other?,
+        }
+    };
     if let Some(line) = &m.listing.pop3_error {
         // UIDL missing is Dovecot's failure to report; anything else (network, login)
         // keeps us from verifying at all.
@@ -779,6 +865,36 @@ mod tests {
         assert!(e.contains("password does not belong"), "{e}");
         assert!(url_has_port("imap://u@h:1"));
         assert!(!url_has_port("imap://u@[::1]"));
+    }
+
+    #[test]
+    fn cache_file() {
+        let p = Path::new("c.tsv");
+        let c = parse_cache(
+            p,
+            "mailbox\tuid\tpop3_uidl\tpop3_order\nINBOX\t1\ta\\tb\t1\nINBOX\t2\t\t\n",
+        )
+        .unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[&("INBOX".to_string(), 1)], "a\tb");
+        for (bad, want) in [
+            ("INBOX\t1\ta\t1\n", "c.tsv:1:"),
+            (
+                "mailbox\tuid\tpop3_uidl\tpop3_order\nINBOX\t0\ta\t1\n",
+                "c.tsv:2: bad UID",
+            ),
+            (
+                "mailbox\tuid\tpop3_uidl\tpop3_order\nINBOX\t1\ta\n",
+                "c.tsv:2: expected 4",
+            ),
+            (
+                "mailbox\tuid\tpop3_uidl\tpop3_order\nINBOX\t1\ta\\x\t1\n",
+                "c.tsv:2: bad escape",
+            ),
+        ] {
+            let e = parse_cache(p, bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
     }
 
     #[test]
