@@ -774,13 +774,17 @@ pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<
                 tokio::time::sleep(opts.retry_delay * 2u32.saturating_pow(attempt)).await;
                 attempt += 1;
             }
-            other => break other?,
+            // The message already holds the cause; anyhow's chain would repeat it.
+            other => break other.map_err(|e| anyhow!("{e}"))?,
         }
     };
     if let Some(line) = &m.listing.pop3_error {
         // UIDL missing is Dovecot's failure to report; anything else (network, login)
         // keeps us from verifying at all.
         if !line.ends_with("UIDLs not supported by server") {
+            let line = line
+                .strip_prefix("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: ")
+                .unwrap_or(line);
             return Err(anyhow!(
                 "POP3 server {}:{}: {line}",
                 source.pop3.host,
