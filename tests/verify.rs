@@ -727,3 +727,75 @@ fn real_dovecot_reversed_equal_sizes_matches_doveadm() {
         format!("mailbox\tuid\tpop3_uidl\tpop3_order\n{stored}")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_jobs_shard_and_resume_as_json_lines() {
+    let good = start(&scenario("providers/dovecot.yaml"), Mode::Plain, Vec::new()).await;
+    let crossed = start(
+        &scenario("dovecot-bugs/positional-size-crossed.yaml"),
+        Mode::Plain,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(good.password, crossed.password);
+    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let accounts = dir.path().join("accounts.txt");
+    std::fs::write(
+        &accounts,
+        format!(
+            "# three accounts\nimap://alice@{} pop3://alice@{}\nimap://alice@{} pop3://alice@{}\n\
+             imap://alice@127.0.0.1:{port} pop3://alice@127.0.0.1:{port}\n",
+            good.imap, good.pop3, crossed.imap, crossed.pop3
+        ),
+    )
+    .expect("write accounts");
+    let output = dir.path().join("results.jsonl");
+    let base = args(&[
+        "verify",
+        "--accounts",
+        &accounts.display().to_string(),
+        "--output",
+        &output.display().to_string(),
+        "--retries",
+        "0",
+        "--jobs",
+        "2",
+    ]);
+    // Shard 1 of 3 is the second account alone.
+    let mut first = base.clone();
+    first.extend(args(&["--shard", "1/3"]));
+    let out = uidlmap(first, Some(&good.password)).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines = std::fs::read_to_string(&output).expect("read");
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+
+    // --resume does the rest, once each.
+    let mut rest = base.clone();
+    rest.push("--resume".into());
+    let out = uidlmap(rest, Some(&good.password)).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let text = std::fs::read_to_string(&output).expect("read");
+    let mut got: Vec<(u64, u64)> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            (
+                v["account"].as_u64().expect("account"),
+                v["exit"].as_u64().expect("exit"),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, vec![(2, 0), (3, 1), (4, 2)], "{text}");
+    assert!(!text.contains(&good.password));
+
+    // Nothing left: a resumed run does nothing and succeeds.
+    let mut again = base.clone();
+    again.push("--resume".into());
+    let out = uidlmap(again, Some(&good.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&output).expect("read"), text);
+}

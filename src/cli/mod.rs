@@ -50,7 +50,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Check a live provider's IMAP and POP3 services before the migration
     #[command(long_about = verify::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
-    Verify(verify::VerifyArgs),
+    Verify(Box<verify::VerifyArgs>),
     /// Validate scenario files, or print the JSON Schema of the format
     #[command(subcommand)]
     Scenario(scenario::ScenarioCommand),

@@ -102,6 +102,23 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub cache: Option<PathBuf>,
 
+    /// Verify many accounts: one `IMAP_URL POP3_URL [PASSWORD_FILE]` per line (`#`
+    /// comments); results as JSON Lines, one object per account
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["imap", "pop3"])]
+    pub accounts: Option<PathBuf>,
+
+    /// Accounts verified at once (with --accounts)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Skip accounts already in --output (with --accounts)
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Take only the accounts whose index is I modulo N (with --accounts)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
     /// Output format
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -613,6 +630,21 @@ fn url_has_port(url: &str) -> bool {
 }
 
 fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
+    settle_for(
+        args,
+        args.imap.as_deref(),
+        args.pop3.as_deref(),
+        args.password_file.as_deref(),
+    )
+}
+
+/// Settles one account: its URLs and password file, the rest from `args`.
+fn settle_for(
+    args: &VerifyArgs,
+    imap: Option<&str>,
+    pop3: Option<&str>,
+    password_file: Option<&Path>,
+) -> anyhow::Result<Plan> {
     let conf = match &args.dovecot_conf {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -641,13 +673,9 @@ fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
         Some(Profile::Bare) => ImapcProfile::Bare,
         None => conf.profile.unwrap_or(ImapcProfile::Docs),
     };
-    let (ih, ip, iu, is) = endpoint(Proto::Imap, args.imap.as_deref(), &conf.imap, args.starttls)?;
-    let (ph, pp, pu, ps) = endpoint(Proto::Pop3, args.pop3.as_deref(), &conf.pop3, args.starttls)?;
-    let file = args
-        .password_file
-        .as_deref()
-        .map(read_password_file)
-        .transpose()?;
+    let (ih, ip, iu, is) = endpoint(Proto::Imap, imap, &conf.imap, args.starttls)?;
+    let (ph, pp, pu, ps) = endpoint(Proto::Pop3, pop3, &conf.pop3, args.starttls)?;
+    let file = password_file.map(read_password_file).transpose()?;
     let ipass = password(
         Proto::Imap,
         file.as_ref(),
@@ -662,12 +690,7 @@ fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
     )?;
     let mut trust = Trust::system();
     trust.ca_files = args.ca_file.clone();
-    if args.insecure {
-        eprintln!(
-            "uidlmap: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read the passwords and the mail"
-        );
-        trust.insecure = true;
-    }
+    trust.insecure = args.insecure;
     let mut opts = migrate::Options::new(settings, profile);
     opts.audit = !args.no_audit;
     opts.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
@@ -810,13 +833,197 @@ pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<
     Ok(r)
 }
 
-pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
-    let plan = settle(args).map_err(bad_input)?;
-    let report = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("starting the async runtime")?
+        .context("starting the async runtime")
+}
+
+/// One line of an accounts file: `IMAP_URL POP3_URL [PASSWORD_FILE]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Account {
+    /// Line number in the accounts file: the account's key in the results.
+    line: usize,
+    imap: String,
+    pop3: String,
+    password_file: Option<PathBuf>,
+}
+
+fn parse_accounts(path: &Path, text: &str) -> anyhow::Result<Vec<Account>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = t.split_whitespace().collect();
+        if !(2..=3).contains(&f.len()) {
+            return Err(anyhow!(
+                "{}:{}: expected `IMAP_URL POP3_URL [PASSWORD_FILE]`",
+                path.display(),
+                i + 1
+            ));
+        }
+        for (url, proto) in [(f[0], Proto::Imap), (f[1], Proto::Pop3)] {
+            parse_url(url, proto).map_err(|e| anyhow!("{}:{}: {e}", path.display(), i + 1))?;
+        }
+        out.push(Account {
+            line: i + 1,
+            imap: f[0].to_string(),
+            pop3: f[1].to_string(),
+            password_file: f.get(2).map(PathBuf::from),
+        });
+    }
+    Ok(out)
+}
+
+/// `I/N`: this run takes the accounts whose index (0-based, in file order) is I mod N.
+fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| anyhow!("--shard {s:?}: expected I/N"))?;
+    let (i, n): (usize, usize) = (
+        i.parse().map_err(|_| anyhow!("--shard {s:?}: bad I"))?,
+        n.parse().map_err(|_| anyhow!("--shard {s:?}: bad N"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(anyhow!("--shard {s:?}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+/// Accounts already in a JSON Lines result file (for --resume).
+fn done_accounts(path: &Path) -> anyhow::Result<std::collections::BTreeSet<usize>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut done = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        // A line cut short by an interrupted run is simply done again.
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+            && let Some(n) = v.get("account").and_then(|a| a.as_u64())
+        {
+            done.insert(n as usize);
+        }
+    }
+    Ok(done)
+}
+
+/// Verifies every account of `--accounts`, `--jobs` at once, one JSON line each (to
+/// `--output`, appended line by line so that `--resume` can skip what is done).
+fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut accounts = parse_accounts(path, &text).map_err(bad_input)?;
+    if let Some(shard) = &args.shard {
+        let (i, n) = parse_shard(shard).map_err(bad_input)?;
+        accounts = accounts
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == i)
+            .map(|(_, a)| a)
+            .collect();
+    }
+    if args.resume {
+        let out = args
+            .output
+            .as_deref()
+            .ok_or_else(|| bad_input(anyhow!("--resume needs --output")))?;
+        let done = done_accounts(out)?;
+        accounts.retain(|a| !done.contains(&a.line));
+    }
+    // Settle everything first: bad input or a password prompt before any connection.
+    let mut plans = Vec::new();
+    for a in &accounts {
+        let pw = a.password_file.as_deref().or(args.password_file.as_deref());
+        let plan = settle_for(args, Some(&a.imap), Some(&a.pop3), pw)
+            .map_err(|e| bad_input(e.context(format!("{}:{}", path.display(), a.line))))?;
+        plans.push((a.clone(), plan));
+    }
+    let sink: Box<dyn Write + Send> = match &args.output {
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))?,
+        ),
+        None => Box::new(io::stdout()),
+    };
+    let sink = std::sync::Arc::new(std::sync::Mutex::new(sink));
+    let jobs = args.jobs.max(1) as usize;
+    let total = plans.len();
+    let progress = io::IsTerminal::is_terminal(&io::stderr());
+    let worst = runtime()?.block_on(async move {
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs));
+        let mut set = tokio::task::JoinSet::new();
+        for (a, plan) in plans {
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let r = verify(&plan.source, &plan.opts).await;
+                (a, r)
+            });
+        }
+        let (mut worst, mut finished) = (0u8, 0usize);
+        while let Some(joined) = set.join_next().await {
+            let (a, r) = joined.context("an account's task panicked")?;
+            let (exit, value) = match r {
+                Ok(report) => {
+                    let exit = if verdict(&report).is_ok() { 0 } else { 1 };
+                    (exit, serde_json::json!({
+                        "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
+                        "exit": exit, "report": report,
+                    }))
+                }
+                Err(e) => (2, serde_json::json!({
+                    "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
+                    "exit": 2, "error": format!("{e:#}"),
+                })),
+            };
+            worst = worst.max(exit);
+            finished += 1;
+            let mut w = sink.lock().map_err(|_| anyhow!("output lock poisoned"))?;
+            writeln!(w, "{value}")?;
+            w.flush()?;
+            if progress {
+                eprint!("\ruidlmap: {finished}/{total} accounts verified");
+            }
+        }
+        if progress {
+            eprintln!();
+        }
+        Ok::<_, anyhow::Error>(worst)
+    })?;
+    match worst {
+        0 => Ok(()),
+        1 => Err(check_failed(anyhow!(
+            "Dovecot would not carry every UIDL right for some accounts (\"exit\": 1)"
+        ))),
+        _ => Err(bad_input(anyhow!(
+            "verification failed for some accounts (\"exit\": 2)"
+        ))),
+    }
+}
+
+pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
+    if args.insecure {
+        eprintln!(
+            "uidlmap: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read the passwords and the mail"
+        );
+    }
+    if let Some(path) = &args.accounts {
+        return run_accounts(args, path);
+    }
+    if args.resume || args.shard.is_some() {
+        return Err(bad_input(anyhow!("--resume and --shard need --accounts")));
+    }
+    let plan = settle(args).map_err(bad_input)?;
+    let report = runtime()?
         .block_on(verify(&plan.source, &plan.opts))
         .context("verification failed")?;
     let out = render(&report, args.format);
@@ -869,6 +1076,33 @@ mod tests {
         assert!(e.contains("password does not belong"), "{e}");
         assert!(url_has_port("imap://u@h:1"));
         assert!(!url_has_port("imap://u@[::1]"));
+    }
+
+    #[test]
+    fn accounts_and_shards() {
+        let p = Path::new("a.txt");
+        let a = parse_accounts(
+            p,
+            "# old provider\nimaps://a@h pop3s://a@h\n\nimap://b@h:1 pop3://b@h pw.txt\n",
+        )
+        .unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!((a[0].line, a[1].line), (2, 4));
+        assert_eq!(a[1].password_file.as_deref(), Some(Path::new("pw.txt")));
+        for (bad, want) in [
+            ("imap://a@h\n", "a.txt:1: expected"),
+            ("imap://a@h pop3://a@h x y\n", "a.txt:1: expected"),
+            ("imap://a@h imap://a@h\n", "a.txt:1:"),
+            ("imap://a:secret@h pop3://a@h\n", "a.txt:1:"),
+        ] {
+            let e = parse_accounts(p, bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad:?}: {e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+        assert_eq!(parse_shard("1/3").unwrap(), (1, 3));
+        for bad in ["3/3", "0/0", "x/2", "1"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
