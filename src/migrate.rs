@@ -72,6 +72,10 @@ pub struct Options {
     pub cache: BTreeMap<(String, u32), String>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// Logins tried again after a temporary failure (0: never, as Dovecot).
+    pub retries: u32,
+    /// The first delay before a retry; it doubles each time.
+    pub retry_delay: Duration,
 }
 
 impl Options {
@@ -83,6 +87,8 @@ impl Options {
             cache: BTreeMap::new(),
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
+            retries: 0,
+            retry_delay: Duration::from_secs(1),
         }
     }
 }
@@ -109,6 +115,15 @@ pub enum MigrateError {
 }
 
 impl MigrateError {
+    /// Whether a second try may pass: the connection failed or dropped, or the server
+    /// said it is busy.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            MigrateError::Imap { source, .. } => imap_temporary(source),
+            MigrateError::Pop3Audit { source, .. } => source.is_temporary(),
+        }
+    }
+
     /// Whether the IMAP login itself failed (doveadm 2.3.19 aborts on that).
     pub fn is_imap_login(&self) -> bool {
         matches!(
@@ -167,6 +182,90 @@ fn server_name(e: &Endpoint) -> String {
     format!("{}:{}", e.host, e.port)
 }
 
+/// Connects and logs in, trying again after a temporary failure (`[IN-USE]`,
+/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, network trouble) up to `retries` times, the delay
+/// doubling each time. Dovecot itself never retries: `dovecot_order` passes 0.
+async fn pop3_login(
+    source: &Source,
+    timeouts: pop3c::Timeouts,
+    retries: u32,
+    delay: Duration,
+) -> Result<Pop3Client<MaybeTls>, Pop3Error> {
+    let e = &source.pop3;
+    let mut attempt = 0;
+    loop {
+        let tried = async {
+            let mut client = pop3c::connect(
+                &e.host,
+                e.port,
+                e.security,
+                &source.trust,
+                timeouts,
+                pop3c::Limits::default(),
+            )
+            .await?;
+            client.login(&e.user, &e.password).await?;
+            Ok::<_, Pop3Error>(client)
+        }
+        .await;
+        match tried {
+            Err(err) if err.is_temporary() && attempt < retries => {
+                tokio::time::sleep(delay * 2u32.saturating_pow(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an IMAP failure may pass on a second try.
+fn imap_temporary(err: &ImapError) -> bool {
+    match err {
+        ImapError::Connect { .. }
+        | ImapError::Io { .. }
+        | ImapError::Closed { .. }
+        | ImapError::Timeout { .. } => true,
+        ImapError::Bye { reply, .. } | ImapError::Rejected { reply, .. } => {
+            let r = reply.to_ascii_uppercase();
+            r.contains("[UNAVAILABLE]") || r.contains("[INUSE]") || r.contains("[IN-USE]")
+        }
+        _ => false,
+    }
+}
+
+/// Connects and logs in to IMAP, with the same retries as [`pop3_login`].
+async fn imap_login(source: &Source, opts: &Options) -> Result<ImapClient<MaybeTls>, ImapError> {
+    let e = &source.imap;
+    let timeouts = imapc::Timeouts {
+        connect: opts.connect_timeout,
+        io: opts.command_timeout,
+    };
+    let mut attempt = 0;
+    loop {
+        let tried = async {
+            let mut imap = imapc::connect(
+                &e.host,
+                e.port,
+                e.security,
+                &source.trust,
+                timeouts,
+                imapc::Limits::default(),
+            )
+            .await?;
+            imap.login(&e.user, &e.password).await?;
+            Ok::<_, ImapError>(imap)
+        }
+        .await;
+        match tried {
+            Err(err) if imap_temporary(&err) && attempt < opts.retries => {
+                tokio::time::sleep(opts.retry_delay * 2u32.saturating_pow(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Connects and lists POP3 as pop3c does. An error is returned as Dovecot's log line.
 async fn pop3_list(
     source: &Source,
@@ -194,17 +293,9 @@ async fn pop3_list(
         connect: opts.connect_timeout,
         command: opts.command_timeout,
     };
-    let mut client = pop3c::connect(
-        &e.host,
-        e.port,
-        e.security,
-        &source.trust,
-        timeouts,
-        pop3c::Limits::default(),
-    )
-    .await
-    .map_err(fail)?;
-    client.login(&e.user, &e.password).await.map_err(fail)?;
+    let mut client = pop3_login(source, timeouts, opts.retries, opts.retry_delay)
+        .await
+        .map_err(fail)?;
     let caps = client.capa().await.map_err(fail)?.clone();
     if !caps.uidl {
         return Err(
@@ -407,22 +498,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         server: imap_server.clone(),
         source,
     };
-    let e = &source.imap;
-    let timeouts = imapc::Timeouts {
-        connect: opts.connect_timeout,
-        io: opts.command_timeout,
-    };
-    let mut imap = imapc::connect(
-        &e.host,
-        e.port,
-        e.security,
-        &source.trust,
-        timeouts,
-        imapc::Limits::default(),
-    )
-    .await
-    .map_err(imap_err)?;
-    imap.login(&e.user, &e.password).await.map_err(imap_err)?;
+    let mut imap = imap_login(source, opts).await.map_err(imap_err)?;
     let mut names: Vec<String> = imap
         .list()
         .await
@@ -553,6 +629,259 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     // Dovecot drops the POP3 connection without QUIT; be polite to IMAP.
     let _ = imap.logout().await;
     Ok(m)
+}
+
+/// The IMAP side of [`fast_read`]: listing, sizes, and (with `all`) every header.
+struct ImapSide {
+    client: ImapClient<MaybeTls>,
+    mailboxes: Vec<ImapMailbox>,
+    /// Sizes of every message, whether or not Dovecot would ask for them.
+    sizes: BTreeMap<(String, u32), u64>,
+    reads: Reads,
+}
+
+async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSide, ImapError> {
+    let mut client = imap_login(source, opts).await?;
+    let mut names: Vec<String> = client
+        .list()
+        .await?
+        .into_iter()
+        .filter(|m| m.is_selectable())
+        .map(|m| m.name)
+        .collect();
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    names.dedup();
+    let mut side = ImapSide {
+        client,
+        mailboxes: Vec::new(),
+        sizes: BTreeMap::new(),
+        reads: Reads::default(),
+    };
+    for name in &names {
+        side.client.examine(name).await?;
+        // One command lists the UIDs and, in the docs profile, the sizes Dovecot uses.
+        let listed = side.client.uid_sizes().await?;
+        let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
+        match opts.profile {
+            ImapcProfile::Docs => {
+                for l in &listed {
+                    if let Some(n) = l.size {
+                        side.sizes.insert((name.clone(), l.uid), n);
+                    }
+                }
+            }
+            ImapcProfile::Bare => {
+                let wanted = matcher::acts_on(&opts.settings, name)
+                    && !opts.settings.skip_size_check
+                    && !uids.is_empty();
+                if wanted {
+                    let sizes = &mut side.sizes;
+                    side.client
+                        .fetch_full_each(&uids, Batching::PIPELINED, |uid, bytes| {
+                            sizes.insert((name.clone(), uid), bare_size(&bytes));
+                        })
+                        .await?;
+                }
+            }
+        }
+        if all && !uids.is_empty() {
+            imap_reads(
+                &mut side.client,
+                name,
+                &uids,
+                Batching::PIPELINED,
+                &mut side.reads,
+            )
+            .await?;
+        }
+        side.mailboxes.push(ImapMailbox {
+            name: name.clone(),
+            messages: uids
+                .iter()
+                .map(|&uid| ImapMessage {
+                    uid,
+                    size: None,
+                    cached_uidl: opts.cache.get(&(name.clone(), uid)).cloned(),
+                })
+                .collect(),
+        });
+    }
+    Ok(side)
+}
+
+/// The POP3 side of [`fast_read`]: listing and (with `all`) every header.
+async fn fast_pop3(
+    source: &Source,
+    opts: &Options,
+    all: bool,
+) -> (
+    Option<Pop3Session>,
+    Result<Vec<Pop3Message>, String>,
+    ReadMap,
+) {
+    let mut reads = ReadMap::default();
+    match pop3_list(source, opts).await {
+        Ok((mut session, messages)) => {
+            session
+                .client
+                .set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
+            if all {
+                let numbers: Vec<u32> = messages.iter().map(|p| p.number).collect();
+                pop3_reads(&mut session, &numbers, &mut reads).await;
+                if session.broken.is_some() {
+                    // Some servers advertise PIPELINING and break under a deep window:
+                    // read again as Dovecot would, so that a failure is Dovecot's too.
+                    if let Ok((mut again, _)) = pop3_list(source, opts).await {
+                        reads.clear();
+                        pop3_reads(&mut again, &numbers, &mut reads).await;
+                        session = again;
+                    }
+                }
+            }
+            (Some(session), Ok(messages), reads)
+        }
+        Err(line) => (None, Err(line), reads),
+    }
+}
+
+/// Reads what Dovecot's plugin reads, and (with `opts.audit`) every header of both
+/// sides, as fast as the servers allow: the IMAP and POP3 sides at once, POP3 pipelined
+/// [`pop3c::DEFAULT_WINDOW`] deep, IMAP in large pipelined UID ranges, sizes from one
+/// `UID FETCH 1:* (UID RFC822.SIZE)` per mailbox (docs profile) or from pipelined
+/// downloads measured as Dovecot's default imapc does (bare profile).
+///
+/// The listing and `reads` are what [`dovecot_order`] gets on the same source, so
+/// `plan` and `resolve` answer the same; only the order and batching of commands
+/// differ (timeline events keyed to Dovecot's steps need [`dovecot_order`]). POP3 and
+/// IMAP retries follow `opts.retries`. `traffic` counts this reader's own commands.
+pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, MigrateError> {
+    let imap_server = server_name(&source.imap);
+    let imap_err = |source: ImapError| MigrateError::Imap {
+        server: imap_server.clone(),
+        source,
+    };
+    let (imap, (mut pop3, pop3_listing, pop3_all)) = tokio::join!(
+        fast_imap(source, opts, opts.audit),
+        fast_pop3(source, opts, opts.audit)
+    );
+    let mut imap = imap.map_err(imap_err)?;
+    let settings = &opts.settings;
+    let mut m = Migration::default();
+    m.listing.imap = std::mem::take(&mut imap.mailboxes);
+    // Dovecot asks for sizes only where the plugin acts and checks them.
+    for mb in &mut m.listing.imap {
+        if matcher::acts_on(settings, &mb.name) && !settings.skip_size_check {
+            for msg in &mut mb.messages {
+                msg.size = imap.sizes.get(&(mb.name.clone(), msg.uid)).copied();
+            }
+        }
+    }
+    // pop3c is only started by the first mailbox the plugin acts on.
+    if m.listing
+        .imap
+        .iter()
+        .any(|mb| matcher::acts_on(settings, &mb.name))
+    {
+        match pop3_listing {
+            Ok(messages) => m.listing.pop3 = messages,
+            Err(line) => m.listing.pop3_error = Some(line),
+        }
+    } else {
+        pop3 = None;
+    }
+    let mut all = Reads {
+        pop3: pop3_all,
+        ..imap.reads
+    };
+
+    if !opts.audit {
+        // Read what the plan needs, both sides at once.
+        let plan = matcher::plan(&m.listing, settings);
+        let pop3_numbers: Vec<u32> = plan.pop3_reads().collect();
+        let imap_wanted: Vec<(String, u32)> =
+            plan.imap_reads().map(|(n, u)| (n.to_string(), u)).collect();
+        let imap_client = &mut imap.client;
+        let imap_reads_all = async {
+            let mut out = Reads::default();
+            let mut by_mailbox: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+            for (name, uid) in imap_wanted {
+                by_mailbox.entry(name).or_default().push(uid);
+            }
+            for (name, uids) in by_mailbox {
+                imap_client.examine(&name).await?;
+                imap_reads(imap_client, &name, &uids, Batching::PIPELINED, &mut out).await?;
+            }
+            Ok::<_, ImapError>(out)
+        };
+        let pop3_reads_all = async {
+            let mut out = ReadMap::default();
+            if let Some(session) = pop3.as_mut() {
+                pop3_reads(session, &pop3_numbers, &mut out).await;
+                if session.broken.is_some() {
+                    // As in `fast_pop3`: again at Dovecot's own depth.
+                    if let Ok((mut again, _)) = pop3_list(source, opts).await {
+                        out.clear();
+                        pop3_reads(&mut again, &pop3_numbers, &mut out).await;
+                        *session = again;
+                    }
+                }
+            }
+            out
+        };
+        let (imap_got, pop3_got) = tokio::join!(imap_reads_all, pop3_reads_all);
+        all = Reads {
+            pop3: pop3_got,
+            ..imap_got.map_err(imap_err)?
+        };
+    }
+
+    m.reads = dovecot_subset(&m.listing, settings, &all);
+    let pop3_stats = pop3.as_ref().map(|s| s.client.stats()).unwrap_or_default();
+    let imap_stats = imap.client.stats();
+    m.traffic = Traffic {
+        pop3: ServerTraffic {
+            commands: pop3_stats.commands,
+            round_trips: pop3_stats.round_trips,
+        },
+        imap: ServerTraffic {
+            commands: imap_stats.commands,
+            round_trips: imap_stats.round_trips,
+        },
+    };
+    if opts.audit {
+        m.all = Some(all);
+    }
+    let _ = imap.client.logout().await;
+    Ok(m)
+}
+
+/// What Dovecot's header pass reads, taken from reads of (at least) those messages:
+/// per mailbox in the plan, its POP3 reads, then its IMAP reads unless a POP3 read
+/// failed (Dovecot stops at the first failed POP3 read).
+fn dovecot_subset(listing: &Listing, settings: &Settings, all: &Reads) -> Reads {
+    let plan = matcher::plan(listing, settings);
+    let mut out = Reads::default();
+    for mp in &plan.mailboxes {
+        if !mp.header_pass || mp.aborts || mp.pop3_failed {
+            continue;
+        }
+        let mut pop3_failed = false;
+        for n in &mp.pop3_reads {
+            if let Some(r) = all.pop3.get(n) {
+                pop3_failed |= matches!(r.header, Read::Failed { .. });
+                out.pop3.insert(*n, r.clone());
+            }
+        }
+        if pop3_failed {
+            continue;
+        }
+        for &uid in &mp.imap_reads {
+            if let Some(r) = all.imap_get(&mp.name, uid) {
+                out.insert_imap(&mp.name, uid, r.clone());
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

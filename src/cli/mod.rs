@@ -12,6 +12,7 @@ pub mod hash;
 pub mod run;
 pub mod scenario;
 pub mod serve;
+pub mod verify;
 
 use std::fmt;
 
@@ -20,9 +21,9 @@ use clap::{Parser, Subcommand};
 /// The exit codes, shown at the end of every `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success: the command did its job and every check held
-  1  failure: a check did not hold (run: a scenario's expectation was not met; conformance: a run disagrees with Dovecot)
-  2  bad usage or bad input, or the command could not do its job: unknown option, unreadable or malformed file, network or server error, Dovecot not usable (conformance)";
+  0  success: the command did its job and every check held (verify: Dovecot would carry every UIDL correctly)
+  1  failure: a check did not hold (run: a scenario's expectation was not met; conformance: a run disagrees with Dovecot; verify: Dovecot would fail, lose or mis-assign UIDLs)
+  2  bad usage or bad input, or the command could not do its job: unknown option, unreadable or malformed file, network, TLS, login or server error, Dovecot not usable (conformance)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,6 +52,9 @@ pub enum Command {
     /// Serve a scenario's world over real POP3 and IMAP until interrupted
     #[command(long_about = serve::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
     Serve(serve::ServeArgs),
+    /// Check a live provider's IMAP and POP3 services before the migration
+    #[command(long_about = verify::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    Verify(Box<verify::VerifyArgs>),
     /// Validate scenario files, or print the JSON Schema of the format
     #[command(subcommand)]
     Scenario(scenario::ScenarioCommand),
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hash(args) => hash::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Scenario(cmd) => scenario::run(&cmd),
     }
 }

@@ -172,6 +172,10 @@ impl ReadMap {
         self.0.len()
     }
 
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

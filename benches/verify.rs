@@ -1,0 +1,134 @@
+//! `uidlmap verify`'s read against `doveadm backup -R imapc:` with the pop3_migration
+//! plugin, on the same real Dovecot source (issue 7's speed goal: verify ≤ 1/5 of
+//! doveadm's wall time).
+//!
+//! The source: N messages of equal size (default 5,000; `UIDLMAP_BENCH_MESSAGES`), served
+//! over IMAP in UID order by one Dovecot and over POP3 in reverse by another, as
+//! tests/dovecot_harness.rs does for its order test. Equal sizes make Dovecot's size pass
+//! give up, so both tools read every header of both sides. verify's part: `fast_read`
+//! (with the audit's reads) + plan + resolve + audit; doveadm's part: the whole backup
+//! in the docs profile (`imapc_features = rfc822.size fetch-headers`,
+//! `mail_prefetch_count = 20`). Both answers are checked to agree.
+//!
+//! `cargo bench --bench verify`; skips with a line when Dovecot cannot run here.
+
+use std::time::{Duration, Instant};
+
+use uidlmap::dovecot::{
+    DovecotSource, Endpoint, ImapcProfile, OracleOptions, SourceOptions, run_backup,
+};
+use uidlmap::matcher::{self, Settings, audit};
+use uidlmap::migrate::{self, Source};
+use uidlmap::tls::Trust;
+
+fn message(n: usize) -> Vec<u8> {
+    format!(
+        "From: sender{n:05}@example.com\r\nTo: alice@example.org\r\nSubject: invoice {n:05}\r\n\
+         Message-ID: <m{n:05}@uidlmap.test>\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\
+         Content-Type: text/plain\r\n\r\n{}\r\n",
+        "body line of constant length\r\n".repeat(40)
+    )
+    .into_bytes()
+}
+
+fn main() {
+    if !DovecotSource::available_or_skip("bench verify") {
+        return;
+    }
+    let n: usize = std::env::var("UIDLMAP_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let msgs: Vec<Vec<u8>> = (1..=n).map(message).collect();
+    let start = Duration::from_secs(120);
+    let imap = DovecotSource::start(SourceOptions {
+        start_timeout: start,
+        ..SourceOptions::with_messages(msgs.clone())
+    })
+    .expect("start the IMAP Dovecot");
+    let pop3 = DovecotSource::start(SourceOptions {
+        uidvalidity: 1_600_000_000,
+        start_timeout: start,
+        ..SourceOptions::with_messages(msgs.into_iter().rev())
+    })
+    .expect("start the POP3 Dovecot");
+    let user = imap.user().to_string();
+    let imap_ep = Endpoint::local(imap.imap_port(), &user, imap.password().clone());
+    let pop3_ep = Endpoint::local(pop3.pop3_port(), &user, pop3.password().clone());
+
+    // verify
+    let source = Source {
+        imap: imap_ep.clone(),
+        pop3: pop3_ep.clone(),
+        trust: Trust::default(),
+    };
+    let opts = migrate::Options::new(Settings::enabled(), ImapcProfile::Docs);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let t = Instant::now();
+    let m = rt
+        .block_on(migrate::fast_read(&source, &opts))
+        .expect("fast_read");
+    let read = t.elapsed();
+    let plan = matcher::plan(&m.listing, &opts.settings);
+    let outcome = matcher::resolve(&plan, &m.reads).expect("resolve");
+    let a = audit::audit(
+        &m.listing,
+        &outcome,
+        m.all.as_ref().expect("audit reads"),
+        None,
+        &[],
+    )
+    .expect("audit");
+    let verify = t.elapsed();
+    let predicted: Vec<(u32, String, u32)> = outcome.mailboxes[0]
+        .messages
+        .iter()
+        .map(|x| (x.uid, x.uidl.unwrap_or_default().to_string(), x.order))
+        .collect();
+
+    // doveadm backup with the plugin
+    let mut oracle = OracleOptions::new(imap_ep, pop3_ep);
+    oracle.profile = ImapcProfile::Docs;
+    oracle.timeout = Duration::from_secs(1800);
+    oracle.imapc_cmd_timeout = Duration::from_secs(300);
+    let t = Instant::now();
+    let run = run_backup(oracle).expect("doveadm backup");
+    let doveadm = t.elapsed();
+    assert_eq!(run.exit_code, 0, "{:#?}", run.plugin_lines);
+    let stored: Vec<(u32, String, u32)> = run
+        .mailbox("INBOX")
+        .iter()
+        .map(|x| (x.uid, x.pop3_uidl.clone(), x.pop3_order))
+        .collect();
+    assert_eq!(
+        predicted, stored,
+        "verify's prediction differs from doveadm"
+    );
+
+    println!("messages: {n} (equal size, POP3 order reversed)");
+    println!(
+        "verify:  {:>8.3} s  (fast_read {:.3} s, {} right / {} wrong; POP3 {} commands in {} round trips, IMAP {} in {})",
+        verify.as_secs_f64(),
+        read.as_secs_f64(),
+        a.counts.right,
+        a.counts.wrong,
+        m.traffic.pop3.commands,
+        m.traffic.pop3.round_trips,
+        m.traffic.imap.commands,
+        m.traffic.imap.round_trips
+    );
+    println!("doveadm: {:>8.3} s", doveadm.as_secs_f64());
+    println!(
+        "ratio:   verify takes {:.3} of doveadm's time (goal ≤ 0.200): {}",
+        verify.as_secs_f64() / doveadm.as_secs_f64(),
+        if verify.as_secs_f64() * 5.0 <= doveadm.as_secs_f64() {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+}

@@ -1,0 +1,801 @@
+//! `uidlmap verify` and `migrate::fast_read`: the fast reader against the Dovecot-order
+//! reader on every scenario, and the command against fake and real servers.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fake_servers::tls::TestCa;
+use tokio::net::TcpListener;
+use uidlmap::matcher;
+use uidlmap::migrate::{self, Endpoint, ImapcProfile, Migration, Source};
+use uidlmap::report;
+use uidlmap::scenario::{self, Scenario, run as scenario_run};
+use uidlmap::secret::Secret;
+use uidlmap::tls::{Security, Trust};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn source_of(sc: &Scenario, served: &scenario_run::Served) -> Source {
+    let endpoint = |addr: SocketAddr, starttls: bool| Endpoint {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        security: if starttls {
+            Security::StartTls
+        } else {
+            Security::Plain
+        },
+        user: sc.world.user.clone(),
+        password: Secret::new(sc.world.password.clone()),
+    };
+    Source {
+        imap: endpoint(served.imap, sc.knobs.imap.starttls),
+        pop3: endpoint(served.pop3, sc.knobs.pop3.stls),
+        trust: match &served.ca {
+            Some(ca) => Trust::only(ca.ca_der.clone()),
+            None => Trust::default(),
+        },
+    }
+}
+
+/// Serves the scenario afresh and reads it with `fast` or Dovecot's order.
+async fn read(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    fast: bool,
+    audit: bool,
+) -> Result<Migration, String> {
+    let ca = scenario_run::needs_tls(sc).then(|| TestCa::generate().expect("test CA"));
+    let pop3_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let imap_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let served = scenario_run::serve(sc, pop3_l, imap_l, ca).expect("serve");
+    let source = source_of(sc, &served);
+    let mut opts = migrate::Options::new(sc.settings.clone(), profile);
+    // The fake servers answer at once; a server whose PIPELINING breaks under the deep
+    // window costs fast_read one command timeout before it reads again at Dovecot's depth.
+    opts.command_timeout = Duration::from_secs(3);
+    opts.connect_timeout = Duration::from_secs(5);
+    opts.audit = audit;
+    for (mailbox, uids) in &sc.cache {
+        for (uid, uidl) in uids {
+            opts.cache.insert((mailbox.clone(), *uid), uidl.clone());
+        }
+    }
+    let m = if fast {
+        migrate::fast_read(&source, &opts).await
+    } else {
+        migrate::dovecot_order(&source, &opts).await
+    };
+    served.stop().await;
+    m.map_err(|e| e.to_string())
+}
+
+fn answer(sc: &Scenario, m: &Migration) -> report::DovecotReport {
+    let plan = matcher::plan(&m.listing, &sc.settings);
+    let outcome = matcher::resolve(&plan, &m.reads).unwrap_or_else(|e| panic!("{}: {e}", sc.name));
+    report::build(&sc.name, None, "x", &outcome, None, &|_, _| None).dovecot
+}
+
+/// On every scenario whose servers do not act on the order of commands (no fault rules,
+/// no timeline events), the fast reader gives the same listing, the same answer and the
+/// same reads of every header as Dovecot's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_read_answers_as_dovecot_order_on_every_scenario() {
+    let files = scenario::discover(&[root().join("scenarios")]).expect("discover");
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(6));
+    let mut tasks = tokio::task::JoinSet::new();
+    for f in files {
+        let sc = scenario::load_file(&f).unwrap_or_else(|e| panic!("{e}"));
+        if !sc.rules.is_empty() || !sc.events.is_empty() {
+            continue;
+        }
+        let sem = sem.clone();
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            compare(&sc).await
+        });
+    }
+    let mut compared = 0;
+    while let Some(done) = tasks.join_next().await {
+        compared += done.expect("a comparison panicked");
+    }
+    assert!(compared >= 30, "only {compared} scenarios compared");
+}
+
+/// Compares the readers on one scenario under each imapc profile it is about; returns
+/// how many comparisons were made.
+async fn compare(sc: &Scenario) -> usize {
+    let mut compared = 0;
+    for &choice in sc.imapc.concrete() {
+        let profile = match choice {
+            scenario::ImapcProfile::Bare => ImapcProfile::Bare,
+            _ => ImapcProfile::Docs,
+        };
+        let limit = Duration::from_secs(30);
+        let slow = tokio::time::timeout(limit, read(sc, profile, false, true))
+            .await
+            .expect("dovecot_order in time");
+        let fast = tokio::time::timeout(limit, read(sc, profile, true, true))
+            .await
+            .expect("fast_read in time");
+        // Without the audit, fast_read reads only what the plan needs: exactly
+        // Dovecot's reads.
+        let lean = tokio::time::timeout(limit, read(sc, profile, true, false))
+            .await
+            .expect("fast_read without audit in time");
+        match (&slow, &lean) {
+            (Ok(slow), Ok(lean)) => {
+                assert_eq!(slow.listing, lean.listing, "{}: listing", sc.name);
+                assert_eq!(slow.reads, lean.reads, "{}: reads", sc.name);
+                assert!(lean.all.is_none());
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{}", sc.name),
+            _ => panic!("{}: only one reader failed", sc.name),
+        }
+        match (slow, fast) {
+            (Ok(slow), Ok(fast)) => {
+                assert_eq!(slow.listing, fast.listing, "{}: listing", sc.name);
+                assert_eq!(answer(sc, &slow), answer(sc, &fast), "{}", sc.name);
+                assert_eq!(slow.all, fast.all, "{}: every header", sc.name);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{}", sc.name),
+            (a, b) => panic!(
+                "{}: dovecot_order {:?} but fast_read {:?}",
+                sc.name,
+                a.err(),
+                b.err()
+            ),
+        }
+        compared += 1;
+    }
+    compared
+}
+
+// ---------------------------------------------------------------------------------------
+// The command, end to end, against the fake servers.
+
+use fake_servers::imap as fimap;
+use fake_servers::pop3 as fpop3;
+use fake_servers::script::{CommandMatch, FaultAction, Protocol, Rule};
+use tokio::sync::oneshot;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    StartTls,
+    Implicit,
+}
+
+/// Fake servers for a scenario's world, with the chosen TLS; stopped on drop.
+struct Running {
+    imap: SocketAddr,
+    pop3: SocketAddr,
+    ca: Option<TestCa>,
+    password: String,
+    _stops: Vec<oneshot::Sender<()>>,
+}
+
+fn scenario(rel: &str) -> Scenario {
+    scenario::load_file(&root().join("scenarios").join(rel)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn start(sc: &Scenario, tls: Mode, rules: Vec<Rule>) -> Running {
+    let ca = (tls != Mode::Plain).then(|| TestCa::generate().expect("test CA"));
+    let (mut pop3_opts, mut imap_opts) = scenario_run::server_options(&sc.knobs, None);
+    if let Some(ca) = &ca {
+        match tls {
+            Mode::StartTls => {
+                pop3_opts.caps.stls = true;
+                pop3_opts.tls = fpop3::Pop3Tls::Stls(ca.acceptor());
+                imap_opts.capabilities.starttls = true;
+                imap_opts.tls = fimap::TlsMode::StartTls(ca.clone());
+            }
+            Mode::Implicit => {
+                pop3_opts.tls = fpop3::Pop3Tls::Implicit(ca.acceptor());
+                imap_opts.tls = fimap::TlsMode::Implicit(ca.clone());
+            }
+            Mode::Plain => {}
+        }
+    }
+    let world = sc.shared_world();
+    let script = fake_servers::Script::new(rules, Vec::new());
+    let pop3_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let imap_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (pop3, imap) = (
+        pop3_l.local_addr().expect("addr"),
+        imap_l.local_addr().expect("addr"),
+    );
+    let (ptx, prx) = oneshot::channel::<()>();
+    let (itx, irx) = oneshot::channel::<()>();
+    tokio::spawn(fpop3::serve(
+        pop3_l,
+        world.clone(),
+        script.clone(),
+        pop3_opts,
+        async {
+            let _ = prx.await;
+        },
+    ));
+    tokio::spawn(fimap::serve(imap_l, world, script, imap_opts, async {
+        let _ = irx.await;
+    }));
+    Running {
+        imap,
+        pop3,
+        ca,
+        password: sc.world.password.clone(),
+        _stops: vec![ptx, itx],
+    }
+}
+
+impl Running {
+    fn urls(&self, tls: Mode) -> Vec<String> {
+        let (i, p) = match tls {
+            Mode::Implicit => ("imaps", "pop3s"),
+            _ => ("imap", "pop3"),
+        };
+        let mut v = vec![
+            "--imap".into(),
+            format!("{i}://alice@{}", self.imap),
+            "--pop3".into(),
+            format!("{p}://alice@{}", self.pop3),
+        ];
+        if tls == Mode::StartTls {
+            v.push("--starttls".into());
+        }
+        v
+    }
+
+    fn ca_file(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, &self.ca.as_ref().expect("a CA").ca_pem).expect("write CA");
+        path
+    }
+
+    /// Replaces this run's ports, which change every time.
+    fn filter(&self, text: &str) -> String {
+        text.replace(&format!(":{}", self.imap.port()), ":[IMAP-PORT]")
+            .replace(&format!(":{}", self.pop3.port()), ":[POP3-PORT]")
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary with `args`, the password in `UIDLMAP_PASSWORD` when given. The
+/// binary bounds its own connects and reads (`--connect-timeout`, `--timeout`).
+fn uidlmap_blocking(args: Vec<String>, password: Option<String>) -> Out {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_uidlmap"));
+    cmd.args(&args)
+        .env_remove("UIDLMAP_PASSWORD")
+        .env_remove("UIDLMAP_IMAP_PASSWORD")
+        .env_remove("UIDLMAP_POP3_PASSWORD")
+        .stdin(std::process::Stdio::null());
+    if let Some(p) = password {
+        cmd.env("UIDLMAP_PASSWORD", p);
+    }
+    let out = cmd.output().expect("run uidlmap");
+    Out {
+        code: out.status.code().expect("an exit code"),
+        stdout: String::from_utf8(out.stdout).expect("UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("UTF-8"),
+    }
+}
+
+async fn uidlmap(mut args: Vec<String>, password: Option<&str>) -> Out {
+    let password = password.map(str::to_string);
+    if args.first().is_some_and(|a| a == "verify") {
+        args.extend(["--connect-timeout", "5", "--timeout", "20"].map(String::from));
+    }
+    let run = tokio::task::spawn_blocking(move || uidlmap_blocking(args, password));
+    tokio::time::timeout(LIMIT, run)
+        .await
+        .expect("uidlmap finished in time")
+        .expect("join")
+}
+
+fn args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({
+        snapshot_path => "../snapshots/verify",
+        prepend_module_to_snapshot => false,
+    }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_success_exit_0_human_and_yaml() {
+    let sc = scenario("providers/dovecot.yaml");
+    let s = start(&sc, Mode::Plain, Vec::new()).await;
+    let mut a = args(&["verify"]);
+    a.extend(s.urls(Mode::Plain));
+    let out = uidlmap(a.clone(), Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains(&s.password));
+    snapshot("plain-success.human", &s.filter(&out.stdout));
+    a.extend(args(&["--format", "yaml"]));
+    let out = uidlmap(a, Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot("plain-success.yaml", &s.filter(&out.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
+    let rel = "dovecot-bugs/positional-size-crossed.yaml";
+    let sc = scenario(rel);
+    let s = start(&sc, Mode::Plain, Vec::new()).await;
+    let mut a = args(&["verify"]);
+    a.extend(s.urls(Mode::Plain));
+
+    let out = uidlmap(a.clone(), Some(&s.password)).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("2 wrong"), "{}", out.stderr);
+    snapshot("crossed.human", &s.filter(&out.stdout));
+
+    let mut json = a.clone();
+    json.extend(args(&["--format", "json"]));
+    let out = uidlmap(json, Some(&s.password)).await;
+    assert_eq!(out.code, 1);
+    snapshot("crossed.json", &s.filter(&out.stdout));
+
+    // The TSV is exactly `uidlmap run --format tsv`'s for the same world.
+    let mut tsv = a.clone();
+    tsv.extend(args(&["--format", "tsv"]));
+    let out = uidlmap(tsv, Some(&s.password)).await;
+    assert_eq!(out.code, 1);
+    let path = root().join("scenarios").join(rel);
+    let run = uidlmap(
+        vec![
+            "run".into(),
+            "--format".into(),
+            "tsv".into(),
+            path.display().to_string(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(out.stdout, run.stdout);
+    snapshot("crossed.tsv", &out.stdout);
+
+    // That TSV, given back as imapc's UIDL cache, is what the cached-UIDL pass uses.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache.tsv");
+    std::fs::write(&cache, &out.stdout).expect("write cache");
+    let mut cached = a.clone();
+    cached.extend(args(&["--cache", &cache.display().to_string()]));
+    let out = uidlmap(cached, Some(&s.password)).await;
+    assert!(out.stdout.contains("cached uidls=3"), "{}", out.stdout);
+
+    let mut uidlist = a.clone();
+    uidlist.extend(args(&["--format", "dovecot-uidlist"]));
+    let out = uidlmap(uidlist, Some(&s.password)).await;
+    assert_eq!(out.code, 1);
+    snapshot("crossed.dovecot-uidlist", &out.stdout);
+
+    // The recommended setting, given with --set or in a Dovecot configuration, fixes it.
+    let mut set = a.clone();
+    set.extend(args(&["--set", "skip_size_check=yes"]));
+    let out = uidlmap(set, Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "imapc_host = {}\nimapc_port = {}\nimapc_user = %u\nimapc_ssl = no\n\
+             pop3c_host = \"{}\"\npop3c_port = {}\n\
+             plugin {{\n  pop3_migration_mailbox = POP3-MIGRATION-NS/INBOX # as the docs\n  \
+             pop3_migration_skip_size_check = yes\n}}\n",
+            s.imap.ip(),
+            s.imap.port(),
+            s.pop3.ip(),
+            s.pop3.port()
+        ),
+    )
+    .expect("write conf");
+    let out = uidlmap(
+        vec![
+            "verify".into(),
+            "--dovecot-conf".into(),
+            conf.display().to_string(),
+            "--imap".into(),
+            format!("imap://alice@{}", s.imap),
+            "--pop3".into(),
+            format!("pop3://alice@{}", s.pop3),
+        ],
+        Some(&s.password),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // Without URLs the user is missing (`%u` is per user): bad input, naming the flag.
+    let out = uidlmap(
+        vec![
+            "verify".into(),
+            "--dovecot-conf".into(),
+            conf.display().to_string(),
+        ],
+        Some(&s.password),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no IMAP user"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_implicit_tls_verified_by_the_ca() {
+    let sc = scenario("providers/dovecot.yaml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for tls in [Mode::StartTls, Mode::Implicit] {
+        let s = start(&sc, tls, Vec::new()).await;
+        let ca = s.ca_file(dir.path());
+        let mut a = args(&["verify", "--ca-file", &ca.display().to_string()]);
+        a.extend(s.urls(tls));
+        let out = uidlmap(a, Some(&s.password)).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+
+        // Without the CA the certificate is not trusted: verification fails.
+        let mut a = args(&["verify"]);
+        a.extend(s.urls(tls));
+        let out = uidlmap(a.clone(), Some(&s.password)).await;
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr.to_lowercase().contains("certificate"),
+            "{}",
+            out.stderr
+        );
+
+        // --insecure works, and says so loudly.
+        a.push("--insecure".into());
+        let out = uidlmap(a, Some(&s.password)).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stderr.contains("WARNING: --insecure"), "{}", out.stderr);
+    }
+}
+
+fn pop3_in_use_once() -> Rule {
+    Rule {
+        on: CommandMatch::prefix(Protocol::Pop3, "PASS"),
+        action: FaultAction::Reply(
+            b"-ERR [IN-USE] Mailbox is locked by another session\r\n".to_vec(),
+        ),
+        skip: 0,
+        times: Some(1),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_use_then_success_through_a_retry() {
+    let sc = scenario("providers/dovecot.yaml");
+    let s = start(&sc, Mode::Plain, vec![pop3_in_use_once()]).await;
+    let mut a = args(&["verify", "--retries", "2", "--retry-delay-ms", "50"]);
+    a.extend(s.urls(Mode::Plain));
+    let out = uidlmap(a, Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // Without retries the lock ends the verification: exit 2, the command and the
+    // reply named, the password not.
+    let s = start(&sc, Mode::Plain, vec![pop3_in_use_once()]).await;
+    let mut a = args(&["verify", "--retries", "0"]);
+    a.extend(s.urls(Mode::Plain));
+    let out = uidlmap(a, Some(&s.password)).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("[IN-USE]"), "{}", out.stderr);
+    assert!(out.stderr.contains("PASS ***"), "{}", out.stderr);
+    assert!(!out.stderr.contains(&s.password), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
+    let sc = scenario("providers/dovecot.yaml");
+    // The IMAP server drops the connection on every FETCH.
+    let drop_fetch = Rule {
+        on: CommandMatch::prefix(Protocol::Imap, "UID FETCH"),
+        action: FaultAction::Disconnect,
+        skip: 0,
+        times: None,
+    };
+    let s = start(&sc, Mode::Plain, vec![drop_fetch]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = dir.path().join("report.json");
+    std::fs::write(&output, "earlier\n").expect("write");
+    let mut a = args(&[
+        "verify",
+        "--retries",
+        "0",
+        "--output",
+        &output.display().to_string(),
+    ]);
+    a.extend(s.urls(Mode::Plain));
+    let out = uidlmap(a, Some(&s.password)).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains(&s.imap.to_string()), "{}", out.stderr);
+    assert!(out.stderr.contains("UID FETCH"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&output).expect("read"), "earlier\n");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+
+    // A good run replaces the file whole.
+    let good = start(&sc, Mode::Plain, Vec::new()).await;
+    let mut a = args(&[
+        "verify",
+        "--format",
+        "json",
+        "--output",
+        &output.display().to_string(),
+    ]);
+    a.extend(good.urls(Mode::Plain));
+    let out = uidlmap(a, Some(&good.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read_to_string(&output).expect("read");
+    assert!(written.contains("\"exit_code\": 0"), "{written}");
+
+    // Nobody listening.
+    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let out = uidlmap(
+        args(&[
+            "verify",
+            "--retries",
+            "0",
+            "--imap",
+            &format!("imap://alice@127.0.0.1:{port}"),
+            "--pop3",
+            &format!("pop3://alice@127.0.0.1:{port}"),
+        ]),
+        Some("pw"),
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+
+    // Bad input.
+    for bad in [
+        vec!["verify", "--imap", "http://a@b", "--pop3", "pop3://a@b"],
+        vec!["verify", "--imap", "imap://a:pw@b", "--pop3", "pop3://a@b"],
+        vec![
+            "verify",
+            "--imap",
+            "imap://a@b",
+            "--pop3",
+            "pop3://a@b",
+            "--set",
+            "nonsense=yes",
+        ],
+        vec!["verify", "--pop3", "pop3://a@b"],
+    ] {
+        let out = uidlmap(args(&bad), Some("pw")).await;
+        assert_eq!(out.code, 2, "{bad:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("pw@"), "{}", out.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Real Dovecot as the old provider.
+
+use uidlmap::dovecot::{DovecotSource, OracleOptions, SourceOptions, run_backup};
+
+fn message(n: usize, body_len: usize) -> Vec<u8> {
+    format!(
+        "From: sender{n}@example.com\r\nTo: alice@example.org\r\nSubject: message {n}\r\n\
+         Message-ID: <m{n}@uidlmap.test>\r\n\r\n{}\r\n",
+        "x".repeat(body_len)
+    )
+    .into_bytes()
+}
+
+fn real(args_: &[&str], src_imap: String, src_pop3: String, password: &str) -> Out {
+    let mut a = args(&[
+        "verify",
+        "--connect-timeout",
+        "5",
+        "--timeout",
+        "20",
+        "--retries",
+        "0",
+    ]);
+    a.extend(args_.iter().map(|s| s.to_string()));
+    a.extend([
+        "--imap".to_string(),
+        src_imap,
+        "--pop3".to_string(),
+        src_pop3,
+    ]);
+    uidlmap_blocking(a, Some(password.to_string()))
+}
+
+#[test]
+fn real_dovecot_over_implicit_tls_and_starttls() {
+    if !DovecotSource::available_or_skip("real_dovecot_over_implicit_tls_and_starttls") {
+        return;
+    }
+    let src = DovecotSource::start(SourceOptions {
+        tls: true,
+        ..SourceOptions::with_messages([message(1, 10), message(2, 40), message(3, 90)])
+    })
+    .expect("start dovecot");
+    let ca = src.ca_file().expect("a CA file");
+    let ca = ca.display().to_string();
+    let pw = src.password().expose().to_string();
+    let user = src.user().to_string();
+    let out = real(
+        &["--ca-file", &ca, "--format", "tsv"],
+        format!(
+            "imaps://{user}@127.0.0.1:{}",
+            src.imaps_port().expect("imaps")
+        ),
+        format!(
+            "pop3s://{user}@127.0.0.1:{}",
+            src.pop3s_port().expect("pop3s")
+        ),
+        &pw,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let want: String = (1..=3)
+        .map(|uid| {
+            format!(
+                "INBOX\t{uid}\t{}\t{uid}\n",
+                src.expected_uidl(uid).expect("uidl")
+            )
+        })
+        .collect();
+    assert_eq!(
+        out.stdout,
+        format!("mailbox\tuid\tpop3_uidl\tpop3_order\n{want}")
+    );
+
+    let out = real(
+        &["--ca-file", &ca, "--starttls", "--format", "tsv"],
+        format!("imap://{user}@127.0.0.1:{}", src.imap_port()),
+        format!("pop3://{user}@127.0.0.1:{}", src.pop3_port()),
+        &pw,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // A wrong password: verification fails (2), naming the command but not the password.
+    let out = real(
+        &["--ca-file", &ca],
+        format!(
+            "imaps://{user}@127.0.0.1:{}",
+            src.imaps_port().expect("imaps")
+        ),
+        format!(
+            "pop3s://{user}@127.0.0.1:{}",
+            src.pop3s_port().expect("pop3s")
+        ),
+        "not-the-password",
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("LOGIN"), "{}", out.stderr);
+    assert!(!out.stderr.contains("not-the-password"), "{}", out.stderr);
+}
+
+/// POP3 lists the messages in reverse, all of one size: Dovecot's size pass gives up on
+/// equal neighbours and the header pass pairs them. verify predicts exactly what
+/// `doveadm backup` with the plugin stores (UIDL and POP3 order per UID).
+#[test]
+fn real_dovecot_reversed_equal_sizes_matches_doveadm() {
+    if !DovecotSource::available_or_skip("real_dovecot_reversed_equal_sizes_matches_doveadm") {
+        return;
+    }
+    let msgs: Vec<Vec<u8>> = (1..=5).map(|n| message(n, 50)).collect();
+    let imap = DovecotSource::start(SourceOptions::with_messages(msgs.clone())).expect("imap");
+    let pop3 = DovecotSource::start(SourceOptions {
+        uidvalidity: 1_600_000_000,
+        ..SourceOptions::with_messages(msgs.into_iter().rev())
+    })
+    .expect("pop3");
+    let pw = imap.password().expose().to_string();
+    let user = imap.user().to_string();
+    let out = real(
+        &["--format", "tsv"],
+        format!("imap://{user}@127.0.0.1:{}", imap.imap_port()),
+        format!("pop3://{user}@127.0.0.1:{}", pop3.pop3_port()),
+        &pw,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first = format!("INBOX\t1\t{}\t5\n", pop3.expected_uidl(5).expect("uidl"));
+    assert!(out.stdout.contains(&first), "{}", out.stdout);
+
+    let mut opts = OracleOptions::new(
+        uidlmap::dovecot::Endpoint::local(imap.imap_port(), &user, imap.password().clone()),
+        uidlmap::dovecot::Endpoint::local(pop3.pop3_port(), &user, pop3.password().clone()),
+    );
+    opts.profile = ImapcProfile::Docs;
+    opts.timeout = Duration::from_secs(30);
+    let run = run_backup(opts).expect("doveadm");
+    assert_eq!(run.exit_code, 0, "{:#?}", run.plugin_lines);
+    let stored: String = run
+        .mailbox("INBOX")
+        .iter()
+        .map(|m| format!("INBOX\t{}\t{}\t{}\n", m.uid, m.pop3_uidl, m.pop3_order))
+        .collect();
+    assert_eq!(
+        out.stdout,
+        format!("mailbox\tuid\tpop3_uidl\tpop3_order\n{stored}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_jobs_shard_and_resume_as_json_lines() {
+    let good = start(&scenario("providers/dovecot.yaml"), Mode::Plain, Vec::new()).await;
+    let crossed = start(
+        &scenario("dovecot-bugs/positional-size-crossed.yaml"),
+        Mode::Plain,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(good.password, crossed.password);
+    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let accounts = dir.path().join("accounts.txt");
+    std::fs::write(
+        &accounts,
+        format!(
+            "# three accounts\nimap://alice@{} pop3://alice@{}\nimap://alice@{} pop3://alice@{}\n\
+             imap://alice@127.0.0.1:{port} pop3://alice@127.0.0.1:{port}\n",
+            good.imap, good.pop3, crossed.imap, crossed.pop3
+        ),
+    )
+    .expect("write accounts");
+    let output = dir.path().join("results.jsonl");
+    let base = args(&[
+        "verify",
+        "--accounts",
+        &accounts.display().to_string(),
+        "--output",
+        &output.display().to_string(),
+        "--retries",
+        "0",
+        "--jobs",
+        "2",
+    ]);
+    // Shard 1 of 3 is the second account alone.
+    let mut first = base.clone();
+    first.extend(args(&["--shard", "1/3"]));
+    let out = uidlmap(first, Some(&good.password)).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines = std::fs::read_to_string(&output).expect("read");
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+
+    // --resume does the rest, once each.
+    let mut rest = base.clone();
+    rest.push("--resume".into());
+    let out = uidlmap(rest, Some(&good.password)).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let text = std::fs::read_to_string(&output).expect("read");
+    let mut got: Vec<(u64, u64)> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            (
+                v["account"].as_u64().expect("account"),
+                v["exit"].as_u64().expect("exit"),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, vec![(2, 0), (3, 1), (4, 2)], "{text}");
+    assert!(!text.contains(&good.password));
+
+    // Nothing left: a resumed run does nothing and succeeds.
+    let mut again = base.clone();
+    again.push("--resume".into());
+    let out = uidlmap(again, Some(&good.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&output).expect("read"), text);
+}
