@@ -182,9 +182,32 @@ fn server_name(e: &Endpoint) -> String {
     format!("{}:{}", e.host, e.port)
 }
 
-/// Connects and logs in, trying again after a temporary failure (`[IN-USE]`,
-/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, network trouble) up to `retries` times, the delay
-/// doubling each time. Dovecot itself never retries: `dovecot_order` passes 0.
+/// Runs `attempt` until it succeeds, fails for good, or has been retried `retries`
+/// times after failures `temporary` accepts, the delay doubling each time. Dovecot
+/// itself never retries: `dovecot_order` passes 0.
+async fn with_retries<T, E, Fut>(
+    retries: u32,
+    delay: Duration,
+    temporary: impl Fn(&E) -> bool,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(err) if temporary(&err) && tries < retries => {
+                tokio::time::sleep(delay * 2u32.saturating_pow(tries)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Connects and logs in to POP3, trying again after a temporary failure (`[IN-USE]`,
+/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, network trouble) as [`with_retries`] says.
 async fn pop3_login(
     source: &Source,
     timeouts: pop3c::Timeouts,
@@ -192,30 +215,20 @@ async fn pop3_login(
     delay: Duration,
 ) -> Result<Pop3Client<MaybeTls>, Pop3Error> {
     let e = &source.pop3;
-    let mut attempt = 0;
-    loop {
-        let tried = async {
-            let mut client = pop3c::connect(
-                &e.host,
-                e.port,
-                e.security,
-                &source.trust,
-                timeouts,
-                pop3c::Limits::default(),
-            )
-            .await?;
-            client.login(&e.user, &e.password).await?;
-            Ok::<_, Pop3Error>(client)
-        }
-        .await;
-        match tried {
-            Err(err) if err.is_temporary() && attempt < retries => {
-                tokio::time::sleep(delay * 2u32.saturating_pow(attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    with_retries(retries, delay, Pop3Error::is_temporary, || async {
+        let mut client = pop3c::connect(
+            &e.host,
+            e.port,
+            e.security,
+            &source.trust,
+            timeouts,
+            pop3c::Limits::default(),
+        )
+        .await?;
+        client.login(&e.user, &e.password).await?;
+        Ok(client)
+    })
+    .await
 }
 
 /// Whether an IMAP failure may pass on a second try.
@@ -240,30 +253,20 @@ async fn imap_login(source: &Source, opts: &Options) -> Result<ImapClient<MaybeT
         connect: opts.connect_timeout,
         io: opts.command_timeout,
     };
-    let mut attempt = 0;
-    loop {
-        let tried = async {
-            let mut imap = imapc::connect(
-                &e.host,
-                e.port,
-                e.security,
-                &source.trust,
-                timeouts,
-                imapc::Limits::default(),
-            )
-            .await?;
-            imap.login(&e.user, &e.password).await?;
-            Ok::<_, ImapError>(imap)
-        }
-        .await;
-        match tried {
-            Err(err) if imap_temporary(&err) && attempt < opts.retries => {
-                tokio::time::sleep(opts.retry_delay * 2u32.saturating_pow(attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    with_retries(opts.retries, opts.retry_delay, imap_temporary, || async {
+        let mut imap = imapc::connect(
+            &e.host,
+            e.port,
+            e.security,
+            &source.trust,
+            timeouts,
+            imapc::Limits::default(),
+        )
+        .await?;
+        imap.login(&e.user, &e.password).await?;
+        Ok(imap)
+    })
+    .await
 }
 
 /// Connects and lists POP3 as pop3c does. An error is returned as Dovecot's log line.
