@@ -15,6 +15,8 @@
 //! it reports what Dovecot itself would send.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::imap::client::{self as imapc, Batching, ImapClient, ImapError};
@@ -76,6 +78,21 @@ pub struct Options {
     pub retries: u32,
     /// The first delay before a retry; it doubles each time.
     pub retry_delay: Duration,
+    /// Counters a caller may show while the run goes on.
+    pub progress: Arc<Progress>,
+}
+
+/// How far a run has got; updated as it goes, read by whoever shows progress.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Messages POP3 lists (set once listed).
+    pub pop3_listed: AtomicU64,
+    /// Messages the IMAP mailboxes hold (set once listed).
+    pub imap_listed: AtomicU64,
+    /// POP3 headers read so far.
+    pub pop3_read: AtomicU64,
+    /// IMAP headers read so far.
+    pub imap_read: AtomicU64,
 }
 
 impl Options {
@@ -89,6 +106,7 @@ impl Options {
             command_timeout: Duration::from_secs(300),
             retries: 0,
             retry_delay: Duration::from_secs(1),
+            progress: Arc::default(),
         }
     }
 }
@@ -357,7 +375,12 @@ async fn pop3_list(
 
 /// Reads POP3 headers (TOP, or RETR without TOP), then the whole message for every
 /// header without its blank line. A broken session fails this and every later read.
-async fn pop3_reads(session: &mut Pop3Session, numbers: &[u32], out: &mut ReadMap) {
+async fn pop3_reads(
+    session: &mut Pop3Session,
+    numbers: &[u32],
+    out: &mut ReadMap,
+    progress: &Progress,
+) {
     let numbers: Vec<u32> = numbers
         .iter()
         .copied()
@@ -383,33 +406,36 @@ async fn pop3_reads(session: &mut Pop3Session, numbers: &[u32], out: &mut ReadMa
         fail(out, &numbers, &why);
         return;
     }
-    let headers = match session.client.fetch_headers(&numbers).await {
-        Ok(h) => h,
-        Err(e) => {
-            let why = format!("pop3c({}): {e}", session.host);
-            session.broken = Some(why.clone());
-            fail(out, &numbers, &why);
-            return;
-        }
-    };
+    // Each header is hashed as it arrives and its bytes dropped: a large maildrop is
+    // never held in memory.
     let mut need_full = Vec::new();
-    let mut fresh = Vec::with_capacity(headers.len());
-    for (n, fetched) in headers {
-        let header = match &fetched {
-            Fetched::Expunged { reply } => Read::Expunged {
-                reason: reply.text.as_str().into(),
-            },
-            other => hashed(other.bytes().unwrap_or_default()),
-        };
-        // A RETR fallback (no TOP) already read the whole message.
-        if header.needs_full() && !matches!(fetched, Fetched::Retr(_)) {
-            need_full.push(n);
-        }
-        let full = match (&fetched, header.needs_full()) {
-            (Fetched::Retr(_), true) => Some(Box::new(header.clone())),
-            _ => None,
-        };
-        fresh.push((n, MessageRead { header, full }));
+    let mut fresh = Vec::with_capacity(numbers.len());
+    let got = session
+        .client
+        .fetch_headers_each(&numbers, |n, fetched| {
+            let header = match &fetched {
+                Fetched::Expunged { reply } => Read::Expunged {
+                    reason: reply.text.as_str().into(),
+                },
+                other => hashed(other.bytes().unwrap_or_default()),
+            };
+            // A RETR fallback (no TOP) already read the whole message.
+            if header.needs_full() && !matches!(fetched, Fetched::Retr(_)) {
+                need_full.push(n);
+            }
+            let full = match (&fetched, header.needs_full()) {
+                (Fetched::Retr(_), true) => Some(Box::new(header.clone())),
+                _ => None,
+            };
+            fresh.push((n, MessageRead { header, full }));
+            progress.pop3_read.fetch_add(1, Ordering::Relaxed);
+        })
+        .await;
+    if let Err(e) = got {
+        let why = format!("pop3c({}): {e}", session.host);
+        session.broken = Some(why.clone());
+        fail(out, &numbers, &why);
+        return;
     }
     out.extend(fresh);
     if need_full.is_empty() {
@@ -452,6 +478,7 @@ async fn imap_reads(
     uids: &[u32],
     batching: Batching,
     out: &mut Reads,
+    progress: &Progress,
 ) -> Result<(), ImapError> {
     let uids: Vec<u32> = uids
         .iter()
@@ -461,21 +488,31 @@ async fn imap_reads(
     if uids.is_empty() {
         return Ok(());
     }
-    let got = client.fetch_headers(&uids, batching).await?;
+    // Hashed as they arrive; a UID that does not come back (or comes back NIL) is
+    // gone, as imapc sees it.
     let mut need_full = Vec::new();
     let mut fresh = Vec::with_capacity(uids.len());
-    for &uid in &uids {
-        let header = match got.items.get(&uid) {
-            Some(bytes) => hashed(bytes),
-            None => Read::Expunged {
-                reason: "Message was expunged".into(),
+    let got = client
+        .fetch_headers_each(&uids, batching, |uid, bytes| {
+            let header = hashed(&bytes);
+            if header.needs_full() {
+                need_full.push(uid);
+            }
+            fresh.push((uid, MessageRead { header, full: None }));
+            progress.imap_read.fetch_add(1, Ordering::Relaxed);
+        })
+        .await?;
+    fresh.extend(got.vanished().into_iter().map(|uid| {
+        (
+            uid,
+            MessageRead {
+                header: Read::Expunged {
+                    reason: "Message was expunged".into(),
+                },
+                full: None,
             },
-        };
-        if header.needs_full() {
-            need_full.push(uid);
-        }
-        fresh.push((uid, MessageRead { header, full: None }));
-    }
+        )
+    }));
     out.extend_imap(mailbox, fresh);
     if !need_full.is_empty() {
         let fulls = client.fetch_full(&need_full, batching).await?;
@@ -579,7 +616,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         }
         let (pop3_numbers, imap_uids) = (mp.pop3_reads.clone(), mp.imap_reads.clone());
         if let Some(session) = pop3.as_mut() {
-            pop3_reads(session, &pop3_numbers, &mut m.reads.pop3).await;
+            pop3_reads(session, &pop3_numbers, &mut m.reads.pop3, &opts.progress).await;
         }
         // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
         let pop3_failed = pop3_numbers.iter().any(|n| {
@@ -589,9 +626,16 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
             )
         });
         if !pop3_failed {
-            imap_reads(&mut imap, name, &imap_uids, batching, &mut m.reads)
-                .await
-                .map_err(imap_err)?;
+            imap_reads(
+                &mut imap,
+                name,
+                &imap_uids,
+                batching,
+                &mut m.reads,
+                &opts.progress,
+            )
+            .await
+            .map_err(imap_err)?;
         }
     }
 
@@ -615,7 +659,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 .client
                 .set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
             let numbers: Vec<u32> = m.listing.pop3.iter().map(|p| p.number).collect();
-            pop3_reads(session, &numbers, &mut all.pop3).await;
+            pop3_reads(session, &numbers, &mut all.pop3, &opts.progress).await;
         }
         for mb in &m.listing.imap {
             let uids: Vec<u32> = mb.messages.iter().map(|x| x.uid).collect();
@@ -623,9 +667,16 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 continue;
             }
             imap.examine(&mb.name).await.map_err(imap_err)?;
-            imap_reads(&mut imap, &mb.name, &uids, Batching::PIPELINED, &mut all)
-                .await
-                .map_err(imap_err)?;
+            imap_reads(
+                &mut imap,
+                &mb.name,
+                &uids,
+                Batching::PIPELINED,
+                &mut all,
+                &opts.progress,
+            )
+            .await
+            .map_err(imap_err)?;
         }
         m.all = Some(all);
     }
@@ -665,6 +716,9 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
         // One command lists the UIDs and, in the docs profile, the sizes Dovecot uses.
         let listed = side.client.uid_sizes().await?;
         let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
+        opts.progress
+            .imap_listed
+            .fetch_add(uids.len() as u64, Ordering::Relaxed);
         match opts.profile {
             ImapcProfile::Docs => {
                 for l in &listed {
@@ -694,6 +748,7 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
                 &uids,
                 Batching::PIPELINED,
                 &mut side.reads,
+                &opts.progress,
             )
             .await?;
         }
@@ -725,18 +780,22 @@ async fn fast_pop3(
     let mut reads = ReadMap::default();
     match pop3_list(source, opts).await {
         Ok((mut session, messages)) => {
+            opts.progress
+                .pop3_listed
+                .store(messages.len() as u64, Ordering::Relaxed);
             session
                 .client
                 .set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
             if all {
                 let numbers: Vec<u32> = messages.iter().map(|p| p.number).collect();
-                pop3_reads(&mut session, &numbers, &mut reads).await;
+                pop3_reads(&mut session, &numbers, &mut reads, &opts.progress).await;
                 if session.broken.is_some() {
                     // Some servers advertise PIPELINING and break under a deep window:
                     // read again as Dovecot would, so that a failure is Dovecot's too.
                     if let Ok((mut again, _)) = pop3_list(source, opts).await {
                         reads.clear();
-                        pop3_reads(&mut again, &numbers, &mut reads).await;
+                        opts.progress.pop3_read.store(0, Ordering::Relaxed);
+                        pop3_reads(&mut again, &numbers, &mut reads, &opts.progress).await;
                         session = again;
                     }
                 }
@@ -812,19 +871,27 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
             }
             for (name, uids) in by_mailbox {
                 imap_client.examine(&name).await?;
-                imap_reads(imap_client, &name, &uids, Batching::PIPELINED, &mut out).await?;
+                imap_reads(
+                    imap_client,
+                    &name,
+                    &uids,
+                    Batching::PIPELINED,
+                    &mut out,
+                    &opts.progress,
+                )
+                .await?;
             }
             Ok::<_, ImapError>(out)
         };
         let pop3_reads_all = async {
             let mut out = ReadMap::default();
             if let Some(session) = pop3.as_mut() {
-                pop3_reads(session, &pop3_numbers, &mut out).await;
+                pop3_reads(session, &pop3_numbers, &mut out, &opts.progress).await;
                 if session.broken.is_some() {
                     // As in `fast_pop3`: again at Dovecot's own depth.
                     if let Ok((mut again, _)) = pop3_list(source, opts).await {
                         out.clear();
-                        pop3_reads(&mut again, &pop3_numbers, &mut out).await;
+                        pop3_reads(&mut again, &pop3_numbers, &mut out, &opts.progress).await;
                         *session = again;
                     }
                 }

@@ -1013,6 +1013,18 @@ fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// `listing…`, then `headers: POP3 a/b, IMAP c/d`.
+fn progress_line(p: &migrate::Progress) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (pl, il) = (p.pop3_listed.load(Relaxed), p.imap_listed.load(Relaxed));
+    let (pr, ir) = (p.pop3_read.load(Relaxed), p.imap_read.load(Relaxed));
+    if pl == 0 && il == 0 {
+        "uidlmap: listing IMAP and POP3…".to_string()
+    } else {
+        format!("uidlmap: headers read: POP3 {pr}/{pl}, IMAP {ir}/{il}")
+    }
+}
+
 pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     if args.insecure {
         eprintln!(
@@ -1026,8 +1038,25 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         return Err(bad_input(anyhow!("--resume and --shard need --accounts")));
     }
     let plan = settle(args).map_err(bad_input)?;
+    let show = io::IsTerminal::is_terminal(&io::stderr());
+    let progress = plan.opts.progress.clone();
     let report = runtime()?
-        .block_on(verify(&plan.source, &plan.opts))
+        .block_on(async {
+            if !show {
+                return verify(&plan.source, &plan.opts).await;
+            }
+            // Progress on the terminal only: a line rewritten in place while reading.
+            let ticker = tokio::spawn(async move {
+                loop {
+                    eprint!("\r\x1b[K{}", progress_line(&progress));
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            });
+            let r = verify(&plan.source, &plan.opts).await;
+            ticker.abort();
+            eprint!("\r\x1b[K");
+            r
+        })
         .context("verification failed")?;
     let out = render(&report, args.format);
     match &args.output {

@@ -816,6 +816,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             .await
     }
 
+    /// `UID FETCH <set> (BODY.PEEK[HEADER])`, handing each header to `each` as it
+    /// arrives so that a large mailbox is never held in memory. The result's `items`
+    /// is empty; `vanished()` names the UIDs that did not come back.
+    pub async fn fetch_headers_each(
+        &mut self,
+        uids: &[u32],
+        batching: Batching,
+        mut each: impl FnMut(u32, Vec<u8>),
+    ) -> Result<Fetched<()>, ImapError> {
+        self.fetch_each(
+            uids,
+            "(BODY.PEEK[HEADER])",
+            Want::Body(SectionKind::Header),
+            batching,
+            |uid, got| {
+                if let Got::Bytes(b) = got {
+                    each(uid, b);
+                }
+            },
+        )
+        .await
+    }
+
     /// `UID FETCH <set> (BODY.PEEK[])`: whole messages, for the header fallback.
     pub async fn fetch_full(
         &mut self,

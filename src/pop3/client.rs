@@ -485,6 +485,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         &mut self,
         numbers: &[u32],
     ) -> Result<Vec<(u32, Fetched)>, Pop3Error> {
+        let mut out = Vec::with_capacity(numbers.len());
+        self.fetch_headers_each(numbers, |n, f| out.push((n, f)))
+            .await?;
+        Ok(out)
+    }
+
+    /// Like [`Pop3Client::fetch_headers`], handing each answer to `each` as it arrives
+    /// (message number, answer), so that a large maildrop is never held in memory.
+    pub async fn fetch_headers_each(
+        &mut self,
+        numbers: &[u32],
+        mut each: impl FnMut(u32, Fetched),
+    ) -> Result<(), Pop3Error> {
         let top = self.caps.as_ref().is_some_and(|c| c.top);
         let requests: Vec<Fetch> = numbers
             .iter()
@@ -496,8 +509,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
                 }
             })
             .collect();
-        let fetched = self.fetch(&requests).await?;
-        Ok(numbers.iter().copied().zip(fetched).collect())
+        self.fetch_each(&requests, |i, f| each(numbers[i], f)).await
     }
 
     /// Runs `requests` and collects the answers in order.
