@@ -7,11 +7,13 @@
 //! - [`pop3`]: a pure POP3 codec and an async POP3 client over any stream.
 //! - [`imap`]: a pure IMAP codec and an async IMAP client over any stream.
 //! - [`tls`]: plain, implicit TLS and STLS/STARTTLS connections; trust roots.
-//! - [`migrate`]: reads a source the way Dovecot does (plan, fetch, resolve inputs).
+//! - [`migrate`]: reads a source in Dovecot's order (scenarios) or as fast as it allows
+//!   (verify), and hands the matcher its inputs.
 //! - [`report`]: renderings: YAML/JSON report, human summary, TSV, dovecot-uidlist.
 //! - [`dovecot`]: real Dovecot run by hand: a source server for client tests, and
 //!   `doveadm backup` with the pop3_migration plugin as the oracle.
-//! - [`scenario`]: YAML scenario files: parse, validate with file:line:column errors, build.
+//! - [`scenario`]: YAML scenario files: parse, validate with file:line:column errors,
+//!   build, run end to end against the fake servers.
 //! - [`secret`]: passwords that never print.
 //! - [`conformance`]: every scenario against real Dovecot, compared with the prediction.
 
