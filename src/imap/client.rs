@@ -823,18 +823,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         &mut self,
         uids: &[u32],
         batching: Batching,
-        mut each: impl FnMut(u32, Vec<u8>),
+        each: impl FnMut(u32, Vec<u8>),
     ) -> Result<Fetched<()>, ImapError> {
-        self.fetch_each(
+        self.section_each(
             uids,
             "(BODY.PEEK[HEADER])",
-            Want::Body(SectionKind::Header),
+            SectionKind::Header,
             batching,
-            |uid, got| {
-                if let Got::Bytes(b) = got {
-                    each(uid, b);
-                }
-            },
+            each,
         )
         .await
     }
@@ -871,19 +867,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         &mut self,
         uids: &[u32],
         batching: Batching,
+        each: impl FnMut(u32, Vec<u8>),
+    ) -> Result<Fetched<()>, ImapError> {
+        self.section_each(uids, "(BODY.PEEK[])", SectionKind::Full, batching, each)
+            .await
+    }
+
+    /// A body section of each UID, handed to `each` as it arrives.
+    async fn section_each(
+        &mut self,
+        uids: &[u32],
+        items_arg: &str,
+        kind: SectionKind,
+        batching: Batching,
         mut each: impl FnMut(u32, Vec<u8>),
     ) -> Result<Fetched<()>, ImapError> {
-        self.fetch_each(
-            uids,
-            "(BODY.PEEK[])",
-            Want::Body(SectionKind::Full),
-            batching,
-            |uid, got| {
-                if let Got::Bytes(b) = got {
-                    each(uid, b);
-                }
-            },
-        )
+        self.fetch_each(uids, items_arg, Want::Body(kind), batching, |uid, got| {
+            if let Got::Bytes(b) = got {
+                each(uid, b);
+            }
+        })
         .await
     }
 
@@ -896,10 +899,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     ) -> Result<Fetched<Vec<u8>>, ImapError> {
         let mut items = BTreeMap::new();
         let f = self
-            .fetch_each(uids, items_arg, Want::Body(kind), batching, |uid, got| {
-                if let Got::Bytes(b) = got {
-                    items.insert(uid, b);
-                }
+            .section_each(uids, items_arg, kind, batching, |uid, b| {
+                items.insert(uid, b);
             })
             .await?;
         Ok(f.with_items(items))
