@@ -1,6 +1,8 @@
 //! `uidlmap verify` and `migrate::fast_read`: the fast reader against the Dovecot-order
 //! reader on every scenario, and the command against fake and real servers.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -618,7 +620,7 @@ fn real(args_: &[&str], src_imap: String, src_pop3: String, password: &str) -> O
 
 #[test]
 fn real_dovecot_over_implicit_tls_and_starttls() {
-    if !DovecotSource::available_or_skip("real_dovecot_over_implicit_tls_and_starttls") {
+    if !support::dovecot_or_skip("real_dovecot_over_implicit_tls_and_starttls") {
         return;
     }
     let src = DovecotSource::start(SourceOptions {
@@ -687,7 +689,7 @@ fn real_dovecot_over_implicit_tls_and_starttls() {
 /// `doveadm backup` with the plugin stores (UIDL and POP3 order per UID).
 #[test]
 fn real_dovecot_reversed_equal_sizes_matches_doveadm() {
-    if !DovecotSource::available_or_skip("real_dovecot_reversed_equal_sizes_matches_doveadm") {
+    if !support::dovecot_or_skip("real_dovecot_reversed_equal_sizes_matches_doveadm") {
         return;
     }
     let msgs: Vec<Vec<u8>> = (1..=5).map(|n| message(n, 50)).collect();
