@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use fake_servers::script::{CommandMatch, Event, FaultAction, Phase, Rule, WorldC
 use fake_servers::tls::TestCa;
 use fake_servers::world::{ImapMailbox, ImapMessage, ImapView};
 use fake_servers::{Protocol, Script, SharedWorld, World};
-use support::FakeImap;
+use support::{FakeImap, within};
 use uidlmap::imap::codec::{CodecError, Status};
 use uidlmap::imap::{Batching, ImapClient, ImapError, Limits, SetStyle, Stats, Timeouts, connect};
 use uidlmap::secret::Secret;
@@ -21,10 +20,6 @@ use uidlmap::tls::{MaybeTls, Security, TlsError, Trust};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "s3cr3t \"quoted\" \\";
-
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(LIMIT, f).await.expect("test hung")
-}
 
 fn message(i: usize) -> Vec<u8> {
     format!(
@@ -80,7 +75,7 @@ async fn logged_in(addr: SocketAddr) -> ImapClient<MaybeTls> {
 
 #[tokio::test]
 async fn full_read_of_a_mailbox() {
-    bounded(async {
+    within(LIMIT, async {
         let mut world = world_with(30);
         // Provider quirk: BODY[HEADER] is not the header inside BODY[], and one
         // RFC822.SIZE is wrong. The client must return both exactly as served.
@@ -152,7 +147,7 @@ async fn full_read_of_a_mailbox() {
 
 #[tokio::test]
 async fn starttls_and_imaps_trusting_only_the_test_ca() {
-    bounded(async {
+    within(LIMIT, async {
         let ca = TestCa::generate().unwrap();
         let world = SharedWorld::new(world_with(3));
         let trust = Trust::only(ca.ca_der.clone());
@@ -279,7 +274,7 @@ async fn starttls_and_imaps_trusting_only_the_test_ca() {
 
 #[tokio::test]
 async fn literals_and_authenticate() {
-    bounded(async {
+    within(LIMIT, async {
         // A user and password that cannot travel quoted.
         let mut world = world_with(2);
         world.user = "jos\u{e9}".into();
@@ -355,7 +350,7 @@ async fn literals_and_authenticate() {
 /// Fetches every header of a 10k mailbox with each batching, and reports the counters.
 #[tokio::test]
 async fn batching_and_round_trips() {
-    bounded(async {
+    within(LIMIT, async {
         let n = 10_000;
         let world = SharedWorld::new(world_with(n));
         let script = Script::default();
@@ -423,7 +418,7 @@ async fn batching_and_round_trips() {
 /// The counters depend on the command sequence alone, not on how the bytes arrive.
 #[tokio::test]
 async fn stats_are_deterministic_under_write_shaping() {
-    bounded(async {
+    within(LIMIT, async {
         let world = SharedWorld::new(world_with(300));
         let mut seen = Vec::new();
         for chunk in [None, Some(1), Some(7), Some(4096)] {
@@ -463,7 +458,7 @@ async fn stats_are_deterministic_under_write_shaping() {
 
 #[tokio::test]
 async fn expunge_and_exists_mid_fetch() {
-    bounded(async {
+    within(LIMIT, async {
         let world = SharedWorld::new(world_with(60));
         let matching = |contains: &str| CommandMatch {
             protocol: Some(Protocol::Imap),
@@ -575,7 +570,7 @@ fn on(prefix: &str, contains: Option<&str>, action: FaultAction) -> Rule {
 
 #[tokio::test]
 async fn every_fault_is_a_typed_error() {
-    bounded(async {
+    within(LIMIT, async {
         let d = ImapOptions::default;
         let l = Limits::default;
         let reply = |s: &str| FaultAction::Reply(s.as_bytes().to_vec());
@@ -646,7 +641,7 @@ async fn every_fault_is_a_typed_error() {
 
 #[tokio::test]
 async fn greeting_without_capability_and_a_plain_server() {
-    bounded(async {
+    within(LIMIT, async {
         let server = FakeImap::start(
             SharedWorld::new(world_with(2)),
             Script::default(),

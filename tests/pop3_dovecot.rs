@@ -6,10 +6,9 @@
 
 mod support;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use support::{dovecot_or_skip, start_dovecot, stop_dovecot};
+use support::{dovecot_or_skip, start_dovecot, stop_dovecot, within};
 use uidlmap::dovecot::{DovecotSource, SourceMessage, SourceOptions};
 use uidlmap::pop3::{
     Fetch, Fetched, Limits, Pop3Client, Pop3Error, RespCode, Status, Timeouts, connect,
@@ -17,11 +16,8 @@ use uidlmap::pop3::{
 use uidlmap::secret::Secret;
 use uidlmap::tls::{MaybeTls, Security, Trust};
 
-async fn within<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("test timed out")
-}
+/// How long any one test may take.
+const LIMIT: Duration = Duration::from_secs(60);
 
 fn timeouts() -> Timeouts {
     Timeouts {
@@ -95,7 +91,7 @@ async fn dovecot_listing_headers_and_messages() {
     if !dovecot_or_skip("dovecot_listing_headers_and_messages") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs = messages(40);
         let src = start_dovecot(options(&msgs)).await;
         let mut c = plain(&src).await;
@@ -160,7 +156,7 @@ async fn dovecot_pipelined_versus_one_at_a_time() {
     if !dovecot_or_skip("dovecot_pipelined_versus_one_at_a_time") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs: Vec<Vec<u8>> = (1..=1000).map(generated).collect();
         let src = start_dovecot(options(&msgs)).await;
         let numbers: Vec<u32> = (1..=msgs.len() as u32).collect();
@@ -197,7 +193,7 @@ async fn dovecot_auth_methods_and_failures() {
     if !dovecot_or_skip("dovecot_auth_methods_and_failures") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs = messages(3);
         let src = start_dovecot(options(&msgs)).await;
 
@@ -235,7 +231,7 @@ async fn dovecot_uidls_with_spaces_are_kept_whole() {
     if !dovecot_or_skip("dovecot_uidls_with_spaces_are_kept_whole") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs = messages(3);
         let src = start_dovecot(SourceOptions {
             pop3_uidl_format: "%u  x\t%v".into(),
@@ -259,7 +255,7 @@ async fn dovecot_stls_and_pop3s_verify_the_certificate() {
     if !dovecot_or_skip("dovecot_stls_and_pop3s_verify_the_certificate") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs = messages(5);
         let src = start_dovecot(SourceOptions {
             tls: true,
@@ -325,7 +321,7 @@ async fn dovecot_serves_lf_only_mail_with_crlf_and_counts_it() {
     if !dovecot_or_skip("dovecot_serves_lf_only_mail_with_crlf_and_counts_it") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let lf = b"From: x@example.com\nSubject: lf only\n\n.dot\nbody\n".to_vec();
         let crlf = b"From: x@example.com\r\nSubject: lf only\r\n\r\n.dot\r\nbody\r\n".to_vec();
         let src = start_dovecot(options(std::slice::from_ref(&lf))).await;
