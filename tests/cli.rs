@@ -1,37 +1,20 @@
 //! The `uidlmap` binary as a user runs it: `run`, `serve` and `scenario`, their outputs
 //! and their exit codes.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_uidlmap"))
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn run(args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("uidlmap runs")
-}
+use support::{command, output, root, tempdir, uidlmap, write_file};
 
 #[test]
 fn run_prints_one_row_per_scenario_and_exits_0() {
-    let out = run(&["run", "scenarios/order", "scenarios/basic/identical.yaml"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    let out = uidlmap(["run", "scenarios/order", "scenarios/basic/identical.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stdout = out.stdout;
     let rows: Vec<&str> = stdout.lines().collect();
     assert!(
         rows.iter()
@@ -49,21 +32,21 @@ fn run_prints_one_row_per_scenario_and_exits_0() {
 
 #[test]
 fn run_tsv_is_what_dovecot_stores() {
-    let out = run(&["run", "--format", "tsv", "scenarios/order/reversed.yaml"]);
-    assert_eq!(out.status.code(), Some(0));
+    let out = uidlmap(["run", "--format", "tsv", "scenarios/order/reversed.yaml"]);
+    assert_eq!(out.code, 0);
     assert_eq!(
-        text(&out.stdout),
+        out.stdout,
         "mailbox\tuid\tpop3_uidl\tpop3_order\n\
          INBOX\t1\tUID1-1\t4\nINBOX\t2\tUID2-1\t3\nINBOX\t3\tUID3-1\t2\nINBOX\t4\tUID4-1\t1\n"
     );
     // A mailbox whose sync fails stores nothing, and dsync stops after it.
-    let out = run(&[
+    let out = uidlmap([
         "run",
         "--format",
         "tsv",
         "scenarios/dovecot-bugs/failed-inbox-stops-later-folders.yaml",
     ]);
-    let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
     assert!(lines.iter().all(|l| !l.starts_with("INBOX\t")), "{lines:?}");
     assert!(lines.iter().all(|l| !l.starts_with("Sent\t")), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("Alpha\t")), "{lines:?}");
@@ -71,8 +54,8 @@ fn run_tsv_is_what_dovecot_stores() {
 
 #[test]
 fn run_output_is_deterministic() {
-    let a = run(&["run", "--format", "yaml", "scenarios/providers"]);
-    let b = run(&[
+    let a = uidlmap(["run", "--format", "yaml", "scenarios/providers"]);
+    let b = uidlmap([
         "run",
         "--format",
         "yaml",
@@ -80,44 +63,39 @@ fn run_output_is_deterministic() {
         "1",
         "scenarios/providers",
     ]);
-    assert_eq!(a.status.code(), Some(0));
-    assert_eq!(text(&a.stdout), text(&b.stdout));
-    assert!(
-        !text(&a.stdout).contains("127.0.0.1:"),
-        "no ports in reports"
-    );
+    assert_eq!(a.code, 0);
+    assert_eq!(a.stdout, b.stdout);
+    assert!(!a.stdout.contains("127.0.0.1:"), "no ports in reports");
 }
 
 #[test]
 fn unmet_expectation_exits_1_and_says_why() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let src =
         std::fs::read_to_string(root().join("scenarios/order/crossed-equal-sizes.yaml")).unwrap();
     // The scenario expects 2 wrong UIDLs; claim none.
     let changed = src.replace("wrong: 2", "wrong: 0");
     assert_ne!(src, changed, "the scenario states its wrong count");
-    let path = dir.path().join("crossed.yaml");
-    std::fs::write(&path, changed).unwrap();
-    let out = bin().arg("run").arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("FAIL"));
-    assert!(text(&out.stdout).contains("expected 0 wrong UIDLs, got 2"));
-    assert!(text(&out.stderr).contains("did not meet their expectations"));
+    let path = write_file(dir.path(), "crossed.yaml", changed);
+    let out = output(command().arg("run").arg(&path));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains("FAIL"));
+    assert!(out.stdout.contains("expected 0 wrong UIDLs, got 2"));
+    assert!(out.stderr.contains("did not meet their expectations"));
 }
 
 #[test]
 fn malformed_scenario_exits_2_with_file_line_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.yaml");
-    std::fs::write(
-        &path,
+    let dir = tempdir();
+    let path = write_file(
+        dir.path(),
+        "bad.yaml",
         "description: x\nsettings: { skip_size_check: maybe }\nexpect: { outcome: success }\n",
-    )
-    .unwrap();
+    );
     for args in [vec!["run"], vec!["scenario", "check"]] {
-        let out = bin().args(&args).arg(&path).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = text(&out.stderr);
+        let out = output(command().args(&args).arg(&path));
+        assert_eq!(out.code, 2, "{args:?}");
+        let err = &out.stderr;
         assert!(
             err.contains(&format!("{}:2:", path.display())),
             "{args:?}: {err}"
@@ -125,29 +103,28 @@ fn malformed_scenario_exits_2_with_file_line_column() {
         assert!(
             out.stdout.is_empty() || args[0] == "scenario",
             "nothing run: {}",
-            text(&out.stdout)
+            out.stdout
         );
     }
-    let out = run(&["run", "scenarios/does-not-exist"]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = uidlmap(["run", "scenarios/does-not-exist"]);
+    assert_eq!(out.code, 2);
 }
 
 #[test]
 fn scenario_check_and_schema() {
-    let out = run(&["scenario", "check", "scenarios"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("scenario files are valid"));
-    let out = run(&["scenario", "schema"]);
-    assert_eq!(out.status.code(), Some(0));
-    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let out = uidlmap(["scenario", "check", "scenarios"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("scenario files are valid"));
+    let out = uidlmap(["scenario", "schema"]);
+    assert_eq!(out.code, 0);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert!(schema["properties"]["messages"].is_object(), "{schema}");
 }
 
 #[test]
 fn serve_prints_a_ready_line_and_serves_pop3_and_imap() {
-    let mut child = bin()
+    let mut child = command()
         .args(["serve", "scenarios/order/reversed.yaml"])
-        .current_dir(root())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -6,43 +6,24 @@
 //! Needs Dovecot and root (CI has both). Without them each test prints
 //! `skipped: <test>: ...` and returns.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
+
 use std::time::{Duration, Instant};
 
+use support::{dovecot_or_skip, uidlmap};
 use uidlmap::conformance::{self, Options, Verdict};
-use uidlmap::dovecot::unavailable_reason;
 use uidlmap::scenario::{ImapcProfile, load_file};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-/// `true` when Dovecot can run here; otherwise says so on the real stderr (libtest
-/// captures `eprintln!` of passing tests, and a skip must never be silent).
-fn available_or_skip(test: &str) -> bool {
-    use std::io::Write;
-    match unavailable_reason() {
-        None => true,
-        Some(why) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: conformance::{test}: Dovecot is not usable here: {why}"
-            );
-            false
-        }
-    }
-}
 
 const START: &str = "<!-- conformance:start -->";
 const END: &str = "<!-- conformance:end -->";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_agrees_with_real_dovecot() {
-    if !available_or_skip("every_scenario_agrees_with_real_dovecot") {
+    if !dovecot_or_skip("every_scenario_agrees_with_real_dovecot") {
         return;
     }
-    let scenarios = conformance::load(&[root().join("scenarios")]).expect("scenarios/ loads");
+    let scenarios =
+        conformance::load(&[support::root().join("scenarios")]).expect("scenarios/ loads");
     let n_scenarios = scenarios.len();
     let opts = Options::default();
     let started = Instant::now();
@@ -74,7 +55,7 @@ async fn every_scenario_agrees_with_real_dovecot() {
     );
 
     // README.md's table is what `uidlmap conformance scenarios/ --format table` prints.
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let readme = std::fs::read_to_string(support::root().join("README.md")).expect("README.md");
     let table = readme
         .split_once(START)
         .and_then(|(_, rest)| rest.split_once(END))
@@ -91,11 +72,12 @@ async fn every_scenario_agrees_with_real_dovecot() {
 /// respect, disagrees in exactly that respect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_difference_is_caught() {
-    if !available_or_skip("each_kind_of_difference_is_caught") {
+    if !dovecot_or_skip("each_kind_of_difference_is_caught") {
         return;
     }
-    let sc = load_file(&root().join("scenarios/dovecot-bugs/duplicate-headers-swapped.yaml"))
-        .expect("loads");
+    let sc =
+        load_file(&support::root().join("scenarios/dovecot-bugs/duplicate-headers-swapped.yaml"))
+            .expect("loads");
     let opts = Options::default();
     let profile = ImapcProfile::Docs;
     let predicted = uidlmap::scenario::run::predict(&sc, profile, opts.predict_timeout)
@@ -155,34 +137,28 @@ async fn each_kind_of_difference_is_caught() {
 
 #[test]
 fn the_command_prints_the_table_and_exits_by_agreement() {
-    let bin = env!("CARGO_BIN_EXE_uidlmap");
-    let out = Command::new(bin)
-        .args(["conformance", "--format", "table", "--jobs", "2"])
-        .arg(root().join("scenarios/basic"))
-        .output()
-        .expect("runs");
-    if !available_or_skip("the_command_prints_the_table_and_exits_by_agreement") {
-        assert_eq!(out.status.code(), Some(2), "Dovecot missing means exit 2");
+    let out = uidlmap([
+        "conformance",
+        "--format",
+        "table",
+        "--jobs",
+        "2",
+        "scenarios/basic",
+    ]);
+    if !dovecot_or_skip("the_command_prints_the_table_and_exits_by_agreement") {
+        assert_eq!(out.code, 2, "Dovecot missing means exit 2");
         return;
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = &out.stdout;
+    assert_eq!(out.code, 0, "{stdout}\n{}", out.stderr);
     assert!(stdout.starts_with("| scenario | imapc docs | imapc bare |\n|---|---|---|\n"));
     assert!(
         stdout.contains("| `basic/identical` | agree | agree |"),
         "{stdout}"
     );
 
-    let bad = Command::new(bin)
-        .args(["conformance", "/nonexistent/scenarios"])
-        .output()
-        .expect("runs");
-    assert_eq!(bad.status.code(), Some(2));
+    let bad = uidlmap(["conformance", "/nonexistent/scenarios"]);
+    assert_eq!(bad.code, 2);
 }
 
 #[test]
@@ -196,7 +172,7 @@ fn verdicts_serialise_with_their_detail() {
 
 #[tokio::test]
 async fn a_scenario_dovecot_cannot_run_is_skipped_with_its_reason() {
-    let mut sc = load_file(&root().join("scenarios/basic/identical.yaml")).expect("loads");
+    let mut sc = load_file(&support::root().join("scenarios/basic/identical.yaml")).expect("loads");
     sc.knobs.pop3.stls = true;
     let case = tokio::time::timeout(
         Duration::from_secs(30),
@@ -218,10 +194,10 @@ async fn a_scenario_dovecot_cannot_run_is_skipped_with_its_reason() {
 /// answer as in plain text (no scenario in `scenarios/` uses TLS yet).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imapc_over_starttls_agrees() {
-    if !available_or_skip("imapc_over_starttls_agrees") {
+    if !dovecot_or_skip("imapc_over_starttls_agrees") {
         return;
     }
-    let mut sc = load_file(&root().join("scenarios/order/reversed.yaml")).expect("loads");
+    let mut sc = load_file(&support::root().join("scenarios/order/reversed.yaml")).expect("loads");
     sc.knobs.imap.starttls = true;
     let case = tokio::time::timeout(
         Duration::from_secs(90),

@@ -3,10 +3,13 @@
 //! Every test skips with a printed line when Dovecot cannot run here. Sockets have read
 //! timeouts and Dovecot's start is bounded, so nothing can hang.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use support::{dovecot_or_skip, tempdir};
 use uidlmap::dovecot::{
     DovecotError, DovecotSource, Flag, SourceFolder, SourceMessage, SourceOptions,
 };
@@ -98,7 +101,7 @@ fn connect(port: u16) -> TcpStream {
 
 #[test]
 fn source_serves_pop3_and_imap_in_the_given_order() {
-    if !DovecotSource::available_or_skip("source_serves_pop3_and_imap_in_the_given_order") {
+    if !dovecot_or_skip("source_serves_pop3_and_imap_in_the_given_order") {
         return;
     }
     let msgs = [message(1, 10), message(2, 200), message(3, 50)];
@@ -212,7 +215,7 @@ fn source_serves_pop3_and_imap_in_the_given_order() {
 
 #[test]
 fn source_folders_and_filename_uidls() {
-    if !DovecotSource::available_or_skip("source_folders_and_filename_uidls") {
+    if !dovecot_or_skip("source_folders_and_filename_uidls") {
         return;
     }
     let opts = SourceOptions {
@@ -270,7 +273,7 @@ fn source_folders_and_filename_uidls() {
 
 #[test]
 fn source_over_tls() {
-    if !DovecotSource::available_or_skip("source_over_tls") {
+    if !dovecot_or_skip("source_over_tls") {
         return;
     }
     let opts = SourceOptions {
@@ -323,7 +326,7 @@ fn source_over_tls() {
 
 #[test]
 fn source_reports_a_bad_config_with_the_log() {
-    if !DovecotSource::available_or_skip("source_reports_a_bad_config_with_the_log") {
+    if !dovecot_or_skip("source_reports_a_bad_config_with_the_log") {
         return;
     }
     let opts = SourceOptions {
@@ -339,7 +342,7 @@ fn source_reports_a_bad_config_with_the_log() {
 
 #[test]
 fn source_stops_and_cleans_up_on_drop() {
-    if !DovecotSource::available_or_skip("source_stops_and_cleans_up_on_drop") {
+    if !dovecot_or_skip("source_stops_and_cleans_up_on_drop") {
         return;
     }
     let src = DovecotSource::start(SourceOptions::default()).expect("start dovecot");
@@ -389,7 +392,7 @@ fn no_password_anywhere(run: &OracleRun, password: &str) {
 
 #[test]
 fn oracle_same_server_pairs_everything_by_size() {
-    if !DovecotSource::available_or_skip("oracle_same_server_pairs_everything_by_size") {
+    if !dovecot_or_skip("oracle_same_server_pairs_everything_by_size") {
         return;
     }
     let password = "pa ss\"#1";
@@ -449,7 +452,7 @@ fn oracle_same_server_pairs_everything_by_size() {
 
 #[test]
 fn oracle_keeps_pop3_order_when_pop3_lists_differently() {
-    if !DovecotSource::available_or_skip("oracle_keeps_pop3_order_when_pop3_lists_differently") {
+    if !dovecot_or_skip("oracle_keeps_pop3_order_when_pop3_lists_differently") {
         return;
     }
     let [a, b, c]: [Vec<u8>; 3] = abc().try_into().unwrap();
@@ -512,9 +515,7 @@ fn oracle_keeps_pop3_order_when_pop3_lists_differently() {
 
 #[test]
 fn oracle_refuses_an_extra_pop3_message_unless_told_to_ignore_it() {
-    if !DovecotSource::available_or_skip(
-        "oracle_refuses_an_extra_pop3_message_unless_told_to_ignore_it",
-    ) {
+    if !dovecot_or_skip("oracle_refuses_an_extra_pop3_message_unless_told_to_ignore_it") {
         return;
     }
     let mut msgs = abc();
@@ -576,7 +577,7 @@ fn oracle_refuses_an_extra_pop3_message_unless_told_to_ignore_it() {
 
 #[test]
 fn oracle_kills_doveadm_at_the_run_timeout() {
-    if !DovecotSource::available_or_skip("oracle_kills_doveadm_at_the_run_timeout") {
+    if !dovecot_or_skip("oracle_kills_doveadm_at_the_run_timeout") {
         return;
     }
     // A peer that accepts and never says anything: imapc waits for a greeting.
@@ -607,7 +608,7 @@ fn oracle_kills_doveadm_at_the_run_timeout() {
 
 #[test]
 fn oracle_over_tls_verifies_the_test_ca() {
-    if !DovecotSource::available_or_skip("oracle_over_tls_verifies_the_test_ca") {
+    if !dovecot_or_skip("oracle_over_tls_verifies_the_test_ca") {
         return;
     }
     let src = DovecotSource::start(SourceOptions {
@@ -652,13 +653,11 @@ fn oracle_over_tls_verifies_the_test_ca() {
 
 #[test]
 fn oracle_reuses_a_workdir_and_an_incremental_run_skips_pop3() {
-    if !DovecotSource::available_or_skip(
-        "oracle_reuses_a_workdir_and_an_incremental_run_skips_pop3",
-    ) {
+    if !dovecot_or_skip("oracle_reuses_a_workdir_and_an_incremental_run_skips_pop3") {
         return;
     }
     let src = DovecotSource::start(SourceOptions::with_messages(abc())).expect("start dovecot");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let mut opts = OracleOptions::new(endpoint(&src, false), endpoint(&src, true));
     opts.workdir = Some(dir.path().join("oracle"));
     opts.imapc_location = "imapc:~/imapc".into();

@@ -1,48 +1,32 @@
 //! `uidlmap hash` as a user runs it: the built binary on files and standard input, its
 //! output, its errors and its exit codes.
 
+mod support;
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use support::{Out, command, output_with_stdin, tempdir, write_file};
 use uidlmap::matcher::header_hash::header_hash;
 
-fn uidlmap(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_uidlmap"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run uidlmap");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    // A writer thread, so a large input cannot deadlock against a full stdout pipe; the
-    // binary may stop reading early (end of header), so a broken pipe is fine.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let out = child.wait_with_output().expect("wait for uidlmap");
-    writer.join().unwrap();
-    out
-}
-
-fn text(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).expect("UTF-8 output")
+/// `uidlmap <args>` with `stdin` on its standard input.
+fn uidlmap(args: &[&str], stdin: &[u8]) -> Out {
+    output_with_stdin(command().args(args), stdin)
 }
 
 #[track_caller]
-fn assert_ok(out: &Output, stdout: &str) {
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), stdout);
-    assert_eq!(text(&out.stderr), "");
+fn assert_ok(out: &Out, stdout: &str) {
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, stdout);
+    assert_eq!(out.stderr, "");
 }
 
 #[track_caller]
-fn assert_bad_input(out: &Output, stdout: &str, stderr_has: &[&str]) {
-    assert_eq!(out.status.code(), Some(2), "stderr: {}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), stdout);
-    let stderr = text(&out.stderr);
+fn assert_bad_input(out: &Out, stdout: &str, stderr_has: &[&str]) {
+    assert_eq!(out.code, 2, "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, stdout);
+    let stderr = &out.stderr;
     for part in stderr_has {
         assert!(stderr.contains(part), "stderr {stderr:?} lacks {part:?}");
     }
@@ -50,9 +34,8 @@ fn assert_bad_input(out: &Output, stdout: &str, stderr_has: &[&str]) {
 
 #[test]
 fn hashes_a_file_stdin_and_dash() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("header.eml");
-    std::fs::write(&path, b"a: b\r\n\r\r\nc: d\r\n\r\n").unwrap();
+    let dir = tempdir();
+    let path = write_file(dir.path(), "header.eml", b"a: b\r\n\r\r\nc: d\r\n\r\n");
     let expected = "44ef6a20971148dd54a161f79814e22e2d098ddb eoh=yes\n"; // spec §8.1 #10
     assert_ok(&uidlmap(&["hash", path.to_str().unwrap()], b""), expected);
     assert_ok(&uidlmap(&["hash"], b"a: b\r\n\r\r\nc: d\r\n\r\n"), expected);
@@ -77,9 +60,8 @@ fn a_whole_message_hashes_like_its_header() {
     message.extend(std::iter::repeat_n(b"body line\r\n".as_slice(), 200_000).flatten());
     let expected = format!("{} eoh=yes\n", header_hash(&header));
     assert_ok(&uidlmap(&["hash"], &message), &expected);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("message.eml");
-    std::fs::write(&path, &message).unwrap();
+    let dir = tempdir();
+    let path = write_file(dir.path(), "message.eml", &message);
     assert_ok(&uidlmap(&["hash", path.to_str().unwrap()], b""), &expected);
 }
 
@@ -174,9 +156,8 @@ fn bad_hex_names_the_line_and_prints_nothing_for_it() {
         &earlier,
         &["line 3: odd number of hex digits (3)"],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("blocks.hex");
-    std::fs::write(&path, b"0a\n0a\n0a 0a\n").unwrap();
+    let dir = tempdir();
+    let path = write_file(dir.path(), "blocks.hex", b"0a\n0a\n0a 0a\n");
     let name = path.display().to_string();
     assert_bad_input(
         &uidlmap(&["hash", "--hex-lines", &name], b""),
@@ -189,7 +170,7 @@ fn bad_hex_names_the_line_and_prints_nothing_for_it() {
 
 #[test]
 fn unreadable_input_is_bad_input() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let missing = dir.path().join("missing.eml");
     let missing = missing.to_str().unwrap();
     assert_bad_input(
@@ -218,8 +199,8 @@ fn usage_errors_and_help() {
     assert_bad_input(&uidlmap(&["frobnicate"], b""), "", &["frobnicate"]);
     for args in [&["--help"][..], &["hash", "--help"]] {
         let out = uidlmap(args, b"");
-        assert_eq!(out.status.code(), Some(0));
-        let help = text(&out.stdout);
+        assert_eq!(out.code, 0);
+        let help = out.stdout;
         assert!(
             help.contains("Exit codes:\n  0  success") && help.contains("\n  1  failure"),
             "{help}"
@@ -233,7 +214,7 @@ fn a_reader_that_goes_away_is_not_an_error() {
     use std::io::{BufRead, BufReader};
     // Far more output than a pipe holds, so the binary is still writing when we leave.
     let input = "0a\n".repeat(200_000);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_uidlmap"))
+    let mut child = command()
         .args(["hash", "--hex-lines"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -252,6 +233,7 @@ fn a_reader_that_goes_away_is_not_an_error() {
     // stdout is closed now (the reader was dropped), like `| head -1`.
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
 }

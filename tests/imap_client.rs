@@ -2,16 +2,17 @@
 //! (trusting only the test CA), literals, batching and round trips, mid-fetch EXPUNGE
 //! and EXISTS, and every scripted fault ending in a typed error within a timeout.
 
-use std::future::Future;
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fake_servers::imap::{Capabilities, ImapOptions, TlsMode, serve};
+use fake_servers::imap::{Capabilities, ImapOptions, TlsMode};
 use fake_servers::script::{CommandMatch, Event, FaultAction, Phase, Rule, WorldChange};
 use fake_servers::tls::TestCa;
 use fake_servers::world::{ImapMailbox, ImapMessage, ImapView};
 use fake_servers::{Protocol, Script, SharedWorld, World};
-use tokio::net::TcpListener;
+use support::{FakeImap, within};
 use uidlmap::imap::codec::{CodecError, Status};
 use uidlmap::imap::{Batching, ImapClient, ImapError, Limits, SetStyle, Stats, Timeouts, connect};
 use uidlmap::secret::Secret;
@@ -19,10 +20,6 @@ use uidlmap::tls::{MaybeTls, Security, TlsError, Trust};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "s3cr3t \"quoted\" \\";
-
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(LIMIT, f).await.expect("test hung")
-}
 
 fn message(i: usize) -> Vec<u8> {
     format!(
@@ -45,36 +42,6 @@ fn world_with(n: usize) -> World {
             mailboxes: vec![inbox, ImapMailbox::new("Archive", 7)],
         },
         ..Default::default()
-    }
-}
-
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(world: SharedWorld, script: Script, options: ImapOptions) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(serve(listener, world, script, options, async {
-            let _ = rx.await;
-        }));
-        Server {
-            addr,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        tokio::time::timeout(LIMIT, self.task)
-            .await
-            .expect("server stops")
-            .expect("server did not panic");
     }
 }
 
@@ -108,13 +75,13 @@ async fn logged_in(addr: SocketAddr) -> ImapClient<MaybeTls> {
 
 #[tokio::test]
 async fn full_read_of_a_mailbox() {
-    bounded(async {
+    within(LIMIT, async {
         let mut world = world_with(30);
         // Provider quirk: BODY[HEADER] is not the header inside BODY[], and one
         // RFC822.SIZE is wrong. The client must return both exactly as served.
         world.imap.mailboxes[0].messages[4].header = b"Subject: trimmed\r\n\r\n".to_vec();
         world.imap.mailboxes[0].messages[5].rfc822_size = Some(1);
-        let server = Server::start(
+        let server = FakeImap::start(
             SharedWorld::new(world.clone()),
             Script::default(),
             ImapOptions::default(),
@@ -180,12 +147,12 @@ async fn full_read_of_a_mailbox() {
 
 #[tokio::test]
 async fn starttls_and_imaps_trusting_only_the_test_ca() {
-    bounded(async {
+    within(LIMIT, async {
         let ca = TestCa::generate().unwrap();
         let world = SharedWorld::new(world_with(3));
         let trust = Trust::only(ca.ca_der.clone());
 
-        let server = Server::start(
+        let server = FakeImap::start(
             world.clone(),
             Script::default(),
             ImapOptions {
@@ -232,7 +199,7 @@ async fn starttls_and_imaps_trusting_only_the_test_ca() {
         );
         server.stop().await;
 
-        let server = Server::start(
+        let server = FakeImap::start(
             world.clone(),
             Script::default(),
             ImapOptions {
@@ -288,7 +255,7 @@ async fn starttls_and_imaps_trusting_only_the_test_ca() {
         server.stop().await;
 
         // STARTTLS asked of a server that does not offer it: no silent plaintext.
-        let server = Server::start(world, Script::default(), ImapOptions::default()).await;
+        let server = FakeImap::start(world, Script::default(), ImapOptions::default()).await;
         let e = connect(
             "127.0.0.1",
             server.addr.port(),
@@ -307,7 +274,7 @@ async fn starttls_and_imaps_trusting_only_the_test_ca() {
 
 #[tokio::test]
 async fn literals_and_authenticate() {
-    bounded(async {
+    within(LIMIT, async {
         // A user and password that cannot travel quoted.
         let mut world = world_with(2);
         world.user = "jos\u{e9}".into();
@@ -315,7 +282,7 @@ async fn literals_and_authenticate() {
         let world = SharedWorld::new(world);
         for (literal_plus, sasl_ir) in [(true, true), (false, false)] {
             let script = Script::default();
-            let server = Server::start(
+            let server = FakeImap::start(
                 world.clone(),
                 script.clone(),
                 ImapOptions {
@@ -383,11 +350,11 @@ async fn literals_and_authenticate() {
 /// Fetches every header of a 10k mailbox with each batching, and reports the counters.
 #[tokio::test]
 async fn batching_and_round_trips() {
-    bounded(async {
+    within(LIMIT, async {
         let n = 10_000;
         let world = SharedWorld::new(world_with(n));
         let script = Script::default();
-        let server = Server::start(world.clone(), script.clone(), ImapOptions::default()).await;
+        let server = FakeImap::start(world.clone(), script.clone(), ImapOptions::default()).await;
         let mut c = logged_in(server.addr).await;
         c.examine("INBOX").await.unwrap();
         let uids: Vec<u32> = c.uid_sizes().await.unwrap().iter().map(|l| l.uid).collect();
@@ -451,11 +418,11 @@ async fn batching_and_round_trips() {
 /// The counters depend on the command sequence alone, not on how the bytes arrive.
 #[tokio::test]
 async fn stats_are_deterministic_under_write_shaping() {
-    bounded(async {
+    within(LIMIT, async {
         let world = SharedWorld::new(world_with(300));
         let mut seen = Vec::new();
         for chunk in [None, Some(1), Some(7), Some(4096)] {
-            let server = Server::start(
+            let server = FakeImap::start(
                 world.clone(),
                 Script::default(),
                 ImapOptions {
@@ -491,7 +458,7 @@ async fn stats_are_deterministic_under_write_shaping() {
 
 #[tokio::test]
 async fn expunge_and_exists_mid_fetch() {
-    bounded(async {
+    within(LIMIT, async {
         let world = SharedWorld::new(world_with(60));
         let matching = |contains: &str| CommandMatch {
             protocol: Some(Protocol::Imap),
@@ -527,7 +494,7 @@ async fn expunge_and_exists_mid_fetch() {
                 },
             ],
         );
-        let server = Server::start(world, script, ImapOptions::default()).await;
+        let server = FakeImap::start(world, script, ImapOptions::default()).await;
         let mut c = logged_in(server.addr).await;
         c.examine("INBOX").await.unwrap();
         let uids: Vec<u32> = c.uid_sizes().await.unwrap().iter().map(|l| l.uid).collect();
@@ -558,7 +525,7 @@ async fn expunge_and_exists_mid_fetch() {
 }
 
 async fn fault(rules: Vec<Rule>, options: ImapOptions, limits: Limits) -> ImapError {
-    let server = Server::start(
+    let server = FakeImap::start(
         SharedWorld::new(world_with(5)),
         Script::new(rules, vec![]),
         options,
@@ -603,7 +570,7 @@ fn on(prefix: &str, contains: Option<&str>, action: FaultAction) -> Rule {
 
 #[tokio::test]
 async fn every_fault_is_a_typed_error() {
-    bounded(async {
+    within(LIMIT, async {
         let d = ImapOptions::default;
         let l = Limits::default;
         let reply = |s: &str| FaultAction::Reply(s.as_bytes().to_vec());
@@ -674,8 +641,8 @@ async fn every_fault_is_a_typed_error() {
 
 #[tokio::test]
 async fn greeting_without_capability_and_a_plain_server() {
-    bounded(async {
-        let server = Server::start(
+    within(LIMIT, async {
+        let server = FakeImap::start(
             SharedWorld::new(world_with(2)),
             Script::default(),
             ImapOptions {

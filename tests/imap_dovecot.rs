@@ -6,14 +6,15 @@
 //! Every test prints a "skipped" line and passes when Dovecot cannot run here
 //! (not installed, or not root). Everything is bounded by timeouts.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::path::Path;
 use std::time::Duration;
 
-use fake_servers::imap::{Capabilities, ImapOptions, serve};
+use fake_servers::imap::{Capabilities, ImapOptions};
 use fake_servers::world::{ImapMailbox, ImapMessage, ImapView, split_header};
 use fake_servers::{Script, SharedWorld, World};
-use tokio::net::TcpListener;
+use support::{FakeImap, dovecot_or_skip, start_dovecot};
 use uidlmap::dovecot::{
     DovecotSource, Endpoint, Flag, ImapcProfile, OracleOptions, SourceFolder, SourceMessage,
     SourceOptions, run_backup,
@@ -41,14 +42,6 @@ fn timeouts() -> Timeouts {
     }
 }
 
-/// Starts Dovecot off the async runtime (its start is blocking).
-async fn start_source(opts: SourceOptions) -> DovecotSource {
-    tokio::task::spawn_blocking(move || DovecotSource::start(opts))
-        .await
-        .expect("no panic")
-        .expect("start dovecot")
-}
-
 async fn plain_client(src: &DovecotSource) -> ImapClient<MaybeTls> {
     connect(
         "127.0.0.1",
@@ -64,7 +57,7 @@ async fn plain_client(src: &DovecotSource) -> ImapClient<MaybeTls> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_reads_real_dovecot() {
-    if !DovecotSource::available_or_skip("client_reads_real_dovecot") {
+    if !dovecot_or_skip("client_reads_real_dovecot") {
         return;
     }
     let messages: Vec<Vec<u8>> = (1..=40).map(message).collect();
@@ -77,7 +70,7 @@ async fn client_reads_real_dovecot() {
         name: "Archive".into(),
         messages: vec![SourceMessage::new(message(99))],
     }];
-    let src = start_source(opts).await;
+    let src = start_dovecot(opts).await;
     tokio::time::timeout(LIMIT, async {
         let mut c = plain_client(&src).await;
         assert!(
@@ -199,10 +192,10 @@ async fn client_reads_real_dovecot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_over_tls_to_dovecot() {
-    if !DovecotSource::available_or_skip("client_over_tls_to_dovecot") {
+    if !dovecot_or_skip("client_over_tls_to_dovecot") {
         return;
     }
-    let src = start_source(SourceOptions {
+    let src = start_dovecot(SourceOptions {
         tls: true,
         ..SourceOptions::with_messages((1..=3).map(message))
     })
@@ -263,11 +256,11 @@ async fn client_over_tls_to_dovecot() {
 /// that UID gets nothing at all (reported in `expunged`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_vanishing_mid_session() {
-    if !DovecotSource::available_or_skip("a_message_vanishing_mid_session") {
+    if !dovecot_or_skip("a_message_vanishing_mid_session") {
         return;
     }
     let messages: Vec<Vec<u8>> = (1..=6).map(message).collect();
-    let src = start_source(SourceOptions::with_messages(messages.clone())).await;
+    let src = start_dovecot(SourceOptions::with_messages(messages.clone())).await;
     tokio::time::timeout(LIMIT, async {
         let mut c = plain_client(&src).await;
         c.login("alice", &Secret::new("secret")).await.unwrap();
@@ -312,26 +305,6 @@ fn remove_message_file(cur: &Path, bytes: &[u8]) {
     panic!("message file not found in {}", cur.display());
 }
 
-struct Fake {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start_fake(world: SharedWorld, script: Script, options: ImapOptions) -> Fake {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(serve(listener, world, script, options, async {
-        let _ = rx.await;
-    }));
-    Fake {
-        addr,
-        stop: Some(tx),
-        task,
-    }
-}
-
 /// Dovecot's imapc (inside `doveadm backup`, with the pop3_migration plugin) migrates
 /// from our fake IMAP server, with a real Dovecot as the POP3 side serving the same
 /// messages. One message's IMAP copy has an extra byte, so the size pass stops there and
@@ -339,11 +312,11 @@ async fn start_fake(world: SharedWorld, script: Script, options: ImapOptions) ->
 /// Dovecot); every UIDL must still land on its message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dovecot_imapc_migrates_from_the_fake_server() {
-    if !DovecotSource::available_or_skip("dovecot_imapc_migrates_from_the_fake_server") {
+    if !dovecot_or_skip("dovecot_imapc_migrates_from_the_fake_server") {
         return;
     }
     let messages: Vec<Vec<u8>> = (1..=8).map(message).collect();
-    let src = start_source(SourceOptions::with_messages(messages.clone())).await;
+    let src = start_dovecot(SourceOptions::with_messages(messages.clone())).await;
 
     for (profile, options) in [
         (ImapcProfile::Bare, ImapOptions::default()),
@@ -380,7 +353,7 @@ async fn dovecot_imapc_migrates_from_the_fake_server() {
             ..Default::default()
         };
         let script = Script::default();
-        let fake = start_fake(SharedWorld::new(world), script.clone(), options).await;
+        let fake = FakeImap::start(SharedWorld::new(world), script.clone(), options).await;
 
         let mut opts = OracleOptions::new(
             Endpoint::local(fake.addr.port(), "alice", Secret::new("secret")),
@@ -451,10 +424,6 @@ async fn dovecot_imapc_migrates_from_the_fake_server() {
             );
             assert!(!log.iter().any(|l| l.contains("RFC822.SIZE")), "{log:#?}");
         }
-        let _ = fake.stop.map(|s| s.send(()));
-        tokio::time::timeout(LIMIT, fake.task)
-            .await
-            .expect("fake stops")
-            .unwrap();
+        fake.stop().await;
     }
 }

@@ -2,7 +2,8 @@
 //! STLS and implicit TLS with the test CA, pipelined and not, and every fault the
 //! server can be scripted to produce. Every test runs under a timeout.
 
-use std::future::Future;
+mod support;
+
 use std::time::Duration;
 
 use fake_servers::pop3::{Pop3Caps, Pop3Options, Pop3Tls, Running, WriteShaping, spawn_local};
@@ -11,6 +12,7 @@ use fake_servers::script::{
 };
 use fake_servers::tls::TestCa;
 use fake_servers::world::{Pop3Message, SharedWorld, World};
+use support::within;
 use uidlmap::pop3::{
     Capabilities, CodecError, Fetch, Fetched, Limits, Pop3Client, Pop3Error, RespCode, Timeouts,
     connect,
@@ -21,11 +23,8 @@ use uidlmap::tls::{MaybeTls, Security, TlsError, Trust};
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret pw#\"";
 
-async fn within<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("test timed out")
-}
+/// How long any one test may take.
+const LIMIT: Duration = Duration::from_secs(30);
 
 fn timeouts() -> Timeouts {
     Timeouts {
@@ -122,7 +121,7 @@ fn rule(prefix: &str, action: FaultAction, skip: u64, times: Option<u64>) -> Rul
 
 #[tokio::test]
 async fn plain_session_reads_everything_as_sent() {
-    within(async {
+    within(LIMIT, async {
         let (w, script) = (world(6), Script::default());
         let server = start(&w, &script, Pop3Options::default()).await;
         let mut c = plain(&server).await;
@@ -208,7 +207,7 @@ async fn plain_session_reads_everything_as_sent() {
 
 #[tokio::test]
 async fn stls_with_the_test_ca() {
-    within(async {
+    within(LIMIT, async {
         let ca = TestCa::generate().unwrap();
         let (w, script) = (world(3), Script::default());
         let options = Pop3Options {
@@ -267,7 +266,7 @@ async fn stls_with_the_test_ca() {
 
 #[tokio::test]
 async fn implicit_tls_with_the_test_ca() {
-    within(async {
+    within(LIMIT, async {
         let ca = TestCa::generate().unwrap();
         let (w, script) = (world(2), Script::default());
         let options = Pop3Options {
@@ -302,7 +301,7 @@ async fn implicit_tls_with_the_test_ca() {
 
 #[tokio::test]
 async fn an_untrusted_ca_is_rejected() {
-    within(async {
+    within(LIMIT, async {
         let ca = TestCa::generate().unwrap();
         let other = TestCa::generate().unwrap();
         let w = world(1);
@@ -349,7 +348,7 @@ async fn an_untrusted_ca_is_rejected() {
 
 #[tokio::test]
 async fn pipelining_costs_few_round_trips_and_none_costs_one_each() {
-    within(async {
+    within(LIMIT, async {
         const N: u32 = 1000;
         let w = world(N as usize);
         let numbers: Vec<u32> = (1..=N).collect();
@@ -397,7 +396,7 @@ async fn pipelining_costs_few_round_trips_and_none_costs_one_each() {
 
 #[tokio::test]
 async fn capa_err_falls_back_to_retr_without_pipelining() {
-    within(async {
+    within(LIMIT, async {
         let (w, script) = (world(3), Script::default());
         let options = Pop3Options {
             caps: Pop3Caps {
@@ -425,7 +424,7 @@ async fn capa_err_falls_back_to_retr_without_pipelining() {
 
 #[tokio::test]
 async fn top_switched_off_means_retr_and_top_refused() {
-    within(async {
+    within(LIMIT, async {
         let (w, script) = (world(2), Script::default());
         let options = Pop3Options {
             caps: Pop3Caps {
@@ -448,7 +447,7 @@ async fn top_switched_off_means_retr_and_top_refused() {
 
 #[tokio::test]
 async fn out_of_sequence_listings_are_typed_errors() {
-    within(async {
+    within(LIMIT, async {
         let w = world(3);
         let script = Script::new(
             vec![
@@ -495,7 +494,7 @@ async fn out_of_sequence_listings_are_typed_errors() {
 
 #[tokio::test]
 async fn over_long_lines_and_blocks_are_typed_errors() {
-    within(async {
+    within(LIMIT, async {
         let w = world(2);
         let long_uidl = [b"+OK\r\n1 ".to_vec(), vec![b'x'; 100_000], b"\r\n.\r\n".to_vec()].concat();
         let script = Script::new(
@@ -551,7 +550,7 @@ async fn over_long_lines_and_blocks_are_typed_errors() {
 
 #[tokio::test]
 async fn in_use_for_the_first_logins_then_success() {
-    within(async {
+    within(LIMIT, async {
         let w = world(2);
         let script = Script::new(
             vec![rule(
@@ -587,7 +586,7 @@ async fn in_use_for_the_first_logins_then_success() {
 
 #[tokio::test]
 async fn wrong_password_is_auth_error_and_never_printed() {
-    within(async {
+    within(LIMIT, async {
         let w = world(1);
         let server = start(
             &w,
@@ -625,7 +624,7 @@ async fn wrong_password_is_auth_error_and_never_printed() {
 
 #[tokio::test]
 async fn messages_removed_mid_session_are_expunged_not_failures() {
-    within(async {
+    within(LIMIT, async {
         for window in [1, 128] {
             let w = world(5);
             // m3 leaves the maildrop just before the server answers TOP 1: pop3c's race.
@@ -673,7 +672,7 @@ async fn messages_removed_mid_session_are_expunged_not_failures() {
 
 #[tokio::test]
 async fn disconnects_and_truncations_are_errors() {
-    within(async {
+    within(LIMIT, async {
         let w = world(4);
         let script = Script::new(
             vec![
@@ -705,7 +704,7 @@ async fn disconnects_and_truncations_are_errors() {
 
 #[tokio::test]
 async fn stalls_time_out_instead_of_hanging() {
-    within(async {
+    within(LIMIT, async {
         let w = world(3);
         let short = Timeouts {
             connect: Duration::from_secs(5),
@@ -789,7 +788,7 @@ async fn stalls_time_out_instead_of_hanging() {
 
 #[tokio::test]
 async fn byte_by_byte_bare_lf_server() {
-    within(async {
+    within(LIMIT, async {
         let w = world(4);
         let server = start(
             &w,
@@ -824,7 +823,7 @@ async fn byte_by_byte_bare_lf_server() {
 
 #[tokio::test]
 async fn concurrent_sessions_share_one_world() {
-    within(async {
+    within(LIMIT, async {
         let (w, script) = (world(50), Script::default());
         let server = start(&w, &script, Pop3Options::default()).await;
         let port = server.addr.port();

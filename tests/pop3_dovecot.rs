@@ -4,9 +4,11 @@
 //! Each test prints `skipped: ...` and returns when Dovecot cannot run here (not
 //! installed, or not root); CI installs it. Every test runs under a timeout.
 
-use std::future::Future;
+mod support;
+
 use std::time::{Duration, Instant};
 
+use support::{dovecot_or_skip, start_dovecot, stop_dovecot, within};
 use uidlmap::dovecot::{DovecotSource, SourceMessage, SourceOptions};
 use uidlmap::pop3::{
     Fetch, Fetched, Limits, Pop3Client, Pop3Error, RespCode, Status, Timeouts, connect,
@@ -14,31 +16,14 @@ use uidlmap::pop3::{
 use uidlmap::secret::Secret;
 use uidlmap::tls::{MaybeTls, Security, Trust};
 
-async fn within<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("test timed out")
-}
+/// How long any one test may take.
+const LIMIT: Duration = Duration::from_secs(60);
 
 fn timeouts() -> Timeouts {
     Timeouts {
         connect: Duration::from_secs(5),
         command: Duration::from_secs(10),
     }
-}
-
-/// Dovecot's start and stop block (process spawn, waiting for greetings).
-async fn start(opts: SourceOptions) -> DovecotSource {
-    tokio::task::spawn_blocking(move || DovecotSource::start(opts))
-        .await
-        .unwrap()
-        .expect("start dovecot")
-}
-
-async fn stop(src: DovecotSource) {
-    tokio::task::spawn_blocking(move || drop(src))
-        .await
-        .unwrap();
 }
 
 fn generated(n: usize) -> Vec<u8> {
@@ -103,12 +88,12 @@ async fn plain(src: &DovecotSource) -> Pop3Client<MaybeTls> {
 
 #[tokio::test]
 async fn dovecot_listing_headers_and_messages() {
-    if !DovecotSource::available_or_skip("dovecot_listing_headers_and_messages") {
+    if !dovecot_or_skip("dovecot_listing_headers_and_messages") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs = messages(40);
-        let src = start(options(&msgs)).await;
+        let src = start_dovecot(options(&msgs)).await;
         let mut c = plain(&src).await;
         assert!(c.greeting().text.contains("ready"), "{}", c.greeting());
         let pre = c.capa().await.unwrap().clone();
@@ -161,19 +146,19 @@ async fn dovecot_listing_headers_and_messages() {
         assert_eq!(reply.status, Status::Err);
         c.noop().await.unwrap();
         c.quit().await.unwrap();
-        stop(src).await;
+        stop_dovecot(src).await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn dovecot_pipelined_versus_one_at_a_time() {
-    if !DovecotSource::available_or_skip("dovecot_pipelined_versus_one_at_a_time") {
+    if !dovecot_or_skip("dovecot_pipelined_versus_one_at_a_time") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs: Vec<Vec<u8>> = (1..=1000).map(generated).collect();
-        let src = start(options(&msgs)).await;
+        let src = start_dovecot(options(&msgs)).await;
         let numbers: Vec<u32> = (1..=msgs.len() as u32).collect();
         for window in [1, 20, 128] {
             let mut c = plain(&src).await;
@@ -198,19 +183,19 @@ async fn dovecot_pipelined_versus_one_at_a_time() {
             eprintln!("dovecot: 1000 × TOP n 0, window {window}: {rt} round trips, {took:?}");
             drop(c.into_inner());
         }
-        stop(src).await;
+        stop_dovecot(src).await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn dovecot_auth_methods_and_failures() {
-    if !DovecotSource::available_or_skip("dovecot_auth_methods_and_failures") {
+    if !dovecot_or_skip("dovecot_auth_methods_and_failures") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs = messages(3);
-        let src = start(options(&msgs)).await;
+        let src = start_dovecot(options(&msgs)).await;
 
         let mut c = plain(&src).await;
         let err = c
@@ -236,19 +221,19 @@ async fn dovecot_auth_methods_and_failures() {
                 c.greeting()
             ),
         }
-        stop(src).await;
+        stop_dovecot(src).await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn dovecot_uidls_with_spaces_are_kept_whole() {
-    if !DovecotSource::available_or_skip("dovecot_uidls_with_spaces_are_kept_whole") {
+    if !dovecot_or_skip("dovecot_uidls_with_spaces_are_kept_whole") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs = messages(3);
-        let src = start(SourceOptions {
+        let src = start_dovecot(SourceOptions {
             pop3_uidl_format: "%u  x\t%v".into(),
             ..options(&msgs)
         })
@@ -260,19 +245,19 @@ async fn dovecot_uidls_with_spaces_are_kept_whole() {
             uidls[1],
             format!("2  x\t{}", src.uidvalidity()).into_bytes()
         );
-        stop(src).await;
+        stop_dovecot(src).await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn dovecot_stls_and_pop3s_verify_the_certificate() {
-    if !DovecotSource::available_or_skip("dovecot_stls_and_pop3s_verify_the_certificate") {
+    if !dovecot_or_skip("dovecot_stls_and_pop3s_verify_the_certificate") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let msgs = messages(5);
-        let src = start(SourceOptions {
+        let src = start_dovecot(SourceOptions {
             tls: true,
             ..options(&msgs)
         })
@@ -326,20 +311,20 @@ async fn dovecot_stls_and_pop3s_verify_the_certificate() {
             .unwrap_err();
             assert!(matches!(err, Pop3Error::Tls(_)), "{security:?}: {err}");
         }
-        stop(src).await;
+        stop_dovecot(src).await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn dovecot_serves_lf_only_mail_with_crlf_and_counts_it() {
-    if !DovecotSource::available_or_skip("dovecot_serves_lf_only_mail_with_crlf_and_counts_it") {
+    if !dovecot_or_skip("dovecot_serves_lf_only_mail_with_crlf_and_counts_it") {
         return;
     }
-    within(async {
+    within(LIMIT, async {
         let lf = b"From: x@example.com\nSubject: lf only\n\n.dot\nbody\n".to_vec();
         let crlf = b"From: x@example.com\r\nSubject: lf only\r\n\r\n.dot\r\nbody\r\n".to_vec();
-        let src = start(options(std::slice::from_ref(&lf))).await;
+        let src = start_dovecot(options(std::slice::from_ref(&lf))).await;
         let mut c = plain(&src).await;
         c.login(src.user(), src.password()).await.unwrap();
         c.capa().await.unwrap();
@@ -351,7 +336,7 @@ async fn dovecot_serves_lf_only_mail_with_crlf_and_counts_it() {
             .unwrap();
         assert_eq!(got[0].bytes(), Some(header(&crlf)));
         assert_eq!(got[1].bytes(), Some(&crlf[..]));
-        stop(src).await;
+        stop_dovecot(src).await;
     })
     .await;
 }

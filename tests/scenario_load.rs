@@ -2,22 +2,21 @@
 //! file:line:column with what was expected; the README's examples load; the JSON Schema
 //! lists exactly the keys the loader accepts.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use fake_servers::script::{FaultAction, Phase, Protocol, WorldChange};
 use fake_servers::{Script, SharedWorld};
+use support::{scenario, tempdir};
 use uidlmap::scenario::{
     self, ImapcProfile, Outcome, ScenarioError, check, discover, json_schema, load_file, load_str,
 };
 
+/// The scenario library, `scenarios/`.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
-}
-
-fn load(rel: &str) -> scenario::Scenario {
-    let path = root().join(rel);
-    load_file(&path).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    support::root().join("scenarios")
 }
 
 /// Loads a scenario text as `t/case.yaml` and returns its first error's headline.
@@ -105,7 +104,7 @@ fn every_profile_has_a_scenario() {
 
 #[test]
 fn names_and_paths() {
-    let s = load("order/reversed.yaml");
+    let s = scenario("order/reversed.yaml");
     assert_eq!(s.name, "order/reversed");
     assert_eq!(s.imapc, ImapcProfile::Both);
     assert_eq!(s.expect.outcome, Outcome::Success);
@@ -123,7 +122,7 @@ fn names_and_paths() {
 
 #[test]
 fn generated_sizes_are_exact_and_views_honest() {
-    let s = load("basic/identical.yaml");
+    let s = scenario("basic/identical.yaml");
     let sizes: Vec<u64> = s.world.imap.mailboxes[0]
         .messages
         .iter()
@@ -145,14 +144,14 @@ fn generated_sizes_are_exact_and_views_honest() {
 
 #[test]
 fn truth_tracks_identities() {
-    let s = load("dovecot-bugs/empty-uidl-shift.yaml");
+    let s = scenario("dovecot-bugs/empty-uidl-shift.yaml");
     assert_eq!(s.truth.uidl_of("a"), None, "an empty UIDL is no UIDL");
     assert_eq!(s.truth.true_uidl("INBOX", 2), Some("u2"));
     assert_eq!(s.truth.pop3[0].uidl, "");
     assert_eq!(s.expect.wrong, 2);
     assert_eq!(s.expect.lost, 1);
 
-    let s = load("race/delivery-between-reads.yaml");
+    let s = scenario("race/delivery-between-reads.yaml");
     assert_eq!(
         s.truth.uidl_of("n4"),
         Some("UID4-1"),
@@ -164,7 +163,7 @@ fn truth_tracks_identities() {
 
 #[test]
 fn quirks_shape_the_views() {
-    let s = load("providers/gmx.yaml");
+    let s = scenario("providers/gmx.yaml");
     let pop3: Vec<_> = s
         .world
         .pop3
@@ -183,7 +182,7 @@ fn quirks_shape_the_views() {
         "{top}"
     );
 
-    let s = load("providers/gmail.yaml");
+    let s = scenario("providers/gmail.yaml");
     assert!(
         s.world
             .pop3
@@ -200,7 +199,7 @@ fn quirks_shape_the_views() {
         .collect();
     assert_eq!(pop3, ["m1", "a2", "s3", "m4"], "All Mail without spam");
 
-    let s = load("providers/exchange-2010-flagged.yaml");
+    let s = scenario("providers/exchange-2010-flagged.yaml");
     let inbox = &s.world.imap.mailboxes[0].messages;
     assert_eq!(
         inbox[1].size(),
@@ -208,17 +207,17 @@ fn quirks_shape_the_views() {
     );
     assert_eq!(s.world.pop3.messages[1].size(), 2300);
 
-    let s = load("providers/zimbra.yaml");
+    let s = scenario("providers/zimbra.yaml");
     let h = String::from_utf8_lossy(&s.world.imap.mailboxes[0].messages[2].header).into_owned();
     assert!(h.contains("Subject: Gr??e aus K?ln\r\n"), "{h}");
 
-    let s = load("providers/dovecot.yaml");
+    let s = scenario("providers/dovecot.yaml");
     assert_eq!(s.world.pop3.messages[0].uidl, "0000000165e18b00");
 }
 
 #[test]
 fn events_and_faults_become_script_entries() {
-    let s = load("race/expunge-both-mid-run.yaml");
+    let s = scenario("race/expunge-both-mid-run.yaml");
     assert_eq!(s.events.len(), 1);
     let e = &s.events[0];
     assert_eq!(e.phase, Phase::Before);
@@ -232,7 +231,7 @@ fn events_and_faults_become_script_entries() {
         ]
     ));
 
-    let s = load("faults/top-err.yaml");
+    let s = scenario("faults/top-err.yaml");
     assert_eq!(s.rules.len(), 1);
     assert_eq!(
         s.rules[0].action,
@@ -240,18 +239,18 @@ fn events_and_faults_become_script_entries() {
     );
     assert_eq!(s.rules[0].on.prefix.as_deref(), Some("TOP 2 "));
 
-    let s = load("faults/uidl-out-of-sequence.yaml");
+    let s = scenario("faults/uidl-out-of-sequence.yaml");
     assert_eq!(
         s.rules[0].action,
         FaultAction::Reply(b"+OK\r\n1 m1\r\n3 m3\r\n2 m2\r\n.\r\n".to_vec())
     );
-    let s = load("faults/no-uidl-capability.yaml");
+    let s = scenario("faults/no-uidl-capability.yaml");
     assert!(!s.knobs.pop3.uidl && s.knobs.pop3.top);
 }
 
 #[test]
 fn a_delivery_event_fires_through_the_script() {
-    let s = load("race/delivery-between-reads.yaml");
+    let s = scenario("race/delivery-between-reads.yaml");
     let world = SharedWorld::new(s.world.clone());
     let script = Script::new(s.rules.clone(), s.events.clone());
     script.before(&world, Protocol::Pop3, 1, 1, "CAPA");
@@ -489,7 +488,7 @@ fn display_carries_a_snippet() {
 
 #[test]
 fn discover_rules() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let d = dir.path();
     std::fs::create_dir_all(d.join("b/_fixtures")).unwrap();
     std::fs::create_dir_all(d.join("a")).unwrap();
@@ -526,7 +525,7 @@ fn discover_rules() {
 
 #[test]
 fn check_reports_per_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let d = dir.path();
     std::fs::write(d.join("good.yaml"), HEAD).unwrap();
     std::fs::write(d.join("bad.yaml"), "description: x\nexpect: {}\n").unwrap();
@@ -545,7 +544,7 @@ fn check_reports_per_file() {
 #[test]
 fn fixtures_resolve_from_the_file_or_the_root() {
     // A scenario in a sub-folder names the fixture relative to the scenarios root.
-    let s = load("sizes/lf-counted.yaml");
+    let s = scenario("sizes/lf-counted.yaml");
     let news = &s.world.imap.mailboxes[0].messages[1];
     assert!(news.full.starts_with(b"Received: by list.example.org"));
     assert!(
@@ -553,7 +552,7 @@ fn fixtures_resolve_from_the_file_or_the_root() {
         "converted to CRLF"
     );
     // header-only.eml has no final newline, and `keep` keeps it that way.
-    let s = load("dovecot-bugs/header-only-no-newline.yaml");
+    let s = scenario("dovecot-bugs/header-only-no-newline.yaml");
     assert!(
         s.world.imap.mailboxes[0].messages[1]
             .full

@@ -1,38 +1,66 @@
 //! One test per scenario file: run it end to end against the fake servers, check its
 //! expectations, and compare the full report with its reviewed snapshot
 //! (`scenarios/a/b.yaml` ↔ `snapshots/a/b.snap`).
+//!
+//! The scenario files are found when the test binary runs, not when it is built
+//! (`harness = false`, with libtest-mimic for libtest's command line: filters, `--list`,
+//! `--ignored`, `--exact`), so adding or editing a scenario rebuilds nothing. Each test is
+//! named by its file, without `.yaml`: `cargo test --test scenarios -- basic/empty`.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rstest::rstest;
+use libtest_mimic::{Arguments, Failed, Trial};
 use uidlmap::scenario::{discover, load_file, run};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+fn main() {
+    let args = Arguments::from_args();
+    let scenarios = support::root().join("scenarios");
+    let files = discover(std::slice::from_ref(&scenarios)).expect("scenarios/ loads");
+    let mut trials = vec![Trial::test("the_library_is_not_empty", {
+        let n = files.len();
+        move || {
+            if n >= 40 {
+                Ok(())
+            } else {
+                Err(format!("only {n} scenarios").into())
+            }
+        }
+    })];
+    for path in files {
+        let rel = path
+            .strip_prefix(&scenarios)
+            .expect("under scenarios/")
+            .with_extension("");
+        let name = rel.to_string_lossy().into_owned();
+        trials.push(Trial::test(name, move || run_scenario(&path, &rel)));
+    }
+    libtest_mimic::run(&args, trials).exit();
 }
 
-#[rstest]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_scenario(
-    #[files("scenarios/**/*.yaml")]
-    #[exclude("_fixtures")]
-    path: PathBuf,
-) {
-    let sc = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    let report = tokio::time::timeout(
-        Duration::from_secs(60),
-        run::run(&sc, Duration::from_secs(30)),
-    )
-    .await
-    .expect("the scenario finished within 60 s")
-    .unwrap_or_else(|e| panic!("{}: {e}", sc.name));
+/// Runs one scenario (`rel` is its path under `scenarios/` without `.yaml`) on a runtime
+/// of its own, as `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` would.
+fn run_scenario(path: &Path, rel: &Path) -> Result<(), Failed> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let sc = load_file(path).map_err(|e| e.to_string())?;
+    let report = rt
+        .block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(60),
+                run::run(&sc, Duration::from_secs(30)),
+            )
+            .await
+        })
+        .map_err(|_| "the scenario did not finish within 60 s".to_string())?
+        .map_err(|e| format!("{}: {e}", sc.name))?;
 
-    let rel = path
-        .strip_prefix(root().join("scenarios"))
-        .expect("under scenarios/")
-        .with_extension("");
-    let dir = root()
+    let dir: PathBuf = support::root()
         .join("snapshots")
         .join(rel.parent().unwrap_or(Path::new("")));
     let name = rel
@@ -45,23 +73,22 @@ async fn run_scenario(
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     settings.set_description(sc.description.clone());
+    // insta reports a mismatch by panicking; libtest-mimic turns the panic into a failure.
     settings.bind(|| insta::assert_snapshot!(name, report.to_yaml()));
 
     let exp = report
         .expectation
         .as_ref()
-        .expect("run sets the expectation");
-    assert!(
-        exp.met,
-        "{}: expectation not met:\n  {}\n\n{}",
-        sc.name,
-        exp.failures.join("\n  "),
-        uidlmap::report::human(&report)
-    );
-}
-
-#[test]
-fn the_library_is_not_empty() {
-    let files = discover(&[root().join("scenarios")]).expect("scenarios/ loads");
-    assert!(files.len() >= 40, "only {} scenarios", files.len());
+        .ok_or("run sets the expectation")?;
+    if exp.met {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: expectation not met:\n  {}\n\n{}",
+            sc.name,
+            exp.failures.join("\n  "),
+            uidlmap::report::human(&report)
+        )
+        .into())
+    }
 }

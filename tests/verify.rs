@@ -1,11 +1,16 @@
 //! `uidlmap verify` and `migrate::fast_read`: the fast reader against the Dovecot-order
 //! reader on every scenario, and the command against fake and real servers.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fake_servers::tls::TestCa;
+use support::{
+    Filters, Out, command, dovecot_or_skip, output, root, scenario, serve_scenario, tempdir,
+};
 use tokio::net::TcpListener;
 use uidlmap::matcher;
 use uidlmap::migrate::{self, Endpoint, ImapcProfile, Migration, Source};
@@ -13,10 +18,6 @@ use uidlmap::report;
 use uidlmap::scenario::{self, Scenario, run as scenario_run};
 use uidlmap::secret::Secret;
 use uidlmap::tls::{Security, Trust};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
 
 fn source_of(sc: &Scenario, served: &scenario_run::Served) -> Source {
     let endpoint = |addr: SocketAddr, starttls: bool| Endpoint {
@@ -47,10 +48,7 @@ async fn read(
     fast: bool,
     audit: bool,
 ) -> Result<Migration, String> {
-    let ca = scenario_run::needs_tls(sc).then(|| TestCa::generate().expect("test CA"));
-    let pop3_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let imap_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let served = scenario_run::serve(sc, pop3_l, imap_l, ca).expect("serve");
+    let served = serve_scenario(sc).await;
     let source = source_of(sc, &served);
     let mut opts = migrate::Options::new(sc.settings.clone(), profile);
     // The fake servers answer at once; a server whose PIPELINING breaks under the deep
@@ -179,10 +177,6 @@ struct Running {
     _stops: Vec<oneshot::Sender<()>>,
 }
 
-fn scenario(rel: &str) -> Scenario {
-    scenario::load_file(&root().join("scenarios").join(rel)).unwrap_or_else(|e| panic!("{e}"))
-}
-
 async fn start(sc: &Scenario, tls: Mode, rules: Vec<Rule>) -> Running {
     let ca = (tls != Mode::Plain).then(|| TestCa::generate().expect("test CA"));
     let (mut pop3_opts, mut imap_opts) = scenario_run::server_options(&sc.knobs, None);
@@ -258,35 +252,22 @@ impl Running {
 
     /// Replaces this run's ports, which change every time.
     fn filter(&self, text: &str) -> String {
-        text.replace(&format!(":{}", self.imap.port()), ":[IMAP-PORT]")
-            .replace(&format!(":{}", self.pop3.port()), ":[POP3-PORT]")
+        Filters::default()
+            .port(self.imap.port(), "[IMAP-PORT]")
+            .port(self.pop3.port(), "[POP3-PORT]")
+            .apply(text)
     }
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 /// Runs the binary with `args`, the password in `UIDLMAP_PASSWORD` when given. The
 /// binary bounds its own connects and reads (`--connect-timeout`, `--timeout`).
 fn uidlmap_blocking(args: Vec<String>, password: Option<String>) -> Out {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_uidlmap"));
-    cmd.args(&args)
-        .env_remove("UIDLMAP_PASSWORD")
-        .env_remove("UIDLMAP_IMAP_PASSWORD")
-        .env_remove("UIDLMAP_POP3_PASSWORD")
-        .stdin(std::process::Stdio::null());
+    let mut cmd = command();
+    cmd.args(&args);
     if let Some(p) = password {
         cmd.env("UIDLMAP_PASSWORD", p);
     }
-    let out = cmd.output().expect("run uidlmap");
-    Out {
-        code: out.status.code().expect("an exit code"),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8"),
-    }
+    output(&mut cmd)
 }
 
 async fn uidlmap(mut args: Vec<String>, password: Option<&str>) -> Out {
@@ -370,7 +351,7 @@ async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
     snapshot("crossed.tsv", &out.stdout);
 
     // That TSV, given back as imapc's UIDL cache, is what the cached-UIDL pass uses.
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempdir();
     let cache = dir.path().join("cache.tsv");
     std::fs::write(&cache, &out.stdout).expect("write cache");
     let mut cached = a.clone();
@@ -390,7 +371,7 @@ async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
     let out = uidlmap(set, Some(&s.password)).await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempdir();
     let conf = dir.path().join("dovecot.conf");
     std::fs::write(
         &conf,
@@ -437,7 +418,7 @@ async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_and_implicit_tls_verified_by_the_ca() {
     let sc = scenario("providers/dovecot.yaml");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempdir();
     for tls in [Mode::StartTls, Mode::Implicit] {
         let s = start(&sc, tls, Vec::new()).await;
         let ca = s.ca_file(dir.path());
@@ -508,7 +489,7 @@ async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
         times: None,
     };
     let s = start(&sc, Mode::Plain, vec![drop_fetch]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempdir();
     let output = dir.path().join("report.json");
     std::fs::write(&output, "earlier\n").expect("write");
     let mut a = args(&[
@@ -618,7 +599,7 @@ fn real(args_: &[&str], src_imap: String, src_pop3: String, password: &str) -> O
 
 #[test]
 fn real_dovecot_over_implicit_tls_and_starttls() {
-    if !DovecotSource::available_or_skip("real_dovecot_over_implicit_tls_and_starttls") {
+    if !dovecot_or_skip("real_dovecot_over_implicit_tls_and_starttls") {
         return;
     }
     let src = DovecotSource::start(SourceOptions {
@@ -687,7 +668,7 @@ fn real_dovecot_over_implicit_tls_and_starttls() {
 /// `doveadm backup` with the plugin stores (UIDL and POP3 order per UID).
 #[test]
 fn real_dovecot_reversed_equal_sizes_matches_doveadm() {
-    if !DovecotSource::available_or_skip("real_dovecot_reversed_equal_sizes_matches_doveadm") {
+    if !dovecot_or_skip("real_dovecot_reversed_equal_sizes_matches_doveadm") {
         return;
     }
     let msgs: Vec<Vec<u8>> = (1..=5).map(|n| message(n, 50)).collect();
@@ -741,7 +722,7 @@ async fn accounts_jobs_shard_and_resume_as_json_lines() {
     let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempdir();
     let accounts = dir.path().join("accounts.txt");
     std::fs::write(
         &accounts,

@@ -6,7 +6,7 @@
 //! do. Loading validates all of it before anything runs; every error starts with
 //! `path:line:column:`. The format is documented in `scenarios/README.md`.
 //!
-//! - [`format`]: the serde types mirroring the YAML, with positions; the JSON Schema.
+//! - [`format`](mod@format): the serde types mirroring the YAML, with positions; the JSON Schema.
 //! - [`load`]: parse, validate, build a [`Scenario`].
 //! - [`generate`]: deterministic message generation, line ends, UIDL templates.
 
