@@ -15,6 +15,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use super::generate::{Encoding, LineEnding};
+use super::knobs::{ImapKnobs, Pop3Knobs};
+pub use super::knobs::{ImapServerDef, Pop3ServerDef};
 use super::{ImapcProfile, Outcome};
 
 /// A mapping read in document order, each key with its position.
@@ -407,64 +409,6 @@ pub struct ServerDef {
     pub imap: Option<ImapServerDef>,
 }
 
-/// `server.pop3:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pop3ServerDef {
-    #[serde(default)]
-    pub capa: Option<bool>,
-    #[serde(default)]
-    pub top: Option<bool>,
-    #[serde(default)]
-    pub uidl: Option<bool>,
-    #[serde(default)]
-    pub pipelining: Option<bool>,
-    #[serde(default)]
-    pub broken_pipelining: Option<Spanned<bool>>,
-    #[serde(default)]
-    pub stls: Option<bool>,
-    #[serde(default)]
-    pub resp_codes: Option<bool>,
-    #[serde(default)]
-    pub bare_lf: Option<bool>,
-    #[serde(default)]
-    pub split_writes: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub split_delay_ms: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub idle_timeout_ms: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub banner: Option<Spanned<String>>,
-}
-
-/// `server.imap:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImapServerDef {
-    #[serde(default)]
-    pub greeting_capability: Option<bool>,
-    #[serde(default)]
-    pub literal_plus: Option<bool>,
-    #[serde(default)]
-    pub sasl_ir: Option<bool>,
-    #[serde(default)]
-    pub auth_plain: Option<bool>,
-    #[serde(default)]
-    pub savedate: Option<bool>,
-    #[serde(default)]
-    pub extra_capabilities: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub starttls: Option<bool>,
-    #[serde(default)]
-    pub uidnext_on_select: Option<bool>,
-    #[serde(default)]
-    pub bare_lf: Option<bool>,
-    #[serde(default)]
-    pub split_writes: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub idle_timeout_ms: Option<Spanned<u64>>,
-}
-
 /// `expect:`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -487,15 +431,15 @@ pub struct ExpectDef {
 
 use serde_json::{Value, json};
 
-fn string(description: &str) -> Value {
+pub(super) fn string(description: &str) -> Value {
     json!({ "type": "string", "description": description })
 }
 
-fn boolean(description: &str) -> Value {
+pub(super) fn boolean(description: &str) -> Value {
     json!({ "type": "boolean", "description": description })
 }
 
-fn uint(description: &str) -> Value {
+pub(super) fn uint(description: &str) -> Value {
     json!({ "type": "integer", "minimum": 0, "description": description })
 }
 
@@ -503,7 +447,7 @@ fn uint32(description: &str) -> Value {
     json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "description": description })
 }
 
-fn strings(description: &str) -> Value {
+pub(super) fn strings(description: &str) -> Value {
     json!({ "type": "array", "items": { "type": "string" }, "description": description })
 }
 
@@ -545,9 +489,9 @@ fn step() -> Value {
     })
 }
 
-/// The JSON Schema of scenario files, for `uidlmap scenario schema` and editors.
-pub fn json_schema() -> Value {
-    let message = object(
+/// One entry of `messages:`.
+fn message_schema() -> Value {
+    object(
         "One message. Generated (from/to/subject/date/message_id/headers/body/size), raw, or read from a file",
         json!({
             "from": nullable_string("From value; null leaves the header out"),
@@ -575,8 +519,12 @@ pub fn json_schema() -> Value {
             }), &[]),
         }),
         &[],
-    );
-    let mailbox = json!({
+    )
+}
+
+/// One mailbox of `imap.mailboxes:`.
+fn mailbox_schema() -> Value {
+    json!({
         "oneOf": [
             strings("message ids in UID order"),
             object("a mailbox with UID details", json!({
@@ -588,8 +536,12 @@ pub fn json_schema() -> Value {
                 "allow_duplicates": strings("message ids allowed to appear more than once here"),
             }), &["messages"]),
         ],
-    });
-    let event = object(
+    })
+}
+
+/// One entry of `events:`.
+fn event_schema() -> Value {
+    object(
         "A timeline event: one change to the world, before or after a protocol step",
         json!({
             "before": step(),
@@ -607,8 +559,12 @@ pub fn json_schema() -> Value {
             "reorder_pop3": strings("the POP3 maildrop in this order; others keep their order after these"),
         }),
         &[],
-    );
-    let fault = object(
+    )
+}
+
+/// One entry of `faults:`.
+fn fault_schema() -> Value {
+    object(
         "A fault: a changed reply to matching commands",
         json!({
             "on": step(),
@@ -621,40 +577,23 @@ pub fn json_schema() -> Value {
             "skip": uint("let this many matching commands through first"),
         }),
         &["on"],
-    );
-    let server = object(
+    )
+}
+
+/// `server:`, from the knobs' own table.
+fn server_schema() -> Value {
+    object(
         "Server behaviour knobs",
         json!({
-            "pop3": object("POP3 server", json!({
-                "capa": boolean("answer CAPA (false: -ERR)"),
-                "top": boolean("offer TOP"),
-                "uidl": boolean("offer UIDL"),
-                "pipelining": boolean("advertise PIPELINING"),
-                "broken_pipelining": boolean("advertise PIPELINING but lose commands sent ahead"),
-                "stls": boolean("offer STLS"),
-                "resp_codes": boolean("advertise RESP-CODES"),
-                "bare_lf": boolean("end reply lines with LF only"),
-                "split_writes": uint("write replies in pieces of this many bytes"),
-                "split_delay_ms": uint("pause between those pieces"),
-                "idle_timeout_ms": uint("close a session silent for this long"),
-                "banner": string("greeting text after +OK"),
-            }), &[]),
-            "imap": object("IMAP server", json!({
-                "greeting_capability": boolean("[CAPABILITY ...] in the greeting"),
-                "literal_plus": boolean("announce LITERAL+"),
-                "sasl_ir": boolean("announce SASL-IR"),
-                "auth_plain": boolean("announce AUTH=PLAIN"),
-                "savedate": boolean("announce SAVEDATE"),
-                "extra_capabilities": strings("further capability words"),
-                "starttls": boolean("offer STARTTLS"),
-                "uidnext_on_select": boolean("send [UIDNEXT n] on EXAMINE"),
-                "bare_lf": boolean("end protocol lines with LF only"),
-                "split_writes": uint("write replies in pieces of this many bytes"),
-                "idle_timeout_ms": uint("close a session silent for this long"),
-            }), &[]),
+            "pop3": object("POP3 server", Pop3Knobs::schema_properties(), &[]),
+            "imap": object("IMAP server", ImapKnobs::schema_properties(), &[]),
         }),
         &[],
-    );
+    )
+}
+
+/// The JSON Schema of scenario files, for `uidlmap scenario schema` and editors.
+pub fn json_schema() -> Value {
     let mut schema = object(
         "A uidlmap scenario: an old provider's IMAP and POP3 views of one account, the pop3-migration settings, and the expected outcome",
         json!({
@@ -669,11 +608,11 @@ pub fn json_schema() -> Value {
                 "additionalProperties": { "type": ["boolean", "string", "integer"] },
             },
             "imapc": { "enum": ["docs", "bare", "both"], "description": "the Dovecot imapc profile the prediction is for" },
-            "messages": { "type": "object", "additionalProperties": message },
+            "messages": { "type": "object", "additionalProperties": message_schema() },
             "imap": object("the IMAP view", json!({
                 "separator": string("hierarchy separator, one character (default /)"),
                 "uidvalidity": uint32("default UIDVALIDITY (default 1)"),
-                "mailboxes": { "type": "object", "additionalProperties": mailbox, "description": "mailboxes in LIST order; INBOX is required" },
+                "mailboxes": { "type": "object", "additionalProperties": mailbox_schema(), "description": "mailboxes in LIST order; INBOX is required" },
             }), &[]),
             "pop3": object("the POP3 view", json!({
                 "messages": strings("message ids in POP3 order (default: derived from IMAP INBOX and the listing quirks)"),
@@ -688,9 +627,9 @@ pub fn json_schema() -> Value {
             },
             "profile": string("provider preset"),
             "quirks": strings("extra quirks by name"),
-            "events": { "type": "array", "items": event },
-            "faults": { "type": "array", "items": fault },
-            "server": server,
+            "events": { "type": "array", "items": event_schema() },
+            "faults": { "type": "array", "items": fault_schema() },
+            "server": server_schema(),
             "expect": object("what Dovecot 2.3.19 does", json!({
                 "outcome": { "enum": ["success", "failure", "abort"] },
                 "wrong": uint("IMAP messages given a wrong UIDL"),

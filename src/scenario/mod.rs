@@ -7,11 +7,14 @@
 //! `path:line:column:`. The format is documented in `scenarios/README.md`.
 //!
 //! - [`format`](mod@format): the serde types mirroring the YAML, with positions; the JSON Schema.
+//! - [`knobs`]: the server knobs, defined once: defaults, schema, fake-server options.
 //! - [`load`]: parse, validate, build a [`Scenario`].
 //! - [`generate`]: deterministic message generation, line ends, UIDL templates.
+//! - [`run`]: serve a scenario's world, predict, check the expectations.
 
 pub mod format;
 pub mod generate;
+pub mod knobs;
 pub mod load;
 pub mod run;
 
@@ -28,6 +31,7 @@ use serde::Deserialize;
 use crate::matcher::Settings;
 
 pub use format::json_schema;
+pub use knobs::{ImapKnobs, Pop3Knobs, ServerKnobs};
 pub use load::{load_file, load_str};
 
 /// Which Dovecot imapc configuration a scenario's prediction is for.
@@ -83,112 +87,6 @@ pub struct Expect {
     pub warnings: Vec<String>,
     /// Substrings each of which must appear in some error.
     pub errors: Vec<String>,
-}
-
-/// POP3 server behaviour a scenario asks for. Plain data, field for field what the fake
-/// POP3 server's options hold (`Pop3Caps`, `WriteShaping`, …); the caller maps it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pop3Knobs {
-    /// Answer CAPA; `false` answers `-ERR` (pop3c then assumes UIDL only: no TOP, no
-    /// pipelining).
-    pub capa: bool,
-    /// List TOP in CAPA and answer TOP; `false` leaves it out and refuses TOP.
-    pub top: bool,
-    /// List UIDL in CAPA and answer UIDL; `false` leaves it out and refuses UIDL.
-    pub uidl: bool,
-    /// List PIPELINING in CAPA.
-    pub pipelining: bool,
-    /// Advertise PIPELINING but lose every command that arrived behind the one being
-    /// answered (provider-quirks #26).
-    pub broken_pipelining: bool,
-    /// Offer STLS (the server runs in STLS mode).
-    pub stls: bool,
-    /// List RESP-CODES in CAPA and put `[...]` codes in replies.
-    pub resp_codes: bool,
-    /// End reply lines with LF only.
-    pub bare_lf: bool,
-    /// Write replies in pieces of at most this many bytes.
-    pub split_writes: Option<usize>,
-    /// Pause between those pieces.
-    pub split_delay_ms: Option<u64>,
-    /// Close a session silent for this long (provider-quirks #38).
-    pub idle_timeout_ms: Option<u64>,
-    /// The greeting text after `+OK `; `None` = the server's default.
-    pub banner: Option<String>,
-}
-
-impl Default for Pop3Knobs {
-    /// As Dovecot offers: everything on, plain text, no shaping.
-    fn default() -> Self {
-        Pop3Knobs {
-            capa: true,
-            top: true,
-            uidl: true,
-            pipelining: true,
-            broken_pipelining: false,
-            stls: false,
-            resp_codes: true,
-            bare_lf: false,
-            split_writes: None,
-            split_delay_ms: None,
-            idle_timeout_ms: None,
-            banner: None,
-        }
-    }
-}
-
-/// IMAP server behaviour a scenario asks for, field for field what the fake IMAP server's
-/// options hold (`ImapOptions`, `Capabilities`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImapKnobs {
-    /// Put `[CAPABILITY …]` in the greeting (without it imapc sends CAPABILITY first).
-    pub greeting_capability: bool,
-    /// Announce LITERAL+.
-    pub literal_plus: bool,
-    /// Announce SASL-IR.
-    pub sasl_ir: bool,
-    /// Announce AUTH=PLAIN (and accept AUTHENTICATE PLAIN).
-    pub auth_plain: bool,
-    /// Announce SAVEDATE (imapc then asks for it in its downloads).
-    pub savedate: bool,
-    /// Further capability words, e.g. `X-GM-EXT-1`.
-    pub extra_capabilities: Vec<String>,
-    /// Offer STARTTLS (the server runs in STARTTLS mode).
-    pub starttls: bool,
-    /// Send `[UIDNEXT n]` on EXAMINE; without it imapc asks STATUS (UIDNEXT).
-    pub uidnext_on_select: bool,
-    /// End protocol lines with LF only.
-    pub bare_lf: bool,
-    /// Write replies in pieces of at most this many bytes.
-    pub split_writes: Option<usize>,
-    /// Close a session silent for this long; `None` = the server's default.
-    pub idle_timeout_ms: Option<u64>,
-}
-
-impl Default for ImapKnobs {
-    /// Close to what Dovecot announces, without SAVEDATE.
-    fn default() -> Self {
-        ImapKnobs {
-            greeting_capability: true,
-            literal_plus: true,
-            sasl_ir: true,
-            auth_plain: true,
-            savedate: false,
-            extra_capabilities: Vec::new(),
-            starttls: false,
-            uidnext_on_select: true,
-            bare_lf: false,
-            split_writes: None,
-            idle_timeout_ms: None,
-        }
-    }
-}
-
-/// Both servers' knobs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServerKnobs {
-    pub pop3: Pop3Knobs,
-    pub imap: ImapKnobs,
 }
 
 /// A previous run's `pop3.uidl` values in imapc's index cache: per IMAP mailbox, UID →

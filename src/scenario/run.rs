@@ -70,49 +70,9 @@ impl Drop for Served {
     }
 }
 
-/// The fake servers' options for a scenario's knobs.
+/// The fake servers' options for a scenario's knobs (see [`ServerKnobs::options`]).
 pub fn server_options(knobs: &ServerKnobs, ca: Option<&TestCa>) -> (Pop3Options, ImapOptions) {
-    let p = &knobs.pop3;
-    let mut pop3 = Pop3Options::default();
-    pop3.caps.capa = p.capa;
-    pop3.caps.top = p.top;
-    pop3.caps.uidl = p.uidl;
-    pop3.caps.pipelining = p.pipelining;
-    pop3.caps.resp_codes = p.resp_codes;
-    pop3.broken_pipelining = p.broken_pipelining;
-    pop3.shaping.bare_lf = p.bare_lf;
-    pop3.shaping.chunk = p.split_writes;
-    pop3.shaping.chunk_delay = p.split_delay_ms.map(Duration::from_millis);
-    pop3.idle_timeout = p.idle_timeout_ms.map(Duration::from_millis);
-    if let Some(b) = &p.banner {
-        pop3.greeting = b.clone();
-    }
-    pop3.caps.stls = p.stls;
-    if let (true, Some(ca)) = (p.stls, ca) {
-        pop3.tls = fpop3::Pop3Tls::Stls(ca.acceptor());
-    }
-
-    let i = &knobs.imap;
-    let mut imap = ImapOptions {
-        greeting_capability: i.greeting_capability,
-        uidnext_on_select: i.uidnext_on_select,
-        bare_lf: i.bare_lf,
-        write_chunk: i.split_writes,
-        ..Default::default()
-    };
-    imap.capabilities.literal_plus = i.literal_plus;
-    imap.capabilities.sasl_ir = i.sasl_ir;
-    imap.capabilities.auth_plain = i.auth_plain;
-    imap.capabilities.savedate = i.savedate;
-    imap.capabilities.extra = i.extra_capabilities.clone();
-    imap.capabilities.starttls = i.starttls;
-    if let Some(ms) = i.idle_timeout_ms {
-        imap.idle_timeout = Duration::from_millis(ms);
-    }
-    if let (true, Some(ca)) = (i.starttls, ca) {
-        imap.tls = fimap::TlsMode::StartTls(ca.clone());
-    }
-    (pop3, imap)
+    knobs.options(ca)
 }
 
 /// Serves a scenario's world on the given listeners until [`Served::stop`].
