@@ -322,6 +322,16 @@ enum SectionKind {
     Full,
 }
 
+impl SectionKind {
+    /// The FETCH items asked for: PEEK, so that fetching never sets `\Seen`.
+    fn items_arg(self) -> &'static str {
+        match self {
+            SectionKind::Header => "(BODY.PEEK[HEADER])",
+            SectionKind::Full => "(BODY.PEEK[])",
+        }
+    }
+}
+
 enum Got {
     Size(u64),
     Bytes(Vec<u8>),
@@ -812,7 +822,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         uids: &[u32],
         batching: Batching,
     ) -> Result<Fetched<Vec<u8>>, ImapError> {
-        self.fetch_bytes(uids, "(BODY.PEEK[HEADER])", SectionKind::Header, batching)
+        self.section_collect(uids, SectionKind::Header, batching, |b| b)
             .await
     }
 
@@ -825,14 +835,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         batching: Batching,
         each: impl FnMut(u32, Vec<u8>),
     ) -> Result<Fetched<()>, ImapError> {
-        self.section_each(
-            uids,
-            "(BODY.PEEK[HEADER])",
-            SectionKind::Header,
-            batching,
-            each,
-        )
-        .await
+        self.section_each(uids, SectionKind::Header, batching, each)
+            .await
     }
 
     /// `UID FETCH <set> (BODY.PEEK[])`: whole messages, for the header fallback.
@@ -841,7 +845,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         uids: &[u32],
         batching: Batching,
     ) -> Result<Fetched<Vec<u8>>, ImapError> {
-        self.fetch_bytes(uids, "(BODY.PEEK[])", SectionKind::Full, batching)
+        self.section_collect(uids, SectionKind::Full, batching, |b| b)
             .await
     }
 
@@ -852,13 +856,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         uids: &[u32],
         batching: Batching,
     ) -> Result<Fetched<u64>, ImapError> {
-        let mut items = BTreeMap::new();
-        let f = self
-            .fetch_full_each(uids, batching, |uid, bytes| {
-                items.insert(uid, bytes.len() as u64);
-            })
-            .await?;
-        Ok(f.with_items(items))
+        self.section_collect(uids, SectionKind::Full, batching, |b| b.len() as u64)
+            .await
     }
 
     /// `UID FETCH <set> (BODY.PEEK[])`, handing each message to `each` as it arrives so
@@ -869,38 +868,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         batching: Batching,
         each: impl FnMut(u32, Vec<u8>),
     ) -> Result<Fetched<()>, ImapError> {
-        self.section_each(uids, "(BODY.PEEK[])", SectionKind::Full, batching, each)
+        self.section_each(uids, SectionKind::Full, batching, each)
             .await
     }
 
-    /// A body section of each UID, handed to `each` as it arrives.
+    /// The one section fetch: a body section of each UID, handed to `each` as it
+    /// arrives.
     async fn section_each(
         &mut self,
         uids: &[u32],
-        items_arg: &str,
         kind: SectionKind,
         batching: Batching,
         mut each: impl FnMut(u32, Vec<u8>),
     ) -> Result<Fetched<()>, ImapError> {
-        self.fetch_each(uids, items_arg, Want::Body(kind), batching, |uid, got| {
-            if let Got::Bytes(b) = got {
-                each(uid, b);
-            }
-        })
+        self.fetch_each(
+            uids,
+            kind.items_arg(),
+            Want::Body(kind),
+            batching,
+            |uid, got| {
+                if let Got::Bytes(b) = got {
+                    each(uid, b);
+                }
+            },
+        )
         .await
     }
 
-    async fn fetch_bytes(
+    /// [`section_each`](Self::section_each), keeping `keep(bytes)` for each UID.
+    async fn section_collect<T>(
         &mut self,
         uids: &[u32],
-        items_arg: &str,
         kind: SectionKind,
         batching: Batching,
-    ) -> Result<Fetched<Vec<u8>>, ImapError> {
+        mut keep: impl FnMut(Vec<u8>) -> T,
+    ) -> Result<Fetched<T>, ImapError> {
         let mut items = BTreeMap::new();
         let f = self
-            .section_each(uids, items_arg, kind, batching, |uid, b| {
-                items.insert(uid, b);
+            .section_each(uids, kind, batching, |uid, b| {
+                items.insert(uid, keep(b));
             })
             .await?;
         Ok(f.with_items(items))

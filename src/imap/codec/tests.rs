@@ -1,4 +1,5 @@
-//! Table tests of the IMAP response decoder: every response form, chunked input, limits, RFC 3501 and Dovecot transcripts, and the encoding helpers.
+//! Table tests of the IMAP response decoder: every response form, chunked input, limits,
+//! RFC 3501 and Dovecot transcripts, and the encoding helpers.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! Tests of the header hash: Dovecot's unit vectors, each §4.2 rule, normalisation and properties.
+//! Tests of the header hash: Dovecot's unit vectors, each §4.2 rule, normalisation and
+//! properties.
 
 use super::*;
 use proptest::prelude::*;
