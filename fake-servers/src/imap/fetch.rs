@@ -144,39 +144,8 @@ impl Session {
                 }
             }
         }
-        let targets: Vec<(u32, u32)> = if uid_mode {
-            // The view is in UID order: each range is a slice of it.
-            let star = view.last().copied().unwrap_or(0);
-            let mut seqs: Vec<usize> = Vec::new();
-            for &(a, b) in &set {
-                let (a, b) = (a.unwrap_or(star), b.unwrap_or(star));
-                let (lo, hi) = (a.min(b), a.max(b));
-                let start = view.partition_point(|&u| u < lo);
-                let end = view.partition_point(|&u| u <= hi);
-                seqs.extend(start..end);
-            }
-            seqs.sort_unstable();
-            seqs.dedup();
-            seqs.into_iter().map(|i| (i as u32 + 1, view[i])).collect()
-        } else {
-            let star = view.len() as u32;
-            let valid = star > 0
-                && set
-                    .iter()
-                    .all(|&(a, b)| a.is_none_or(|n| n <= star) && b.is_none_or(|n| n <= star));
-            if !valid {
-                return bad(out, "Invalid messageset.");
-            }
-            let mut seqs: Vec<u32> = Vec::new();
-            for &(a, b) in &set {
-                let (a, b) = (a.unwrap_or(star), b.unwrap_or(star));
-                seqs.extend(a.min(b)..=a.max(b));
-            }
-            seqs.sort_unstable();
-            seqs.dedup();
-            seqs.into_iter()
-                .map(|s| (s, view[s as usize - 1]))
-                .collect()
+        let Some(targets) = targets(view, &set, uid_mode) else {
+            return bad(out, "Invalid messageset.");
         };
         let w = self.world.lock();
         let Some(mb) = find_mailbox(&w, mailbox) else {
@@ -239,5 +208,46 @@ pub(super) fn message_by_uid(mb: &ImapMailbox, uid: u32) -> Option<&ImapMessage>
     match mb.messages.binary_search_by_key(&uid, |m| m.uid) {
         Ok(i) => Some(&mb.messages[i]),
         Err(_) => mb.messages.iter().find(|m| m.uid == uid),
+    }
+}
+
+/// The (sequence, UID) pairs a FETCH set names in the session's view, in sequence order;
+/// `None` for a sequence set beyond the view (a UID set simply matches fewer messages).
+fn targets(view: &[u32], set: &SeqSet, uid_mode: bool) -> Option<Vec<(u32, u32)>> {
+    if uid_mode {
+        // The view is in UID order: each range is a slice of it.
+        let star = view.last().copied().unwrap_or(0);
+        let mut seqs: Vec<usize> = Vec::new();
+        for &(a, b) in set {
+            let (a, b) = (a.unwrap_or(star), b.unwrap_or(star));
+            let (lo, hi) = (a.min(b), a.max(b));
+            let start = view.partition_point(|&u| u < lo);
+            let end = view.partition_point(|&u| u <= hi);
+            seqs.extend(start..end);
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        Some(seqs.into_iter().map(|i| (i as u32 + 1, view[i])).collect())
+    } else {
+        let star = view.len() as u32;
+        let valid = star > 0
+            && set
+                .iter()
+                .all(|&(a, b)| a.is_none_or(|n| n <= star) && b.is_none_or(|n| n <= star));
+        if !valid {
+            return None;
+        }
+        let mut seqs: Vec<u32> = Vec::new();
+        for &(a, b) in set {
+            let (a, b) = (a.unwrap_or(star), b.unwrap_or(star));
+            seqs.extend(a.min(b)..=a.max(b));
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        Some(
+            seqs.into_iter()
+                .map(|s| (s, view[s as usize - 1]))
+                .collect(),
+        )
     }
 }
