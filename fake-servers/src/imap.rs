@@ -1,11 +1,11 @@
-//! A scriptable fake IMAP server serving the IMAP view of a [`World`](crate::world::World).
+//! A scriptable fake IMAP server serving the IMAP view of a [`World`].
 //!
 //! Replies are derived from the world, then bent by the [`Script`] (delays, replacement
 //! replies, disconnects, truncation) and shaped by [`ImapOptions`] (capabilities, TLS,
 //! writes split into chunks, bare LF line ends). It serves any client, Dovecot's imapc
 //! included: imapc's whole command set is here (LOGIN, LIST, STATUS, LSUB, EXAMINE,
-//! UID FETCH of FLAGS, RFC822.SIZE, BODY.PEEK[HEADER], INTERNALDATE, SAVEDATE and
-//! BODY.PEEK[], LOGOUT), plus SELECT, SEARCH, AUTHENTICATE PLAIN, ID, ENABLE, NAMESPACE,
+//! UID FETCH of FLAGS, RFC822.SIZE, `BODY.PEEK[HEADER]`, INTERNALDATE, SAVEDATE and
+//! `BODY.PEEK[]`, LOGOUT), plus SELECT, SEARCH, AUTHENTICATE PLAIN, ID, ENABLE, NAMESPACE,
 //! NOOP, CHECK, CLOSE and STARTTLS. Anything else gets `BAD`. The server never changes
 //! the world itself; timeline events do, and each session learns about it on its next
 //! command (`* n EXPUNGE`, `* n EXISTS`), as RFC 3501 prescribes.

@@ -1,7 +1,7 @@
 //! ASYNC POP3 client over any `AsyncRead + AsyncWrite + Unpin` stream.
 //!
 //! It sends what Dovecot's pop3c sends and reads replies the way pop3c reads them (see
-//! [`codec`](super::codec)), so what it reports is what the migration plugin will see.
+//! [`codec`]), so what it reports is what the migration plugin will see.
 //! `TOP`/`RETR` for many messages are pipelined when the server lists `PIPELINING`,
 //! with a window of commands in flight; a `-ERR` to one of them means that message was
 //! expunged meanwhile ([`Fetched::Expunged`]), as pop3c treats it, not a failed run.
