@@ -18,12 +18,15 @@
 //! - [`conformance`]: every scenario against real Dovecot, compared with the prediction.
 
 pub mod conformance;
+pub mod domain;
 pub mod dovecot;
 pub mod imap;
 pub mod matcher;
 pub mod migrate;
 pub mod pop3;
+pub mod predict;
 pub mod report;
+pub mod retry;
 pub mod scenario;
 pub mod secret;
 pub mod tls;

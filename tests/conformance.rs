@@ -11,8 +11,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use uidlmap::conformance::{self, Options, Verdict};
+use uidlmap::domain::ImapcProfile;
 use uidlmap::dovecot::unavailable_reason;
-use uidlmap::scenario::{ImapcProfile, load_file};
+use uidlmap::scenario::load_file;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()

@@ -14,9 +14,9 @@ use fake_servers::imap::{Capabilities, ImapOptions, serve};
 use fake_servers::world::{ImapMailbox, ImapMessage, ImapView, split_header};
 use fake_servers::{Script, SharedWorld, World};
 use tokio::net::TcpListener;
+use uidlmap::domain::{Endpoint, ImapcProfile};
 use uidlmap::dovecot::{
-    DovecotSource, Endpoint, Flag, ImapcProfile, OracleOptions, SourceFolder, SourceMessage,
-    SourceOptions, run_backup,
+    DovecotSource, Flag, OracleOptions, SourceFolder, SourceMessage, SourceOptions, run_backup,
 };
 use uidlmap::imap::{Batching, ImapClient, ImapError, Limits, SetStyle, Timeouts, connect};
 use uidlmap::secret::Secret;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use fake_servers::script::{FaultAction, Phase, Protocol, WorldChange};
 use fake_servers::{Script, SharedWorld};
 use uidlmap::scenario::{
-    self, ImapcProfile, Outcome, ScenarioError, check, discover, json_schema, load_file, load_str,
+    self, Outcome, ProfileChoice, ScenarioError, check, discover, json_schema, load_file, load_str,
 };
 
 fn root() -> PathBuf {
@@ -107,7 +107,7 @@ fn every_profile_has_a_scenario() {
 fn names_and_paths() {
     let s = load("order/reversed.yaml");
     assert_eq!(s.name, "order/reversed");
-    assert_eq!(s.imapc, ImapcProfile::Both);
+    assert_eq!(s.imapc, ProfileChoice::Both);
     assert_eq!(s.expect.outcome, Outcome::Success);
     let ids: Vec<_> = s
         .world

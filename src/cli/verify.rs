@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use uidlmap::matcher::{self, Settings, audit};
-use uidlmap::migrate::{self, Endpoint, ImapcProfile, Source};
+use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::matcher::{self, Settings};
+use uidlmap::migrate::{self, Source};
+use uidlmap::predict;
 use uidlmap::report::{self, Report};
+use uidlmap::retry::Retry;
 use uidlmap::secret::Secret;
 use uidlmap::tls::{Security, Trust};
 
@@ -42,15 +45,6 @@ pub enum Format {
     Tsv,
     /// The `P`/`O` fields Dovecot would write into each maildir's dovecot-uidlist.
     DovecotUidlist,
-}
-
-/// The imapc profile asked for on the command line.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Profile {
-    /// `imapc_features = rfc822.size`: sizes are the server's RFC822.SIZE.
-    Docs,
-    /// Dovecot 2.3's defaults: sizes measured on the downloaded message.
-    Bare,
 }
 
 #[derive(clap::Args, Debug)]
@@ -91,7 +85,7 @@ pub struct VerifyArgs {
 
     /// How imapc measures sizes [default: docs, or as imapc_features in --dovecot-conf]
     #[arg(long, value_enum)]
-    pub imapc_profile: Option<Profile>,
+    pub imapc_profile: Option<ImapcProfile>,
 
     /// Read only what Dovecot reads; skip the audit of every header
     #[arg(long)]
@@ -668,11 +662,10 @@ fn settle_for(
             .set(k.trim(), v.trim())
             .with_context(|| format!("--set {s:?}"))?;
     }
-    let profile = match args.imapc_profile {
-        Some(Profile::Docs) => ImapcProfile::Docs,
-        Some(Profile::Bare) => ImapcProfile::Bare,
-        None => conf.profile.unwrap_or(ImapcProfile::Docs),
-    };
+    let profile = args
+        .imapc_profile
+        .or(conf.profile)
+        .unwrap_or(ImapcProfile::Docs);
     let (ih, ip, iu, is) = endpoint(Proto::Imap, imap, &conf.imap, args.starttls)?;
     let (ph, pp, pu, ps) = endpoint(Proto::Pop3, pop3, &conf.pop3, args.starttls)?;
     let file = password_file.map(read_password_file).transpose()?;
@@ -695,8 +688,10 @@ fn settle_for(
     opts.audit = !args.no_audit;
     opts.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
     opts.command_timeout = Duration::from_secs(args.timeout.max(1));
-    opts.retries = args.retries;
-    opts.retry_delay = Duration::from_millis(args.retry_delay_ms);
+    opts.retry = Retry {
+        retries: args.retries,
+        delay: Duration::from_millis(args.retry_delay_ms),
+    };
     if let Some(path) = &args.cache {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -792,18 +787,16 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Reads the source and builds the report.
 pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<Report> {
     // Logins are retried inside; a connection dropped later costs the whole read.
-    let mut attempt = 0;
-    let m = loop {
-        match migrate::fast_read(source, opts).await {
-            Err(e) if e.is_temporary() && attempt < opts.retries => {
-                eprintln!("uidlmap: {e}; trying again");
-                tokio::time::sleep(opts.retry_delay * 2u32.saturating_pow(attempt)).await;
-                attempt += 1;
-            }
-            // The message already holds the cause; anyhow's chain would repeat it.
-            other => break other.map_err(|e| anyhow!("{e}"))?,
-        }
-    };
+    let m = opts
+        .retry
+        .run(
+            migrate::MigrateError::is_temporary,
+            |e| eprintln!("uidlmap: {e}; trying again"),
+            || migrate::fast_read(source, opts),
+        )
+        .await
+        // The message already holds the cause; anyhow's chain would repeat it.
+        .map_err(|e| anyhow!("{e}"))?;
     if let Some(line) = &m.listing.pop3_error {
         // UIDL missing is Dovecot's failure to report; anything else (network, login)
         // keeps us from verifying at all.
@@ -818,21 +811,13 @@ pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<
             ));
         }
     }
-    let plan = matcher::plan(&m.listing, &opts.settings);
-    let outcome = matcher::resolve(&plan, &m.reads)?;
-    let audit = match &m.all {
-        Some(all) => Some(audit::audit(&m.listing, &outcome, all, None, &[])?),
-        None => None,
-    };
-    let mut r = report::build(
+    let p = predict::predict(&m, &predict::Inputs::new(&opts.settings))?;
+    let r = p.report(
         &format!("{}@{}", source.imap.user, source.imap.host),
         None,
-        opts.profile.name(),
-        &outcome,
-        audit.as_ref(),
+        opts.profile,
         &|_, _| None,
     );
-    r.traffic = Some(m.traffic);
     Ok(r)
 }
 
