@@ -1,5 +1,6 @@
-//! The only place that calls both clients and the matcher: list, plan, fetch what the
-//! plan needs, and hand back everything `resolve` and `audit` need.
+//! The only place that drives both clients: list, ask the matcher which headers
+//! Dovecot reads ([`matcher::reads_needed`]), fetch them, and hand back a [`Migration`]
+//! for [`crate::predict`].
 //!
 //! [`dovecot_order`] reads the source the way Dovecot 2.3.19's plugin does, so that
 //! timeline events keyed to protocol steps fire where they would under Dovecot: per

@@ -1,5 +1,5 @@
 //! THE prediction pipeline: from what a reader got off the source
-//! ([`migrate::Migration`]: listing, Dovecot's reads, every read for the audit) and the
+//! ([`Migration`]: listing, Dovecot's reads, every read for the audit) and the
 //! plugin's settings, it plans once, resolves Dovecot's outcome, audits it when every
 //! header was read, and renders the [`Report`]. `verify`, the scenario runner (and so
 //! conformance), the tests and the benches all predict through here; nothing else
