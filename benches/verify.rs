@@ -14,11 +14,11 @@
 
 use std::time::{Duration, Instant};
 
-use uidlmap::dovecot::{
-    DovecotSource, Endpoint, ImapcProfile, OracleOptions, SourceOptions, run_backup,
-};
-use uidlmap::matcher::{self, Settings, audit};
+use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::dovecot::{DovecotSource, OracleOptions, SourceOptions, run_backup};
+use uidlmap::matcher::Settings;
 use uidlmap::migrate::{self, Source};
+use uidlmap::predict;
 use uidlmap::tls::Trust;
 
 fn message(n: usize) -> Vec<u8> {
@@ -73,16 +73,9 @@ fn main() {
         .block_on(migrate::fast_read(&source, &opts))
         .expect("fast_read");
     let read = t.elapsed();
-    let plan = matcher::plan(&m.listing, &opts.settings);
-    let outcome = matcher::resolve(&plan, &m.reads).expect("resolve");
-    let a = audit::audit(
-        &m.listing,
-        &outcome,
-        m.all.as_ref().expect("audit reads"),
-        None,
-        &[],
-    )
-    .expect("audit");
+    let p = predict::predict(&m, &predict::Inputs::new(&opts.settings)).expect("predict");
+    let outcome = &p.outcome;
+    let a = p.audit.as_ref().expect("audit reads");
     let verify = t.elapsed();
     let predicted: Vec<(u32, String, u32)> = outcome.mailboxes[0]
         .messages

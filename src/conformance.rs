@@ -43,18 +43,19 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::domain::{ImapcProfile, ProfileChoice};
 use crate::dovecot::{self, oracle};
 use crate::matcher::Settings;
 use crate::report::{MAILDIR_FILE_NAME, Report};
-use crate::scenario::{ImapcProfile, Scenario, run};
+use crate::scenario::{Scenario, run};
 use crate::secret::Secret;
 use crate::tls::Security;
 
 /// How a conformance run is done.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Only this profile (`None`: every profile each scenario is about).
-    pub profile: Option<ImapcProfile>,
+    /// Only the runs under these profiles (`both`: every profile each scenario is about).
+    pub profile: ProfileChoice,
     /// Cases run at once (each holds one doveadm process at most).
     pub jobs: usize,
     /// Bound on one doveadm backup.
@@ -66,7 +67,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            profile: None,
+            profile: ProfileChoice::Both,
             jobs: 2,
             dovecot_timeout: Duration::from_secs(45),
             predict_timeout: Duration::from_secs(30),
@@ -104,20 +105,13 @@ pub struct Case {
     pub millis: u64,
 }
 
-fn profile_name(p: ImapcProfile) -> &'static str {
-    match p {
-        ImapcProfile::Bare => "bare",
-        _ => "docs",
-    }
-}
-
 /// The concrete profiles of a scenario that a run with `filter` covers.
-pub fn profiles(sc: &Scenario, filter: Option<ImapcProfile>) -> Vec<ImapcProfile> {
+pub fn profiles(sc: &Scenario, filter: ProfileChoice) -> Vec<ImapcProfile> {
     sc.imapc
         .concrete()
         .iter()
         .copied()
-        .filter(|p| filter.is_none_or(|f| f == ImapcProfile::Both || f == *p))
+        .filter(|&p| filter.includes(p))
         .collect()
 }
 
@@ -181,7 +175,7 @@ pub async fn check_case(sc: &Scenario, profile: ImapcProfile, opts: &Options) ->
     let started = Instant::now();
     let mut case = Case {
         scenario: sc.name.clone(),
-        profile: profile_name(profile),
+        profile: profile.name(),
         verdict: Verdict::Agree,
         dovecot_exit: None,
         predicted_exit: None,
@@ -269,10 +263,7 @@ async fn serve_and_backup(
         o.imap.security = Security::StartTls;
     }
     o.settings = settings;
-    o.profile = match profile {
-        ImapcProfile::Bare => oracle::ImapcProfile::Bare,
-        _ => oracle::ImapcProfile::Docs,
-    };
+    o.profile = profile;
     o.timeout = opts.dovecot_timeout;
     o.ca_file = ca_file.as_ref().map(|f| f.path().to_path_buf());
     if let Some(d) = workdir {

@@ -1,5 +1,6 @@
-//! The only place that calls both clients and the matcher: list, plan, fetch what the
-//! plan needs, and hand back everything `resolve` and `audit` need.
+//! The only place that drives both clients: list, ask the matcher which headers
+//! Dovecot reads ([`matcher::reads_needed`]), fetch them, and hand back a [`Migration`]
+//! for [`crate::predict`].
 //!
 //! [`dovecot_order`] reads the source the way Dovecot 2.3.19's plugin does, so that
 //! timeline events keyed to protocol steps fire where they would under Dovecot: per
@@ -27,9 +28,10 @@ use crate::matcher::{
 };
 use crate::pop3::client::{self as pop3c, Fetch, Fetched, Pop3Client, Pop3Error};
 use crate::report::{ServerTraffic, Traffic};
+use crate::retry::Retry;
 use crate::tls::{MaybeTls, Trust};
 
-pub use crate::dovecot::oracle::{Endpoint, ImapcProfile};
+use crate::domain::{Endpoint, ImapcProfile};
 
 /// The old provider: its IMAP and POP3 services.
 #[derive(Clone, Debug)]
@@ -39,27 +41,19 @@ pub struct Source {
     pub trust: Trust,
 }
 
-impl ImapcProfile {
-    pub fn name(self) -> &'static str {
-        match self {
-            ImapcProfile::Docs => "docs",
-            ImapcProfile::Bare => "bare",
-        }
+/// How imapc batches IMAP commands under a profile.
+fn imap_batching(profile: ImapcProfile) -> Batching {
+    match profile {
+        ImapcProfile::Docs => Batching::DOVECOT_DOCS,
+        ImapcProfile::Bare => Batching::DOVECOT_BARE,
     }
+}
 
-    fn imap_batching(self) -> Batching {
-        match self {
-            ImapcProfile::Docs => Batching::DOVECOT_DOCS,
-            ImapcProfile::Bare => Batching::DOVECOT_BARE,
-        }
-    }
-
-    /// POP3 commands in flight: `mail_prefetch_count + 1` when the server allows it.
-    fn pop3_window(self) -> usize {
-        match self {
-            ImapcProfile::Docs => 21,
-            ImapcProfile::Bare => 1,
-        }
+/// POP3 commands in flight: `mail_prefetch_count + 1` when the server allows it.
+fn pop3_window(profile: ImapcProfile) -> usize {
+    match profile {
+        ImapcProfile::Docs => 21,
+        ImapcProfile::Bare => 1,
     }
 }
 
@@ -74,10 +68,8 @@ pub struct Options {
     pub cache: BTreeMap<(String, u32), String>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
-    /// Logins tried again after a temporary failure (0: never, as Dovecot).
-    pub retries: u32,
-    /// The first delay before a retry; it doubles each time.
-    pub retry_delay: Duration,
+    /// Logins tried again after a temporary failure (never by default, as Dovecot).
+    pub retry: Retry,
     /// Counters a caller may show while the run goes on.
     pub progress: Arc<Progress>,
 }
@@ -104,8 +96,7 @@ impl Options {
             cache: BTreeMap::new(),
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
-            retries: 0,
-            retry_delay: Duration::from_secs(1),
+            retry: Retry::default(),
             progress: Arc::default(),
         }
     }
@@ -196,57 +187,33 @@ struct Pop3Session {
     broken: Option<String>,
 }
 
-fn server_name(e: &Endpoint) -> String {
-    format!("{}:{}", e.host, e.port)
-}
-
-/// Runs `attempt` until it succeeds, fails for good, or has been retried `retries`
-/// times after failures `temporary` accepts, the delay doubling each time. Dovecot
-/// itself never retries: `dovecot_order` passes 0.
-async fn with_retries<T, E, Fut>(
-    retries: u32,
-    delay: Duration,
-    temporary: impl Fn(&E) -> bool,
-    mut attempt: impl FnMut() -> Fut,
-) -> Result<T, E>
-where
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let mut tries = 0;
-    loop {
-        match attempt().await {
-            Err(err) if temporary(&err) && tries < retries => {
-                tokio::time::sleep(delay * 2u32.saturating_pow(tries)).await;
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// Connects and logs in to POP3, trying again after a temporary failure (`[IN-USE]`,
-/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, network trouble) as [`with_retries`] says.
+/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, network trouble) as `retry` says.
 async fn pop3_login(
     source: &Source,
     timeouts: pop3c::Timeouts,
-    retries: u32,
-    delay: Duration,
+    retry: Retry,
 ) -> Result<Pop3Client<MaybeTls>, Pop3Error> {
     let e = &source.pop3;
-    with_retries(retries, delay, Pop3Error::is_temporary, || async {
-        let mut client = pop3c::connect(
-            &e.host,
-            e.port,
-            e.security,
-            &source.trust,
-            timeouts,
-            pop3c::Limits::default(),
+    retry
+        .run(
+            Pop3Error::is_temporary,
+            |_| {},
+            || async {
+                let mut client = pop3c::connect(
+                    &e.host,
+                    e.port,
+                    e.security,
+                    &source.trust,
+                    timeouts,
+                    pop3c::Limits::default(),
+                )
+                .await?;
+                client.login(&e.user, &e.password).await?;
+                Ok(client)
+            },
         )
-        .await?;
-        client.login(&e.user, &e.password).await?;
-        Ok(client)
-    })
-    .await
+        .await
 }
 
 /// Whether an IMAP failure may pass on a second try.
@@ -271,20 +238,25 @@ async fn imap_login(source: &Source, opts: &Options) -> Result<ImapClient<MaybeT
         connect: opts.connect_timeout,
         io: opts.command_timeout,
     };
-    with_retries(opts.retries, opts.retry_delay, imap_temporary, || async {
-        let mut imap = imapc::connect(
-            &e.host,
-            e.port,
-            e.security,
-            &source.trust,
-            timeouts,
-            imapc::Limits::default(),
+    opts.retry
+        .run(
+            imap_temporary,
+            |_| {},
+            || async {
+                let mut imap = imapc::connect(
+                    &e.host,
+                    e.port,
+                    e.security,
+                    &source.trust,
+                    timeouts,
+                    imapc::Limits::default(),
+                )
+                .await?;
+                imap.login(&e.user, &e.password).await?;
+                Ok(imap)
+            },
         )
-        .await?;
-        imap.login(&e.user, &e.password).await?;
-        Ok(imap)
-    })
-    .await
+        .await
 }
 
 /// Connects and lists POP3 as pop3c does. An error is returned as Dovecot's log line.
@@ -314,7 +286,7 @@ async fn pop3_list(
         connect: opts.connect_timeout,
         command: opts.command_timeout,
     };
-    let mut client = pop3_login(source, timeouts, opts.retries, opts.retry_delay)
+    let mut client = pop3_login(source, timeouts, opts.retry)
         .await
         .map_err(fail)?;
     let caps = client.capa().await.map_err(fail)?.clone();
@@ -325,7 +297,7 @@ async fn pop3_list(
         );
     }
     client.set_window(if caps.pipelining {
-        opts.profile.pop3_window()
+        pop3_window(opts.profile)
     } else {
         1
     });
@@ -533,7 +505,7 @@ async fn imap_reads(
 
 /// Reads the source in Dovecot's order; see the module documentation.
 pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration, MigrateError> {
-    let imap_server = server_name(&source.imap);
+    let imap_server = source.imap.server_name();
     let imap_err = |source: ImapError| MigrateError::Imap {
         server: imap_server.clone(),
         source,
@@ -551,7 +523,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     names.dedup();
 
     let settings = &opts.settings;
-    let batching = opts.profile.imap_batching();
+    let batching = imap_batching(opts.profile);
     let mut m = Migration::default();
     let mut pop3: Option<Pop3Session> = None;
     let mut pop3_tried = false;
@@ -605,27 +577,20 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 Err(line) => m.listing.pop3_error = Some(line),
             }
         }
-        let plan = matcher::plan(&m.listing, settings);
-        let mp = plan
-            .mailboxes
-            .iter()
-            .find(|p| &p.name == name)
-            .expect("the plan covers every listed mailbox");
-        if !mp.header_pass || mp.aborts || mp.pop3_failed {
+        // The plan of the mailboxes listed so far: dsync's order puts every later
+        // mailbox after this one, so this mailbox's reads are already final.
+        let Some(mr) = matcher::reads_needed(&m.listing, settings)
+            .mailbox(name)
+            .cloned()
+        else {
             continue;
-        }
-        let (pop3_numbers, imap_uids) = (mp.pop3_reads.clone(), mp.imap_reads.clone());
+        };
         if let Some(session) = pop3.as_mut() {
-            pop3_reads(session, &pop3_numbers, &mut m.reads.pop3, &opts.progress).await;
+            pop3_reads(session, &mr.pop3, &mut m.reads.pop3, &opts.progress).await;
         }
         // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
-        let pop3_failed = pop3_numbers.iter().any(|n| {
-            matches!(
-                m.reads.pop3.get(n).map(|r| &r.header),
-                Some(Read::Failed { .. })
-            )
-        });
-        if !pop3_failed {
+        let imap_uids = mr.imap_after(&m.reads.pop3).to_vec();
+        if !imap_uids.is_empty() {
             imap_reads(
                 &mut imap,
                 name,
@@ -815,9 +780,9 @@ async fn fast_pop3(
 /// The listing and `reads` are what [`dovecot_order`] gets on the same source, so
 /// `plan` and `resolve` answer the same; only the order and batching of commands
 /// differ (timeline events keyed to Dovecot's steps need [`dovecot_order`]). POP3 and
-/// IMAP retries follow `opts.retries`. `traffic` counts this reader's own commands.
+/// IMAP logins are retried as `opts.retry` says. `traffic` counts this reader's own commands.
 pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, MigrateError> {
-    let imap_server = server_name(&source.imap);
+    let imap_server = source.imap.server_name();
     let imap_err = |source: ImapError| MigrateError::Imap {
         server: imap_server.clone(),
         source,
@@ -856,12 +821,12 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
         ..imap.reads
     };
 
+    let needed = matcher::reads_needed(&m.listing, settings);
     if !opts.audit {
         // Read what the plan needs, both sides at once.
-        let plan = matcher::plan(&m.listing, settings);
-        let pop3_numbers: Vec<u32> = plan.pop3_reads().collect();
+        let pop3_numbers: Vec<u32> = needed.pop3().collect();
         let imap_wanted: Vec<(String, u32)> =
-            plan.imap_reads().map(|(n, u)| (n.to_string(), u)).collect();
+            needed.imap().map(|(n, u)| (n.to_string(), u)).collect();
         let imap_client = &mut imap.client;
         let imap_reads_all = async {
             let mut out = Reads::default();
@@ -905,7 +870,7 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
         };
     }
 
-    m.reads = dovecot_subset(&m.listing, settings, &all);
+    m.reads = needed.dovecot_reads(&all);
     let pop3_stats = pop3.as_ref().map(|s| s.client.stats()).unwrap_or_default();
     let imap_stats = imap.client.stats();
     m.traffic = Traffic {
@@ -923,35 +888,6 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
     }
     let _ = imap.client.logout().await;
     Ok(m)
-}
-
-/// What Dovecot's header pass reads, taken from reads of (at least) those messages:
-/// per mailbox in the plan, its POP3 reads, then its IMAP reads unless a POP3 read
-/// failed (Dovecot stops at the first failed POP3 read).
-fn dovecot_subset(listing: &Listing, settings: &Settings, all: &Reads) -> Reads {
-    let plan = matcher::plan(listing, settings);
-    let mut out = Reads::default();
-    for mp in &plan.mailboxes {
-        if !mp.header_pass || mp.aborts || mp.pop3_failed {
-            continue;
-        }
-        let mut pop3_failed = false;
-        for n in &mp.pop3_reads {
-            if let Some(r) = all.pop3.get(n) {
-                pop3_failed |= matches!(r.header, Read::Failed { .. });
-                out.pop3.insert(*n, r.clone());
-            }
-        }
-        if pop3_failed {
-            continue;
-        }
-        for &uid in &mp.imap_reads {
-            if let Some(r) = all.imap_get(&mp.name, uid) {
-                out.insert_imap(&mp.name, uid, r.clone());
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

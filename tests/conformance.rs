@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use support::{dovecot_or_skip, uidlmap};
 use uidlmap::conformance::{self, Options, Verdict};
-use uidlmap::scenario::{ImapcProfile, load_file};
+use uidlmap::domain::ImapcProfile;
+use uidlmap::scenario::load_file;
 
 const START: &str = "<!-- conformance:start -->";
 const END: &str = "<!-- conformance:end -->";

@@ -360,7 +360,8 @@ fn source_stops_and_cleans_up_on_drop() {
 // The oracle: doveadm backup with the pop3_migration plugin.
 // ---------------------------------------------------------------------------------------
 
-use uidlmap::dovecot::{Endpoint, ImapcProfile, OracleOptions, OracleRun, run_backup};
+use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::dovecot::{OracleOptions, OracleRun, run_backup};
 
 /// Messages A, B, C with distinct sizes, so a same-order migration pairs all by size.
 fn abc() -> Vec<Vec<u8>> {

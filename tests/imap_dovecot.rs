@@ -15,9 +15,9 @@ use fake_servers::imap::{Capabilities, ImapOptions};
 use fake_servers::world::{ImapMailbox, ImapMessage, ImapView, split_header};
 use fake_servers::{Script, SharedWorld, World};
 use support::{FakeImap, dovecot_or_skip, start_dovecot};
+use uidlmap::domain::{Endpoint, ImapcProfile};
 use uidlmap::dovecot::{
-    DovecotSource, Endpoint, Flag, ImapcProfile, OracleOptions, SourceFolder, SourceMessage,
-    SourceOptions, run_backup,
+    DovecotSource, Flag, OracleOptions, SourceFolder, SourceMessage, SourceOptions, run_backup,
 };
 use uidlmap::imap::{Batching, ImapClient, ImapError, Limits, SetStyle, Timeouts, connect};
 use uidlmap::secret::Secret;

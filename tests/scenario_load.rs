@@ -11,7 +11,7 @@ use fake_servers::script::{FaultAction, Phase, Protocol, WorldChange};
 use fake_servers::{Script, SharedWorld};
 use support::{scenario, tempdir};
 use uidlmap::scenario::{
-    self, ImapcProfile, Outcome, ScenarioError, check, discover, json_schema, load_file, load_str,
+    self, Outcome, ProfileChoice, ScenarioError, check, discover, json_schema, load_file, load_str,
 };
 
 /// The scenario library, `scenarios/`.
@@ -106,7 +106,7 @@ fn every_profile_has_a_scenario() {
 fn names_and_paths() {
     let s = scenario("order/reversed.yaml");
     assert_eq!(s.name, "order/reversed");
-    assert_eq!(s.imapc, ImapcProfile::Both);
+    assert_eq!(s.imapc, ProfileChoice::Both);
     assert_eq!(s.expect.outcome, Outcome::Success);
     let ids: Vec<_> = s
         .world

@@ -12,8 +12,9 @@ use support::{
     Filters, Out, command, dovecot_or_skip, output, root, scenario, serve_scenario, tempdir,
 };
 use tokio::net::TcpListener;
-use uidlmap::matcher;
-use uidlmap::migrate::{self, Endpoint, ImapcProfile, Migration, Source};
+use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::migrate::{self, Migration, Source};
+use uidlmap::predict;
 use uidlmap::report;
 use uidlmap::scenario::{self, Scenario, run as scenario_run};
 use uidlmap::secret::Secret;
@@ -71,9 +72,9 @@ async fn read(
 }
 
 fn answer(sc: &Scenario, m: &Migration) -> report::DovecotReport {
-    let plan = matcher::plan(&m.listing, &sc.settings);
-    let outcome = matcher::resolve(&plan, &m.reads).unwrap_or_else(|e| panic!("{}: {e}", sc.name));
-    report::build(&sc.name, None, "x", &outcome, None, &|_, _| None).dovecot
+    let p = predict::predict(m, &predict::Inputs::new(&sc.settings))
+        .unwrap_or_else(|e| panic!("{}: {e}", sc.name));
+    report::build(&sc.name, None, "x", &p.outcome, None, &|_, _| None).dovecot
 }
 
 /// On every scenario whose servers do not act on the order of commands (no fault rules,
@@ -106,11 +107,7 @@ async fn fast_read_answers_as_dovecot_order_on_every_scenario() {
 /// how many comparisons were made.
 async fn compare(sc: &Scenario) -> usize {
     let mut compared = 0;
-    for &choice in sc.imapc.concrete() {
-        let profile = match choice {
-            scenario::ImapcProfile::Bare => ImapcProfile::Bare,
-            _ => ImapcProfile::Docs,
-        };
+    for &profile in sc.imapc.concrete() {
         let limit = Duration::from_secs(30);
         let slow = tokio::time::timeout(limit, read(sc, profile, false, true))
             .await
@@ -691,8 +688,8 @@ fn real_dovecot_reversed_equal_sizes_matches_doveadm() {
     assert!(out.stdout.contains(&first), "{}", out.stdout);
 
     let mut opts = OracleOptions::new(
-        uidlmap::dovecot::Endpoint::local(imap.imap_port(), &user, imap.password().clone()),
-        uidlmap::dovecot::Endpoint::local(pop3.pop3_port(), &user, pop3.password().clone()),
+        Endpoint::local(imap.imap_port(), &user, imap.password().clone()),
+        Endpoint::local(pop3.pop3_port(), &user, pop3.password().clone()),
     );
     opts.profile = ImapcProfile::Docs;
     opts.timeout = Duration::from_secs(30);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use uidlmap::conformance::{self, Options, Verdict};
-use uidlmap::scenario::ImapcProfile;
+use uidlmap::domain::ProfileChoice;
 
 use super::{bad_input, check_failed};
 
@@ -36,14 +36,6 @@ pub enum Format {
     Json,
 }
 
-/// Which imapc profiles to run.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Profile {
-    Docs,
-    Bare,
-    Both,
-}
-
 #[derive(clap::Args, Debug)]
 pub struct ConformanceArgs {
     /// Scenario files or folders
@@ -53,7 +45,7 @@ pub struct ConformanceArgs {
     /// Only the scenarios' runs under this imapc profile (both: every profile each
     /// scenario is about)
     #[arg(long, value_enum, default_value = "both")]
-    pub profile: Profile,
+    pub profile: ProfileChoice,
 
     /// Runs at once (each is one doveadm process)
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
@@ -77,11 +69,7 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
         ),
     }
     let opts = Options {
-        profile: match args.profile {
-            Profile::Docs => Some(ImapcProfile::Docs),
-            Profile::Bare => Some(ImapcProfile::Bare),
-            Profile::Both => None,
-        },
+        profile: args.profile,
         jobs: args.jobs as usize,
         dovecot_timeout: Duration::from_secs(45),
         predict_timeout: Duration::from_secs(30),

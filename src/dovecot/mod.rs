@@ -24,10 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use oracle::{
-    Endpoint, ImapcProfile, OracleOptions, OracleRun, PluginSummary, Rawlog, StoredMessage,
-    run_backup,
-};
+pub use oracle::{OracleOptions, OracleRun, PluginSummary, Rawlog, StoredMessage, run_backup};
 pub use source::{DovecotSource, Flag, SourceFolder, SourceMessage, SourceOptions};
 
 /// The Dovecot master binary.

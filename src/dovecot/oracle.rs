@@ -29,6 +29,7 @@ use super::{
     DOVEADM_BIN, DovecotError, WorkDir, check_config_value, chown, exit_code, nobody,
     prepare_child, quote, read_bounded, scrub, signal_group, wait_until,
 };
+use crate::domain::{Endpoint, ImapcProfile};
 use crate::matcher::Settings;
 use crate::secret::Secret;
 use crate::tls::Security;
@@ -43,51 +44,12 @@ const READ_LIMIT: u64 = 32 * 1024 * 1024;
 /// Bound on the read-back `doveadm fetch`.
 const READBACK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One side of the source: where imapc or pop3c connects, and as whom.
-#[derive(Clone, Debug)]
-pub struct Endpoint {
-    /// An IP address is best: a host name makes pop3c resolve it (see the interop note).
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: Secret,
-    /// `imapc_ssl` / `pop3c_ssl`: no, imaps/pop3s, or starttls. pop3c over TLS is
-    /// unreliable in 2.3.19.1 (see the module docs); imapc over TLS is fine.
-    pub security: Security,
-}
-
-impl Endpoint {
-    /// A plain-text endpoint on 127.0.0.1.
-    pub fn local(port: u16, user: impl Into<String>, password: Secret) -> Self {
-        Endpoint {
-            host: "127.0.0.1".into(),
-            port,
-            user: user.into(),
-            password,
-            security: Security::Plain,
-        }
-    }
-}
-
-/// How imapc fetches: this changes which IMAP commands the plugin's inputs come from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ImapcProfile {
-    /// Dovecot's defaults: `imapc_features` empty, `mail_prefetch_count = 0`
-    /// (sizes come from downloading `BODY.PEEK[]`, one UID per command).
-    #[default]
-    Bare,
-    /// The migration recipe in Dovecot's documentation:
-    /// `imapc_features = rfc822.size fetch-headers`, `mail_prefetch_count = 20`.
-    Docs,
-}
-
-impl ImapcProfile {
-    fn config(self) -> &'static str {
-        match self {
-            ImapcProfile::Bare => "imapc_features =\nmail_prefetch_count = 0\n",
-            ImapcProfile::Docs => {
-                "imapc_features = rfc822.size fetch-headers\nmail_prefetch_count = 20\n"
-            }
+/// The destination's imapc lines for a profile.
+fn imapc_config(profile: ImapcProfile) -> &'static str {
+    match profile {
+        ImapcProfile::Bare => "imapc_features =\nmail_prefetch_count = 0\n",
+        ImapcProfile::Docs => {
+            "imapc_features = rfc822.size fetch-headers\nmail_prefetch_count = 20\n"
         }
     }
 }
@@ -472,7 +434,7 @@ namespace pop3c {{
         pport = opts.pop3.port,
         puser = quote(&opts.pop3.user),
         ppass = quote(opts.pop3.password.expose()),
-        profile = opts.profile.config(),
+        profile = imapc_config(opts.profile),
     );
     if let Some(ca) = ca_file {
         conf.push_str(&format!(

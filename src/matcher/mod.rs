@@ -496,10 +496,99 @@ impl Plan<'_> {
             .flat_map(|m| m.imap_reads.iter().map(move |&u| (m.name.as_str(), u)))
     }
 
+    /// What the header passes read, mailbox by mailbox.
+    pub fn reads(&self) -> ReadPlan {
+        ReadPlan {
+            mailboxes: self
+                .mailboxes
+                .iter()
+                .filter(|m| m.header_pass && !m.aborts && !m.pop3_failed)
+                .map(|m| MailboxReads {
+                    name: m.name.clone(),
+                    pop3: m.pop3_reads.clone(),
+                    imap: m.imap_reads.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// Whether any header is needed at all.
     pub fn needs_headers(&self) -> bool {
         self.mailboxes.iter().any(|m| m.header_pass)
     }
+}
+
+/// The headers one mailbox's header pass reads, POP3 first (owned, so that a reader can
+/// hold it while it goes on listing).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MailboxReads {
+    pub name: String,
+    pub pop3: Vec<u32>,
+    pub imap: Vec<u32>,
+}
+
+impl MailboxReads {
+    /// The IMAP reads that follow `pop3` (the POP3 reads done so far): none once one
+    /// of this mailbox's POP3 reads failed, as Dovecot stops at the first failed read.
+    pub fn imap_after(&self, pop3: &ReadMap) -> &[u32] {
+        let failed = self
+            .pop3
+            .iter()
+            .any(|n| matches!(pop3.get(n).map(|r| &r.header), Some(Read::Failed { .. })));
+        if failed { &[] } else { &self.imap }
+    }
+}
+
+/// What Dovecot's header passes read, mailbox by mailbox in dsync's order: the one
+/// answer to "which reads does this plan need", for every reader.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadPlan {
+    /// Only the mailboxes whose header pass runs (not aborted, POP3 listed).
+    pub mailboxes: Vec<MailboxReads>,
+}
+
+impl ReadPlan {
+    /// The reads of mailbox `name`, if its header pass runs.
+    pub fn mailbox(&self, name: &str) -> Option<&MailboxReads> {
+        self.mailboxes.iter().find(|m| m.name == name)
+    }
+
+    /// Every POP3 number read, in read order.
+    pub fn pop3(&self) -> impl Iterator<Item = u32> + '_ {
+        self.mailboxes.iter().flat_map(|m| m.pop3.iter().copied())
+    }
+
+    /// Every (mailbox, UID) whose IMAP header is read.
+    pub fn imap(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        self.mailboxes
+            .iter()
+            .flat_map(|m| m.imap.iter().map(move |&u| (m.name.as_str(), u)))
+    }
+
+    /// What Dovecot's header pass reads, taken from reads of (at least) those
+    /// messages: per mailbox its POP3 reads, then its IMAP reads unless a POP3 read
+    /// failed.
+    pub fn dovecot_reads(&self, all: &Reads) -> Reads {
+        let mut out = Reads::default();
+        for mr in &self.mailboxes {
+            for n in &mr.pop3 {
+                if let Some(r) = all.pop3.get(n) {
+                    out.pop3.insert(*n, r.clone());
+                }
+            }
+            for &uid in mr.imap_after(&all.pop3) {
+                if let Some(r) = all.imap_get(&mr.name, uid) {
+                    out.insert_imap(&mr.name, uid, r.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The reads Dovecot's header passes make on this listing (see [`Plan::reads`]).
+pub fn reads_needed(listing: &Listing, settings: &Settings) -> ReadPlan {
+    plan(listing, settings).reads()
 }
 
 /// Finishes the header pass of every mailbox with the reads the plan asked for.

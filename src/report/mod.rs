@@ -21,7 +21,7 @@ use crate::matcher::{Outcome, SyncStatus};
 pub const MAILDIR_FILE_NAME: &str = "<maildir file name>";
 
 pub use human::human;
-pub use tsv::{TSV_HEADER, dovecot_uidlist, tsv_lines};
+pub use tsv::{TSV_HEADER, TsvError, dovecot_uidlist, read_cache, tsv_lines};
 
 /// Everything known about one run (a scenario, or a live verification).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

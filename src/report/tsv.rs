@@ -1,6 +1,8 @@
 //! What Dovecot would store, line by line: the TSV of `uidlmap run --format tsv` and
-//! `uidlmap verify --format tsv`, and dovecot-uidlist `P`/`O` fields.
+//! `uidlmap verify --format tsv` and its reader (a UIDL cache for `verify --cache`),
+//! and dovecot-uidlist `P`/`O` fields.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Report;
@@ -89,6 +91,75 @@ pub fn dovecot_uidlist(report: &Report) -> String {
     out
 }
 
+/// A line of a UIDL-cache TSV that cannot be read; shown as `LINE: what`.
+#[derive(Debug, thiserror::Error)]
+#[error("{line}: {what}")]
+pub struct TsvError {
+    pub line: usize,
+    pub what: String,
+}
+
+/// Undoes the escapes of [`field`].
+fn tsv_unescape(field: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('\\') => '\\',
+            Some('t') => '\t',
+            Some('r') => '\r',
+            Some('n') => '\n',
+            other => return Err(format!("bad escape \\{}", other.unwrap_or(' '))),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads a UIDL cache: the TSV of `--format tsv` (header line, then
+/// `mailbox uid pop3_uidl pop3_order`) as (mailbox, UID) → UIDL; rows without a UIDL
+/// are skipped.
+pub fn read_cache(text: &str) -> Result<BTreeMap<(String, u32), String>, TsvError> {
+    let mut cache = BTreeMap::new();
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, h)) if h == TSV_HEADER => {}
+        _ => {
+            return Err(TsvError {
+                line: 1,
+                what: format!("expected the header line {TSV_HEADER:?}"),
+            });
+        }
+    }
+    for (i, line) in lines {
+        let err = |what: String| TsvError { line: i + 1, what };
+        if line.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 4 {
+            return Err(err(format!(
+                "expected 4 tab-separated fields, got {}",
+                f.len()
+            )));
+        }
+        let mailbox = tsv_unescape(f[0]).map_err(err)?;
+        let uid: u32 = f[1]
+            .parse()
+            .ok()
+            .filter(|&u| u > 0)
+            .ok_or_else(|| err(format!("bad UID {:?}", f[1])))?;
+        let uidl = tsv_unescape(f[2]).map_err(err)?;
+        if !uidl.is_empty() {
+            cache.insert((mailbox, uid), uidl);
+        }
+    }
+    Ok(cache)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +176,32 @@ mod tests {
         assert!(uidlist_problem("abc def").is_some());
         assert!(uidlist_problem("a\nb").is_some());
         assert_eq!(uidlist_problem("x\tY~!"), None);
+    }
+
+    #[test]
+    fn cache_file() {
+        let c =
+            read_cache("mailbox\tuid\tpop3_uidl\tpop3_order\nINBOX\t1\ta\\tb\t1\nINBOX\t2\t\t\n")
+                .unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[&("INBOX".to_string(), 1)], "a\tb");
+        for (bad, want) in [
+            ("INBOX\t1\ta\t1\n", "1:"),
+            (
+                "mailbox\tuid\tpop3_uidl\tpop3_order\nINBOX\t0\ta\t1\n",
+                "2: bad UID",
+            ),
+            (
+                "mailbox\tuid\tpop3_uidl\tpop3_order\nINBOX\t1\ta\n",
+                "2: expected 4",
+            ),
+            (
+                "mailbox\tuid\tpop3_uidl\tpop3_order\nINBOX\t1\ta\\x\t1\n",
+                "2: bad escape",
+            ),
+        ] {
+            let e = read_cache(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
     }
 }

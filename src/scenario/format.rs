@@ -17,7 +17,7 @@ use serde_saphyr::Spanned;
 use super::generate::{Encoding, LineEnding};
 use super::knobs::{ImapKnobs, Pop3Knobs};
 pub use super::knobs::{ImapServerDef, Pop3ServerDef};
-use super::{ImapcProfile, Outcome};
+use super::{Outcome, ProfileChoice};
 
 /// A mapping read in document order, each key with its position.
 #[derive(Debug)]
@@ -117,7 +117,7 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub settings: Option<OrderedMap<String, Spanned<Scalar>>>,
     #[serde(default)]
-    pub imapc: Option<Spanned<ImapcProfile>>,
+    pub imapc: Option<Spanned<ProfileChoice>>,
     #[serde(default)]
     pub messages: Option<OrderedMap<String, Spanned<MessageDef>>>,
     #[serde(default)]

@@ -30,36 +30,10 @@ use serde::Deserialize;
 
 use crate::matcher::Settings;
 
+pub use crate::domain::ProfileChoice;
 pub use format::json_schema;
 pub use knobs::{ImapKnobs, Pop3Knobs, ServerKnobs};
 pub use load::{load_file, load_str};
-
-/// Which Dovecot imapc configuration a scenario's prediction is for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImapcProfile {
-    /// The migration recipe of Dovecot's documentation: `imapc_features = rfc822.size`
-    /// (the recipe adds `fetch-headers`, which the plugin doesn't feel) and
-    /// `mail_prefetch_count = 20`. IMAP sizes are RFC822.SIZE.
-    Docs,
-    /// Dovecot 2.3's defaults: IMAP sizes are measured by downloading `BODY[]`, with any
-    /// `X-Message-Flag:` header stripped first; one message per command.
-    Bare,
-    /// The prediction must hold for both.
-    #[default]
-    Both,
-}
-
-impl ImapcProfile {
-    /// The concrete profiles this stands for.
-    pub fn concrete(self) -> &'static [ImapcProfile] {
-        match self {
-            ImapcProfile::Docs => &[ImapcProfile::Docs],
-            ImapcProfile::Bare => &[ImapcProfile::Bare],
-            ImapcProfile::Both => &[ImapcProfile::Docs, ImapcProfile::Bare],
-        }
-    }
-}
 
 /// How the migration ends, as doveadm reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -168,7 +142,7 @@ pub struct Scenario {
     pub description: String,
     /// The pop3-migration settings (plugin enabled, Dovecot's defaults otherwise).
     pub settings: Settings,
-    pub imapc: ImapcProfile,
+    pub imapc: ProfileChoice,
     /// Both views at the start, quirks and per-message overrides applied.
     pub world: World,
     /// Fault rules for the servers' [`Script`].
@@ -371,15 +345,5 @@ mod tests {
         assert_eq!(t.true_uidl("INBOX", 3), None, "empty UIDL");
         assert_eq!(t.true_uidl("Sent", 1), None);
         assert_eq!(t.pop3[1].number, 2);
-    }
-
-    #[test]
-    fn imapc_profiles() {
-        assert_eq!(ImapcProfile::default(), ImapcProfile::Both);
-        assert_eq!(
-            ImapcProfile::Both.concrete(),
-            [ImapcProfile::Docs, ImapcProfile::Bare]
-        );
-        assert_eq!(ImapcProfile::Bare.concrete(), [ImapcProfile::Bare]);
     }
 }

@@ -18,11 +18,13 @@ use fake_servers::{Script, SharedWorld};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::{ImapcProfile as Choice, Outcome as ExpectedOutcome, Scenario, ServerKnobs, Truth};
+use super::{Outcome as ExpectedOutcome, Scenario, ServerKnobs, Truth};
+use crate::domain::{Endpoint, ImapcProfile};
+use crate::matcher;
 use crate::matcher::audit::{self, Audit, Expected};
-use crate::matcher::{self, Outcome};
-use crate::migrate::{self, Endpoint, ImapcProfile, MigrateError, Migration, Source};
-use crate::report::{self, Expectation, Report, ServerTraffic, Traffic};
+use crate::migrate::{self, MigrateError, Migration, Source};
+use crate::predict;
+use crate::report::{self, Expectation, Report};
 use crate::secret::Secret;
 use crate::tls::{Security, Trust};
 
@@ -265,17 +267,6 @@ async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun,
     })
 }
 
-fn profile_of(choice: Choice) -> Vec<ImapcProfile> {
-    choice
-        .concrete()
-        .iter()
-        .map(|c| match c {
-            Choice::Bare => ImapcProfile::Bare,
-            _ => ImapcProfile::Docs,
-        })
-        .collect()
-}
-
 /// What one profile's run amounts to, for comparison between profiles.
 #[derive(PartialEq, Eq)]
 struct Stored {
@@ -347,38 +338,15 @@ fn profile_report(
         Ok(m) => m,
         Err(e) => return Ok((imap_failure_report(sc, profile, e), None)),
     };
-    let plan = matcher::plan(&m.listing, &sc.settings);
-    let mut outcome: Outcome<'_> = matcher::resolve(&plan, &m.reads)?;
-    outcome.apply_vanished(&run.vanished);
-    let audit = match &m.all {
-        Some(all) => Some(audit::audit(
-            &m.listing,
-            &outcome,
-            all,
-            Some(&run.truth),
-            &run.vanished,
-        )?),
-        None => None,
+    let inputs = predict::Inputs {
+        truth: Some(&run.truth),
+        vanished: &run.vanished,
+        ..predict::Inputs::new(&sc.settings)
     };
+    let p = predict::predict(m, &inputs)?;
     let ids = |mb: &str, uid: u32| run.ids.get(&(mb.to_string(), uid)).cloned();
-    let mut r = report::build(
-        &sc.name,
-        Some(&sc.description),
-        profile.name(),
-        &outcome,
-        audit.as_ref(),
-        &ids,
-    );
-    r.traffic = Some(Traffic {
-        pop3: ServerTraffic {
-            commands: m.traffic.pop3.commands,
-            round_trips: m.traffic.pop3.round_trips,
-        },
-        imap: ServerTraffic {
-            commands: m.traffic.imap.commands,
-            round_trips: m.traffic.imap.round_trips,
-        },
-    });
+    let r = p.report(&sc.name, Some(&sc.description), profile, &ids);
+    let audit = p.audit;
     Ok((r, audit))
 }
 
@@ -430,7 +398,7 @@ fn check(sc: &Scenario, r: &Report) -> Vec<String> {
 /// Runs a scenario under every imapc profile it is about and returns its report (the
 /// first profile's, with the others' agreement checked).
 pub async fn run(sc: &Scenario, limit: Duration) -> Result<Report, RunError> {
-    let profiles = profile_of(sc.imapc);
+    let profiles = sc.imapc.concrete().to_vec();
     let mut reports = Vec::new();
     for &profile in &profiles {
         let run = tokio::time::timeout(limit, run_profile(sc, profile))
@@ -460,11 +428,11 @@ pub async fn run(sc: &Scenario, limit: Duration) -> Result<Report, RunError> {
 /// uidlmap's prediction for ONE concrete imapc profile (`docs` or `bare`; `both` means
 /// `docs`), with the scenario's expectations checked against it. Unlike [`run`], the
 /// other profile is not run, so nothing is said about the two agreeing.
-pub async fn predict(sc: &Scenario, profile: Choice, limit: Duration) -> Result<Report, RunError> {
-    let profile = match profile {
-        Choice::Bare => ImapcProfile::Bare,
-        Choice::Docs | Choice::Both => ImapcProfile::Docs,
-    };
+pub async fn predict(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    limit: Duration,
+) -> Result<Report, RunError> {
     let run = tokio::time::timeout(limit, run_profile(sc, profile))
         .await
         .map_err(|_| RunError::Timeout(limit))??;

@@ -28,7 +28,7 @@ use fake_servers::world::World;
 use serde_saphyr::{Location, Spanned};
 
 use super::format::{ImapDef, OrderedMap, Pop3Def, ScenarioFile};
-use super::{Diagnostic, ImapcProfile, Scenario, ScenarioError, Truth};
+use super::{Diagnostic, ProfileChoice, Scenario, ScenarioError, Truth};
 use messages::Messages;
 use timeline::EventInputs;
 pub use timeline::STEPS;
@@ -201,7 +201,7 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
     let description = description(cx, &f.description);
     let (user, password) = account(cx, f);
     let settings = settings::settings(cx, f.settings.as_ref());
-    let imapc = f.imapc.as_ref().map_or(ImapcProfile::Both, |s| s.value);
+    let imapc = f.imapc.as_ref().map_or(ProfileChoice::Both, |s| s.value);
     let quirks = settings::quirks(cx, f);
 
     let empty = OrderedMap::default();

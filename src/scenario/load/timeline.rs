@@ -11,7 +11,6 @@ use fake_servers::script::{CommandMatch, Event, FaultAction, Phase, Protocol, Ru
 use fake_servers::world::{Pop3Message, World};
 use serde_saphyr::{Location, Spanned};
 
-use super::super::ImapcProfile;
 use super::super::format::{
     DeliverDef, EventDef, ExpungeDef, FaultDef, MatchDef, ProtocolDef, StepDef,
 };
@@ -19,6 +18,7 @@ use super::super::generate::{self, LineEnding};
 use super::Cx;
 use super::messages::Messages;
 use super::views::Uidls;
+use crate::domain::ProfileChoice;
 
 /// The protocol steps events and faults can name, with what they match. Names follow
 /// Dovecot's order of work (notes/dovecot-interop.md).
@@ -67,7 +67,7 @@ fn named_step(
     cx: &mut Cx<'_>,
     name: &str,
     loc: Location,
-    imapc: ImapcProfile,
+    imapc: ProfileChoice,
 ) -> Option<CommandMatch> {
     let Some((_, protocol, prefix, contains)) = STEPS.iter().find(|s| s.0 == name) else {
         let names: Vec<&str> = STEPS.iter().map(|s| s.0).collect();
@@ -80,7 +80,7 @@ fn named_step(
         );
         return None;
     };
-    if name == "imap.fetch_sizes" && imapc != ImapcProfile::Docs {
+    if name == "imap.fetch_sizes" && imapc != ProfileChoice::Docs {
         cx.err_at(
             loc,
             "imap.fetch_sizes happens only with imapc: docs (the bare profile measures sizes \
@@ -101,7 +101,7 @@ fn named_step(
 fn step_match(
     cx: &mut Cx<'_>,
     step: &Spanned<StepDef>,
-    imapc: ImapcProfile,
+    imapc: ProfileChoice,
 ) -> Option<(CommandMatch, Option<Spanned<u64>>)> {
     let m = match &step.value {
         StepDef::Named(name) => {
@@ -172,7 +172,7 @@ fn raw_match(cx: &mut Cx<'_>, step: &Spanned<StepDef>, m: &MatchDef) -> Option<C
 
 /// What events are checked against: the initial world and how its messages are made.
 pub(super) struct EventInputs<'a> {
-    pub imapc: ImapcProfile,
+    pub imapc: ProfileChoice,
     pub world: &'a World,
     pub quirks: &'a [Quirk],
     pub msgs: &'a Messages<'a>,
@@ -467,14 +467,14 @@ fn reorder_pop3(
 pub(super) fn faults(
     cx: &mut Cx<'_>,
     defs: &[Spanned<FaultDef>],
-    imapc: ImapcProfile,
+    imapc: ProfileChoice,
 ) -> Vec<Rule> {
     defs.iter()
         .filter_map(|def| fault(cx, def, imapc))
         .collect()
 }
 
-fn fault(cx: &mut Cx<'_>, def: &Spanned<FaultDef>, imapc: ImapcProfile) -> Option<Rule> {
+fn fault(cx: &mut Cx<'_>, def: &Spanned<FaultDef>, imapc: ProfileChoice) -> Option<Rule> {
     let f = &def.value;
     let (on, nth) = step_match(cx, &f.on, imapc)?;
     if let Some(d) = &f.disconnect

@@ -1,0 +1,124 @@
+//! `uidlmap verify`'s command line: the clap arguments and the long help.
+
+use std::path::PathBuf;
+
+use uidlmap::domain::ImapcProfile;
+
+/// The long `--help` text of `uidlmap verify`.
+pub const LONG_ABOUT: &str = "\
+Check a live provider before the migration: log in to its IMAP and POP3 services, read \
+every listing, size and header (both servers at once, deeply pipelined), and predict UIDL \
+by UIDL what Dovecot 2.3.19's pop3-migration plugin would store. Unless --no-audit, every \
+header is compared by content to say where Dovecot's answer would be wrong and which \
+settings fix it. Nothing on the servers is changed (EXAMINE, BODY.PEEK, TOP and RETR only).
+
+Passwords come from --password-file, from UIDLMAP_IMAP_PASSWORD / UIDLMAP_POP3_PASSWORD \
+or UIDLMAP_PASSWORD, from imapc_password / pop3c_password in --dovecot-conf, or from a \
+prompt on the terminal; never from the command line. TLS certificates are verified \
+against the system's roots (plus --ca-file) unless --insecure.";
+
+/// What `verify` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A summary for people: passes, Dovecot's log, the audit and the recommendation.
+    Human,
+    /// The full report as JSON.
+    Json,
+    /// The full report as YAML.
+    Yaml,
+    /// What Dovecot would store: `mailbox uid pop3_uidl pop3_order`, as `uidlmap run`.
+    Tsv,
+    /// The `P`/`O` fields Dovecot would write into each maildir's dovecot-uidlist.
+    DovecotUidlist,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The old provider's IMAP service: imap://USER@HOST[:PORT] or imaps://…
+    #[arg(long, value_name = "URL")]
+    pub imap: Option<String>,
+
+    /// The old provider's POP3 service: pop3://USER@HOST[:PORT] or pop3s://…
+    #[arg(long, value_name = "URL")]
+    pub pop3: Option<String>,
+
+    /// Use STARTTLS (IMAP) and STLS (POP3) on imap:// and pop3:// URLs
+    #[arg(long)]
+    pub starttls: bool,
+
+    /// A file whose first line is the password (for both servers)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// More trusted CA certificates (PEM); may be repeated
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+
+    /// Accept any TLS certificate (DANGEROUS: anyone on the path can read the password)
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// A plugin setting, by Dovecot's name with or without `pop3_migration_`
+    /// (e.g. skip_size_check=yes); may be repeated; overrides --dovecot-conf
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+
+    /// A Dovecot configuration snippet to take the pop3_migration_* plugin settings and
+    /// the imapc_*/pop3c_* host, port, user, password and SSL settings from
+    #[arg(long, value_name = "FILE")]
+    pub dovecot_conf: Option<PathBuf>,
+
+    /// How imapc measures sizes [default: docs, or as imapc_features in --dovecot-conf]
+    #[arg(long, value_enum)]
+    pub imapc_profile: Option<ImapcProfile>,
+
+    /// Read only what Dovecot reads; skip the audit of every header
+    #[arg(long)]
+    pub no_audit: bool,
+
+    /// imapc's UIDL cache from an earlier run, as `--format tsv` writes it
+    /// (`mailbox uid pop3_uidl pop3_order`): Dovecot's cached-UIDL pass uses it first
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+
+    /// Verify many accounts: one `IMAP_URL POP3_URL [PASSWORD_FILE]` per line (`#`
+    /// comments); results as JSON Lines, one object per account
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["imap", "pop3"])]
+    pub accounts: Option<PathBuf>,
+
+    /// Accounts verified at once (with --accounts)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Skip accounts already in --output (with --accounts)
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Take only the accounts whose index is I modulo N (with --accounts)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+
+    /// Write the output to FILE (atomically) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Seconds to wait for a connection
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub connect_timeout: u64,
+
+    /// Seconds to wait for each reply
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub timeout: u64,
+
+    /// Logins tried again after [IN-USE], [LOGIN-DELAY] or a dropped connection
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+
+    /// Milliseconds before the first retry; doubled on each further one
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub retry_delay_ms: u64,
+}

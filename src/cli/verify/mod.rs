@@ -1,0 +1,291 @@
+//! `uidlmap verify`: read a live provider's IMAP and POP3 services (fast, both at once),
+//! predict UIDL by UIDL what Dovecot's pop3-migration plugin would store, audit that
+//! against the messages' content, and recommend settings.
+//!
+//! Here: settling the inputs, the pipeline call and the verdict. The command line is
+//! in [`args`], URLs in [`url`], `--dovecot-conf` in [`dovecot_conf`], passwords in
+//! [`password`], many accounts in [`accounts`].
+
+mod accounts;
+mod args;
+mod dovecot_conf;
+mod password;
+mod url;
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::matcher::Settings;
+use uidlmap::migrate::{self, Source};
+use uidlmap::predict;
+use uidlmap::report::{self, Report};
+use uidlmap::retry::Retry;
+use uidlmap::tls::Trust;
+
+pub use args::{Format, LONG_ABOUT, VerifyArgs};
+use dovecot_conf::{DovecotConf, parse_dovecot_conf};
+use password::{password, read_password_file};
+use url::{Proto, endpoint};
+
+use super::{bad_input, check_failed};
+
+/// Everything settled before connecting.
+pub(super) struct Plan {
+    source: Source,
+    opts: migrate::Options,
+}
+
+fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
+    settle_for(
+        args,
+        args.imap.as_deref(),
+        args.pop3.as_deref(),
+        args.password_file.as_deref(),
+    )
+}
+
+/// Settles one account: its URLs and password file, the rest from `args`.
+pub(super) fn settle_for(
+    args: &VerifyArgs,
+    imap: Option<&str>,
+    pop3: Option<&str>,
+    password_file: Option<&Path>,
+) -> anyhow::Result<Plan> {
+    let conf = match &args.dovecot_conf {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            parse_dovecot_conf(path, &text)?
+        }
+        None => DovecotConf::default(),
+    };
+    let mut settings = Settings::enabled();
+    for (n, key, value) in &conf.plugin {
+        settings.set(key, value).map_err(|e| {
+            let path = args.dovecot_conf.as_deref().unwrap_or(Path::new("-"));
+            anyhow!("{}:{n}: {e}", path.display())
+        })?;
+    }
+    for s in &args.set {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--set {s:?}: expected NAME=VALUE"))?;
+        settings
+            .set(k.trim(), v.trim())
+            .with_context(|| format!("--set {s:?}"))?;
+    }
+    let profile = args
+        .imapc_profile
+        .or(conf.profile)
+        .unwrap_or(ImapcProfile::Docs);
+    let (ih, ip, iu, is) = endpoint(Proto::Imap, imap, &conf.imap, args.starttls)?;
+    let (ph, pp, pu, ps) = endpoint(Proto::Pop3, pop3, &conf.pop3, args.starttls)?;
+    let file = password_file.map(read_password_file).transpose()?;
+    let ipass = password(
+        Proto::Imap,
+        file.as_ref(),
+        conf.imap_password.as_ref(),
+        &format!("{iu}@{ih}"),
+    )?;
+    let ppass = password(
+        Proto::Pop3,
+        file.as_ref(),
+        conf.pop3_password.as_ref(),
+        &format!("{pu}@{ph}"),
+    )?;
+    let mut trust = Trust::system();
+    trust.ca_files = args.ca_file.clone();
+    trust.insecure = args.insecure;
+    let mut opts = migrate::Options::new(settings, profile);
+    opts.audit = !args.no_audit;
+    opts.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
+    opts.command_timeout = Duration::from_secs(args.timeout.max(1));
+    opts.retry = Retry {
+        retries: args.retries,
+        delay: Duration::from_millis(args.retry_delay_ms),
+    };
+    if let Some(path) = &args.cache {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        opts.cache = report::read_cache(&text).map_err(|e| anyhow!("{}:{e}", path.display()))?;
+    }
+    Ok(Plan {
+        source: Source {
+            imap: Endpoint {
+                host: ih,
+                port: ip,
+                user: iu,
+                password: ipass,
+                security: is,
+            },
+            pop3: Endpoint {
+                host: ph,
+                port: pp,
+                user: pu,
+                password: ppass,
+                security: ps,
+            },
+            trust,
+        },
+        opts,
+    })
+}
+
+/// The verdict: whether Dovecot would carry every UIDL correctly.
+pub(super) fn verdict(r: &Report) -> Result<(), String> {
+    let exit = r.dovecot.exit_code;
+    let problems = r
+        .dovecot
+        .log
+        .iter()
+        .filter(|l| l.starts_with("Warning:") || l.starts_with("Error:"))
+        .count();
+    match &r.audit {
+        Some(a) => {
+            if exit == 0 && a.counts.all_right() && a.counts.not_migrated == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "Dovecot would not carry every UIDL right: doveadm exit {exit}, {} wrong, {} lost, {} order-lost, {} not migrated; {}",
+                    a.counts.wrong,
+                    a.counts.lost,
+                    a.counts.order_lost,
+                    a.counts.not_migrated,
+                    a.recommendation
+                ))
+            }
+        }
+        None if exit == 0 && problems == 0 => Ok(()),
+        None => Err(format!(
+            "Dovecot would report {problems} warning(s) or error(s) (doveadm exit {exit}); run without --no-audit to learn which UIDLs are affected"
+        )),
+    }
+}
+
+fn render(r: &Report, format: Format) -> String {
+    match format {
+        Format::Human => report::human(r),
+        Format::Json => {
+            let mut s = r.to_json();
+            s.push('\n');
+            s
+        }
+        Format::Yaml => r.to_yaml(),
+        Format::Tsv => {
+            let mut o = String::new();
+            let _ = writeln!(o, "{}", report::TSV_HEADER);
+            o.push_str(&report::tsv_lines(r));
+            o
+        }
+        Format::DovecotUidlist => report::dovecot_uidlist(r),
+    }
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it, renamed over it.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads the source and builds the report.
+pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<Report> {
+    // Logins are retried inside; a connection dropped later costs the whole read.
+    let m = opts
+        .retry
+        .run(
+            migrate::MigrateError::is_temporary,
+            |e| eprintln!("uidlmap: {e}; trying again"),
+            || migrate::fast_read(source, opts),
+        )
+        .await
+        // The message already holds the cause; anyhow's chain would repeat it.
+        .map_err(|e| anyhow!("{e}"))?;
+    if let Some(line) = &m.listing.pop3_error {
+        // UIDL missing is Dovecot's failure to report; anything else (network, login)
+        // keeps us from verifying at all.
+        if !line.ends_with("UIDLs not supported by server") {
+            let line = line
+                .strip_prefix("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: ")
+                .unwrap_or(line);
+            return Err(anyhow!(
+                "POP3 server {}:{}: {line}",
+                source.pop3.host,
+                source.pop3.port
+            ));
+        }
+    }
+    let p = predict::predict(&m, &predict::Inputs::new(&opts.settings))?;
+    let r = p.report(
+        &format!("{}@{}", source.imap.user, source.imap.host),
+        None,
+        opts.profile,
+        &|_, _| None,
+    );
+    Ok(r)
+}
+
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
+    if args.insecure {
+        eprintln!(
+            "uidlmap: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read the passwords and the mail"
+        );
+    }
+    if let Some(path) = &args.accounts {
+        return accounts::run_accounts(args, path);
+    }
+    if args.resume || args.shard.is_some() {
+        return Err(bad_input(anyhow!("--resume and --shard need --accounts")));
+    }
+    let plan = settle(args).map_err(bad_input)?;
+    let show = io::IsTerminal::is_terminal(&io::stderr());
+    let progress = plan.opts.progress.clone();
+    let report = runtime()?
+        .block_on(async {
+            if !show {
+                return verify(&plan.source, &plan.opts).await;
+            }
+            // Progress on the terminal only: a line rewritten in place while reading.
+            let ticker = tokio::spawn(async move {
+                loop {
+                    eprint!("\r\x1b[K{}", accounts::progress_line(&progress));
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            });
+            let r = verify(&plan.source, &plan.opts).await;
+            ticker.abort();
+            eprint!("\r\x1b[K");
+            r
+        })
+        .context("verification failed")?;
+    let out = render(&report, args.format);
+    match &args.output {
+        Some(path) => write_atomically(path, &out)?,
+        None => {
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(out.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    verdict(&report).map_err(|m| check_failed(anyhow!(m)))
+}

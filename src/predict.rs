@@ -1,0 +1,99 @@
+//! THE prediction pipeline: from what a reader got off the source
+//! ([`Migration`]: listing, Dovecot's reads, every read for the audit) and the
+//! plugin's settings, it plans once, resolves Dovecot's outcome, audits it when every
+//! header was read, and renders the [`Report`]. `verify`, the scenario runner (and so
+//! conformance), the tests and the benches all predict through here; nothing else
+//! calls the matcher's passes.
+//!
+//! A [`Prediction`] borrows the [`Migration`] it was made from (the plan and the
+//! outcome point into its listing), so it lives no longer than the reads it explains.
+
+use crate::domain::{DovecotVersion, ImapcProfile};
+use crate::matcher::audit::{self, Audit, Truth};
+use crate::matcher::{self, Outcome, Plan, ResolveError, Settings};
+use crate::migrate::Migration;
+use crate::report::{self, Report};
+
+/// What the pipeline is told besides the reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a> {
+    pub settings: &'a Settings,
+    /// The Dovecot predicted. Only 2.3 is modelled yet: every version is predicted as
+    /// 2.3 until the 2.4 differences are filled in.
+    pub version: DovecotVersion,
+    /// What the audit judges against, where the caller knows it (a scenario); else
+    /// the audit infers it from content.
+    pub truth: Option<&'a Truth>,
+    /// (mailbox, UID) of IMAP messages gone before dsync downloads them.
+    pub vanished: &'a [(String, u32)],
+}
+
+impl<'a> Inputs<'a> {
+    /// Dovecot 2.3 with `settings`, nothing known beyond the reads.
+    pub fn new(settings: &'a Settings) -> Self {
+        Inputs {
+            settings,
+            version: DovecotVersion::default(),
+            truth: None,
+            vanished: &[],
+        }
+    }
+}
+
+/// Dovecot's answer on one source, and how right it would be.
+#[derive(Debug)]
+pub struct Prediction<'m> {
+    migration: &'m Migration,
+    /// What the listings settle before any header is read.
+    pub plan: Plan<'m>,
+    /// What Dovecot does: log, per-message UIDLs, doveadm's result.
+    pub outcome: Outcome<'m>,
+    /// Present when every header was read ([`Migration::all`]).
+    pub audit: Option<Audit>,
+}
+
+/// Plans, resolves and (when `m.all` is there) audits.
+pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'m>, ResolveError> {
+    let plan = matcher::plan(&m.listing, inputs.settings);
+    let mut outcome = matcher::resolve(&plan, &m.reads)?;
+    outcome.apply_vanished(inputs.vanished);
+    let audit = match &m.all {
+        Some(all) => Some(audit::audit(
+            &m.listing,
+            &outcome,
+            all,
+            inputs.truth,
+            inputs.vanished,
+        )?),
+        None => None,
+    };
+    Ok(Prediction {
+        migration: m,
+        plan,
+        outcome,
+        audit,
+    })
+}
+
+impl Prediction<'_> {
+    /// The report of this prediction, with the reader's traffic. `ids` names a message
+    /// (a scenario's message ids) where the caller can.
+    pub fn report(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        profile: ImapcProfile,
+        ids: &dyn Fn(&str, u32) -> Option<String>,
+    ) -> Report {
+        let mut r = report::build(
+            name,
+            description,
+            profile.name(),
+            &self.outcome,
+            self.audit.as_ref(),
+            ids,
+        );
+        r.traffic = Some(self.migration.traffic.clone());
+        r
+    }
+}
