@@ -236,3 +236,54 @@ fn the_root_holds_dovecot_24() {
     let root: PathBuf = DovecotVersion::V2_4.root().expect("a root");
     assert!(DovecotVersion::V2_4.scratch_dir().starts_with(root));
 }
+
+/// With 2.4's defaults the sizes come one UID a command (prefetch 0), so an event tied
+/// to the size fetch lands between two size fetches: the second fails, INBOX is lost.
+/// Under the recipe the same world migrates all but the expunged message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_after_the_size_fetch_splits_24_defaults_from_the_recipe() {
+    if !available_or_skip(
+        "an_event_after_the_size_fetch_splits_24_defaults_from_the_recipe",
+        &[DovecotVersion::V2_4],
+    ) {
+        return;
+    }
+    let yaml = "description: m2 is deleted through IMAP right after the first size fetch.
+imapc: docs
+messages:
+  m1: { subject: Keep me, size: 1100 }
+  m2: { subject: Delete me, size: 1200 }
+  m3: { subject: Keep me too, size: 1300 }
+imap:
+  mailboxes:
+    INBOX: [m1, m2, m3]
+events:
+  - after: imap.fetch_sizes
+    expunge: { message: m2, imap: yes }
+expect: { outcome: success }
+";
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("expunge-after-size-fetch.yaml");
+    std::fs::write(&path, yaml).expect("write the scenario");
+    let sc = load_file(&path).expect("the scenario loads");
+    let docs = backup(&sc, DovecotVersion::V2_4, |o| {
+        o.profile = ImapcProfile::Docs
+    })
+    .await;
+    assert_eq!(docs.exit_code, 75, "{:#?}", docs.plugin_lines);
+    let uids: Vec<u32> = docs.messages.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, [1, 3]);
+    assert!(docs.plugin_says("Remote didn't send mail UID=2"));
+
+    let defaults = backup(&sc, DovecotVersion::V2_4, |o| o.imapc_lines = Some(vec![])).await;
+    assert_eq!(defaults.exit_code, 75, "{:#?}", defaults.plugin_lines);
+    assert!(defaults.messages.is_empty(), "{:#?}", defaults.messages);
+    assert!(
+        defaults.plugin_says(
+            "pop3_migration: Failed to get psize for imap uid 2: Message was expunged"
+        ),
+        "{:#?}",
+        defaults.plugin_lines
+    );
+    assert!(defaults.pop3c_rawlog.sent.is_empty());
+}

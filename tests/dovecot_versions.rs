@@ -13,6 +13,7 @@ use uidlmap::conformance;
 use uidlmap::dovecot::{DovecotVersion, ImapcProfile, OracleOptions, OracleRun, run_backup};
 use uidlmap::scenario::{self, Scenario, load_file, run};
 use uidlmap::secret::Secret;
+use uidlmap::tls::Security;
 
 fn scenario(rel: &str) -> Scenario {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -36,7 +37,13 @@ async fn backup(
 ) -> OracleRun {
     let pop3_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let imap_l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let served = run::serve(sc, pop3_l, imap_l, None).expect("fake servers start");
+    let ca = run::needs_tls(sc).then(|| fake_servers::tls::TestCa::generate().expect("a test CA"));
+    let served = run::serve(sc, pop3_l, imap_l, ca).expect("fake servers start");
+    let ca_file = served.ca.as_ref().map(|ca| {
+        let f = tempfile::NamedTempFile::new().expect("a CA file");
+        std::fs::write(f.path(), &ca.ca_pem).expect("write the CA");
+        f
+    });
     let mut o = OracleOptions::same_account(
         "127.0.0.1",
         served.imap.port(),
@@ -47,12 +54,20 @@ async fn backup(
     o.version = version;
     o.settings = sc.settings.clone();
     o.timeout = Duration::from_secs(40);
+    o.ca_file = ca_file.as_ref().map(|f| f.path().to_path_buf());
+    if sc.knobs.imap.starttls {
+        o.imap.security = Security::StartTls;
+    }
+    if sc.knobs.pop3.stls {
+        o.pop3.security = Security::StartTls;
+    }
     adjust(&mut o);
     let run = tokio::task::spawn_blocking(move || run_backup(o))
         .await
         .expect("the oracle thread")
         .expect("doveadm ran");
     served.stop().await;
+    drop(ca_file);
     run
 }
 
@@ -293,5 +308,165 @@ async fn measure_default_sizing() {
                 println!("   counters: {c:?}");
             }
         }
+    }
+}
+
+/// An event tied to the size fetch: with the recipe every size comes in one command, so
+/// the expunge lands after all sizes; with 2.4's defaults (prefetch 0) the sizes come one
+/// UID a command, so it lands after the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: prints what real Dovecot does"]
+async fn measure_event_tied_to_size_fetch() {
+    if !usable() {
+        return;
+    }
+    let yaml = "description: m2 is deleted through IMAP right after the first size fetch.
+imapc: docs
+messages:
+  m1: { subject: Keep me, size: 1100 }
+  m2: { subject: Delete me, size: 1200 }
+  m3: { subject: Keep me too, size: 1300 }
+imap:
+  mailboxes:
+    INBOX: [m1, m2, m3]
+events:
+  - after: imap.fetch_sizes
+    expunge: { message: m2, imap: yes }
+expect: { outcome: success }
+";
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("expunge-after-size-fetch.yaml");
+    std::fs::write(&path, yaml).expect("write the scenario");
+    let sc = load_file(&path).expect("the scenario loads");
+    for (version, variant) in [
+        (DovecotVersion::V2_3, "docs"),
+        (DovecotVersion::V2_4, "docs"),
+        (DovecotVersion::V2_4, "defaults"),
+    ] {
+        let run = backup(&sc, version, |o| match variant {
+            "defaults" => o.imapc_lines = Some(vec![]),
+            _ => o.profile = ImapcProfile::Docs,
+        })
+        .await;
+        print_run(&format!("expunge after the size fetch, {variant}"), &run);
+    }
+}
+
+/// The scenarios with a UIDL `cache:`, under both versions: a seeding run whose POP3 side
+/// lists INBOX's cached messages under their cached UIDLs fills imapc's on-disk index
+/// (`imapc:~/imapc` in a kept work directory, inside the 2.4 root for 2.4), the
+/// destination Maildir is emptied, then the real run; compared with uidlmap's prediction
+/// as `conformance` compares (it seeds the same way, for 2.3 only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: prints what real Dovecot does"]
+async fn measure_cache_scenarios_under_both_versions() {
+    if !usable() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let scenarios = conformance::load(&[root]).expect("scenarios/ loads");
+    for sc in scenarios.iter().filter(|s| !s.cache.is_empty()) {
+        if let Some(why) = conformance::not_runnable(sc) {
+            println!("-- {}: not run: {why}", sc.name);
+            continue;
+        }
+        for profile in conformance::profiles(sc, None) {
+            let predicted = run::predict(sc, profile, Duration::from_secs(30))
+                .await
+                .expect("uidlmap predicts");
+            let oracle_profile = match profile {
+                scenario::ImapcProfile::Bare => ImapcProfile::Bare,
+                _ => ImapcProfile::Docs,
+            };
+            for version in DovecotVersion::ALL {
+                let scratch = version.scratch_dir();
+                let dir = tempfile::Builder::new()
+                    .prefix("uidlmap-measure-cache")
+                    .tempdir_in(&scratch)
+                    .expect("a work directory");
+                let wd = dir.path().to_path_buf();
+                let seed = seeding_scenario(sc);
+                let first = backup(&seed, version, |o| {
+                    o.settings = uidlmap::matcher::Settings::enabled();
+                    o.profile = oracle_profile;
+                    o.workdir = Some(wd.clone());
+                    o.imapc_location = "imapc:~/imapc".into();
+                })
+                .await;
+                let name = format!("{} {oracle_profile:?} under {version}", sc.name);
+                if first.exit_code != 0 {
+                    println!("DIFFER: {name}: the seeding run exited {}", first.exit_code);
+                    continue;
+                }
+                std::fs::remove_dir_all(wd.join("home/Maildir")).expect("empty the Maildir");
+                let real = backup(sc, version, |o| {
+                    o.profile = oracle_profile;
+                    o.workdir = Some(wd.clone());
+                    o.imapc_location = "imapc:~/imapc".into();
+                })
+                .await;
+                let diffs = conformance::compare(&predicted, &real);
+                if diffs.is_empty() {
+                    println!("agree: {name} (exit {})", real.exit_code);
+                } else {
+                    println!("DIFFER: {name}");
+                    for d in diffs {
+                        println!("   {d}");
+                    }
+                }
+                for l in notable(&real) {
+                    println!("   log: {l}");
+                }
+            }
+        }
+    }
+}
+
+/// As `conformance` seeds: the IMAP side, and a POP3 side listing INBOX's cached
+/// messages under their cached UIDLs, in UID order; no faults, no events.
+fn seeding_scenario(sc: &Scenario) -> Scenario {
+    let mut seed = sc.clone();
+    seed.rules.clear();
+    seed.events.clear();
+    let cache = sc.cache.get("INBOX");
+    seed.world.pop3.messages = sc
+        .world
+        .imap
+        .mailboxes
+        .iter()
+        .filter(|m| m.name == "INBOX")
+        .flat_map(|mb| &mb.messages)
+        .filter_map(|m| {
+            let uidl = cache?.get(&m.uid)?;
+            Some(fake_servers::world::Pop3Message::honest(
+                m.id.clone(),
+                uidl.clone(),
+                m.full.clone(),
+            ))
+        })
+        .collect();
+    seed
+}
+
+/// imapc over STARTTLS and pop3c over STLS, trusting the run's test CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: prints what real Dovecot does"]
+async fn measure_tls() {
+    if !usable() {
+        return;
+    }
+    let mut imap_tls = scenario("order/reversed.yaml");
+    imap_tls.knobs.imap.starttls = true;
+    let mut pop3_tls = scenario("order/reversed.yaml");
+    pop3_tls.knobs.pop3.stls = true;
+    for version in DovecotVersion::ALL {
+        let run = backup(&imap_tls, version, |o| o.profile = ImapcProfile::Docs).await;
+        print_run("imapc STARTTLS", &run);
+        let started = std::time::Instant::now();
+        let run = backup(&pop3_tls, version, |o| o.profile = ImapcProfile::Docs).await;
+        print_run(
+            &format!("pop3c STLS ({:.1} s)", started.elapsed().as_secs_f64()),
+            &run,
+        );
     }
 }
