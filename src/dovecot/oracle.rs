@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{self, RunPaths};
 use super::{
-    DOVEADM_BIN, DovecotError, DovecotVersion, WorkDir, check_config_value, chown, exit_code,
+    DOVEADM_BIN, DovecotError, DovecotVersion, Ids, WorkDir, check_config_value, chown, exit_code,
     nobody, prepare_child, read_bounded, scrub, signal_group, wait_until,
 };
 use crate::matcher::Settings;
@@ -294,53 +294,8 @@ pub fn run_backup(opts: OracleOptions) -> Result<OracleRun, DovecotError> {
     }
     validate(&opts)?;
     let mail_ids = nobody()?;
-    let mut wd = match &opts.workdir {
-        Some(p) => WorkDir::reuse(p)?,
-        // 2.3 keeps its old place (the system temp dir); 2.4 must see the directory.
-        None => match version {
-            DovecotVersion::V2_3 => WorkDir::create(None, "dovecot-oracle")?,
-            DovecotVersion::V2_4 => {
-                WorkDir::create(Some(&version.scratch_dir()), "dovecot-oracle")?
-            }
-        },
-    };
-    if opts.keep_workdir {
-        wd.keep();
-    }
-    let inside = |host: &Path| -> Result<String, DovecotError> {
-        let p = version.inside_path(host).ok_or_else(|| {
-            DovecotError::BadOption(format!(
-                "{} is outside the Dovecot {version} root {}",
-                host.display(),
-                version.root().unwrap_or_default().display()
-            ))
-        })?;
-        Ok(p.to_str().unwrap_or_default().to_string())
-    };
-    let wd_str = inside(wd.path())?;
-    if wd_str.is_empty() || wd_str.contains([' ', '\t', '"', '\\']) {
-        return Err(DovecotError::BadOption(format!(
-            "the work directory {} must be a UTF-8 path without spaces, quotes or \\",
-            wd.path().display()
-        )));
-    }
-    for sub in ["home", "tmp", "state", "rawlog"] {
-        fs::create_dir_all(wd.join(sub)).map_err(DovecotError::io(format!(
-            "creating {sub} in {}",
-            wd.path().display()
-        )))?;
-    }
-    // Each run's rawlogs stand alone, even in a reused directory.
-    for sub in ["rawlog/imapc", "rawlog/pop3c"] {
-        let _ = fs::remove_dir_all(wd.join(sub));
-        fs::create_dir(wd.join(sub)).map_err(DovecotError::io(format!(
-            "creating {sub} in {}",
-            wd.path().display()
-        )))?;
-    }
-    for sub in ["home", "tmp", "rawlog/imapc", "rawlog/pop3c"] {
-        chown(&wd.join(sub), mail_ids)?;
-    }
+    let (wd, wd_str) = prepare_workdir(&opts, mail_ids)?;
+    let inside = |host: &Path| inside_str(version, host);
 
     // Dovecot reads ssl_client_ca_file only after dropping to nobody, so a copy that
     // nobody can read goes into the work directory (an unreadable CA file makes doveadm
@@ -397,21 +352,7 @@ pub fn run_backup(opts: OracleOptions) -> Result<OracleRun, DovecotError> {
     )?;
     let elapsed = started.elapsed();
 
-    let mut log: Vec<String> = Vec::new();
-    for path in [&stderr_path, &stdout_path] {
-        let text = scrub(&read_bounded(path, READ_LIMIT), &secrets);
-        log.extend(text.lines().map(|l| strip_syslog_time(l).to_string()));
-    }
-    let plugin_lines = log
-        .iter()
-        .filter(|l| {
-            l.contains("pop3_migration: ")
-                || ["Error:", "Warning:", "Fatal:", "Panic:"]
-                    .iter()
-                    .any(|lvl| l.contains(lvl))
-        })
-        .cloned()
-        .collect();
+    let (log, plugin_lines) = read_log([&stderr_path, &stdout_path], &secrets);
 
     let messages = read_back(version, &wd, &wd_str, &read_inside, &secrets)?;
     let imapc_rawlog = read_rawlog(&wd.join("rawlog/imapc"), &secrets);
@@ -430,6 +371,83 @@ pub fn run_backup(opts: OracleOptions) -> Result<OracleRun, DovecotError> {
         pop3c_rawlog,
         workdir: kept.then(|| wd.path().to_path_buf()),
     })
+}
+
+/// The run's directory, created (or reused) with its subdirectories, owned as Dovecot
+/// needs them, and its path as doveadm sees it.
+fn prepare_workdir(opts: &OracleOptions, mail_ids: Ids) -> Result<(WorkDir, String), DovecotError> {
+    let version = opts.version;
+    let mut wd = match &opts.workdir {
+        Some(p) => WorkDir::reuse(p)?,
+        // 2.3 keeps its old place (the system temp dir); 2.4 must see the directory.
+        None => match version {
+            DovecotVersion::V2_3 => WorkDir::create(None, "dovecot-oracle")?,
+            DovecotVersion::V2_4 => {
+                WorkDir::create(Some(&version.scratch_dir()), "dovecot-oracle")?
+            }
+        },
+    };
+    if opts.keep_workdir {
+        wd.keep();
+    }
+    let wd_str = inside_str(version, wd.path())?;
+    if wd_str.is_empty() || wd_str.contains([' ', '\t', '"', '\\']) {
+        return Err(DovecotError::BadOption(format!(
+            "the work directory {} must be a UTF-8 path without spaces, quotes or \\",
+            wd.path().display()
+        )));
+    }
+    for sub in ["home", "tmp", "state", "rawlog"] {
+        fs::create_dir_all(wd.join(sub)).map_err(DovecotError::io(format!(
+            "creating {sub} in {}",
+            wd.path().display()
+        )))?;
+    }
+    // Each run's rawlogs stand alone, even in a reused directory.
+    for sub in ["rawlog/imapc", "rawlog/pop3c"] {
+        let _ = fs::remove_dir_all(wd.join(sub));
+        fs::create_dir(wd.join(sub)).map_err(DovecotError::io(format!(
+            "creating {sub} in {}",
+            wd.path().display()
+        )))?;
+    }
+    for sub in ["home", "tmp", "rawlog/imapc", "rawlog/pop3c"] {
+        chown(&wd.join(sub), mail_ids)?;
+    }
+    Ok((wd, wd_str))
+}
+
+/// A host path as doveadm of `version` sees it, as a string for a configuration file.
+fn inside_str(version: DovecotVersion, host: &Path) -> Result<String, DovecotError> {
+    let p = version.inside_path(host).ok_or_else(|| {
+        DovecotError::BadOption(format!(
+            "{} is outside the Dovecot {version} root {}",
+            host.display(),
+            version.root().unwrap_or_default().display()
+        ))
+    })?;
+    Ok(p.to_str().unwrap_or_default().to_string())
+}
+
+/// doveadm's stderr then stdout as lines (times stripped, secrets scrubbed), and the
+/// plugin's and every error, warning, fatal or panic line among them.
+fn read_log(paths: [&Path; 2], secrets: &[&str]) -> (Vec<String>, Vec<String>) {
+    let mut log: Vec<String> = Vec::new();
+    for path in paths {
+        let text = scrub(&read_bounded(path, READ_LIMIT), secrets);
+        log.extend(text.lines().map(|l| strip_syslog_time(l).to_string()));
+    }
+    let plugin_lines = log
+        .iter()
+        .filter(|l| {
+            l.contains("pop3_migration: ")
+                || ["Error:", "Warning:", "Fatal:", "Panic:"]
+                    .iter()
+                    .any(|lvl| l.contains(lvl))
+        })
+        .cloned()
+        .collect();
+    (log, plugin_lines)
 }
 
 fn validate(opts: &OracleOptions) -> Result<(), DovecotError> {
