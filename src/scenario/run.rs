@@ -372,6 +372,7 @@ fn imap_failure_report(sc: &Scenario, profile: ImapcProfile, err: &MigrateError)
             mailboxes: Vec::new(),
             log: vec![format!("Error: {err}")],
         },
+        pop3: None,
         audit: None,
         traffic: None,
         expectation: None,
@@ -409,6 +410,7 @@ fn profile_report(
         audit.as_ref(),
         &ids,
     );
+    r.pop3 = Some(report::pop3_entries(&m.listing));
     r.traffic = Some(Traffic {
         pop3: ServerTraffic {
             commands: m.traffic.pop3.commands,
