@@ -1,5 +1,6 @@
-//! Renderings of a result: the structured [`Report`] (YAML/JSON), a human summary,
-//! the TSV of what Dovecot would store, and dovecot-uidlist `P`/`O` fields.
+//! Renderings of a result: the structured [`Report`] (YAML/JSON), a human summary, the
+//! HTML page ([`html`]), the TSV of what Dovecot would store, and dovecot-uidlist
+//! `P`/`O` fields; the recommendation as advice with a configuration block.
 //!
 //! A report always says which answer is which: `dovecot` is what Dovecot 2.3.19 would
 //! do, bugs and all; `audit` is how that compares with the truth. Output is
@@ -7,6 +8,7 @@
 //! timings.
 
 mod advice;
+pub mod html;
 mod human;
 mod tsv;
 
