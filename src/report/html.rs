@@ -56,6 +56,7 @@ pre.cfg{background:#1d232a;color:#e8f0e8;padding:8px 12px;border-radius:4px;disp
 .fold{cursor:pointer;background:#eef7f0;color:#1b5e33;font:12px system-ui,sans-serif}
 .fold:hover{background:#dcefe2}
 .run:not(.open)>.in{display:none}
+.fold::before{content:"▸ "}.run.open>.fold::before{content:"▾ "}
 .run.open>.fold{background:#e4ece7}
 .m:hover,.p:hover{background:#f0f4ff}
 .m.v-right,.fold{border-left-color:#2f9e58}.m.v-wrong{border-left-color:#d62828;background:#fff0f0}
@@ -69,7 +70,7 @@ svg.wires{display:block;width:200px;height:0;overflow:visible}
 .v-wrong{stroke:#d62828;stroke-width:2.6!important}.v-order-lost{stroke:#7b2cbf;stroke-width:2.2!important}
 .v-lost{stroke:#f08c00}.v-not-migrated{stroke:#8d99a6}.v-unknown{stroke:#d4a72c}.v-none{stroke:#9aa5b1}
 .p-header{stroke-dasharray:7 4}.p-cache{stroke-dasharray:2 3}
-.wires .truth,.legend .truth{stroke:#1d232a;stroke-width:1.2;stroke-dasharray:1 3;opacity:.75}
+.wires .truth,.legend .truth{stroke:#1d232a;stroke-width:1.6;stroke-dasharray:3 3;opacity:.85}
 .wires .band{stroke-width:7;opacity:.3}
 "#;
 
@@ -444,7 +445,7 @@ fn diagram(o: &mut String, id: &str, r: &Report) {
                 let last = &mailbox.messages[i + f.len - 1];
                 let _ = write!(
                     o,
-                    "<div class=\"run\" data-run=\"{k}\"><div class=\"fold\">▸ {} right pairs: UID {}–{} ↔ POP3 {}–{}</div><div class=\"in\">",
+                    "<div class=\"run\" data-run=\"{k}\"><div class=\"fold\">{} right pairs: UID {}–{} ↔ POP3 {}–{}</div><div class=\"in\">",
                     f.len,
                     mailbox.messages[i].uid,
                     last.uid,
@@ -495,7 +496,7 @@ fn pop3_column(o: &mut String, pop3: &[Pop3Entry], folds: &[Fold], to: &[Vec<Opt
         if let Some((k, f)) = starts.get(&p.number) {
             let _ = write!(
                 o,
-                "<div class=\"run\" data-run=\"{k}\"><div class=\"fold\">▸ {} right pairs: POP3 {}–{}</div><div class=\"in\">",
+                "<div class=\"run\" data-run=\"{k}\"><div class=\"fold\">{} right pairs: POP3 {}–{}</div><div class=\"in\">",
                 f.len,
                 f.pop3,
                 f.pop3 + f.len as u32 - 1
