@@ -32,7 +32,7 @@ const CSS: &str = r#"
 body{margin:0 auto;padding:12px 20px 40px;max-width:1280px}
 h1{font-size:20px;margin:18px 0 4px}h2{font-size:15px;margin:14px 0 6px}
 .desc{margin:0 0 8px;color:#4a5561}
-nav ul{columns:2;padding-left:18px}
+table.toc td{padding:1px 10px;text-align:right}table.toc td:first-child{text-align:left}
 table.sum{border-collapse:collapse;background:#fff;border:1px solid #d8dde3}
 table.sum th{text-align:left;padding:3px 10px;color:#4a5561;font-weight:600;vertical-align:top;white-space:nowrap}
 table.sum td{padding:3px 10px}
@@ -150,26 +150,56 @@ pub fn render(reports: &[Report]) -> String {
         esc(&title)
     );
     if reports.len() > 1 {
-        o.push_str("<nav><h2>Reports</h2><ul>");
-        for (i, r) in reports.iter().enumerate() {
-            let _ = write!(
-                o,
-                "<li><a href=\"#r{i}\">{}</a> — exit {}{}</li>",
-                esc(&r.name),
-                r.dovecot.exit_code,
-                r.audit.as_ref().map_or(String::new(), |a| format!(
-                    ", {} wrong, {} lost, {} order-lost",
-                    a.counts.wrong, a.counts.lost, a.counts.order_lost
-                ))
-            );
-        }
-        o.push_str("</ul></nav>\n");
+        contents(&mut o, reports);
     }
     for (i, r) in reports.iter().enumerate() {
         section(&mut o, &format!("r{i}"), r);
     }
     let _ = write!(o, "<script>{JS}</script>\n</body></html>\n");
     o
+}
+
+/// The table of contents: one row per report with what went wrong, if anything.
+fn contents(o: &mut String, reports: &[Report]) {
+    o.push_str(
+        "<nav><h2>Reports</h2><table class=\"sum toc\"><tr><th>report</th><th>doveadm exit</th>\
+         <th>wrong</th><th>lost</th><th>order-lost</th><th>not migrated</th><th>expectation</th></tr>",
+    );
+    let cell = |n: usize| {
+        if n == 0 {
+            "<td>0</td>".to_string()
+        } else {
+            format!("<td class=\"bad\">{n}</td>")
+        }
+    };
+    for (i, r) in reports.iter().enumerate() {
+        let _ = write!(
+            o,
+            "<tr><td><a href=\"#r{i}\">{}</a></td><td class=\"{}\">{}</td>",
+            esc(&r.name),
+            if r.dovecot.exit_code == 0 { "" } else { "bad" },
+            r.dovecot.exit_code
+        );
+        match &r.audit {
+            Some(a) => {
+                let c = &a.counts;
+                for n in [c.wrong, c.lost, c.order_lost, c.not_migrated] {
+                    o.push_str(&cell(n));
+                }
+            }
+            None => o.push_str("<td colspan=\"4\">no audit</td>"),
+        }
+        let _ = write!(
+            o,
+            "<td>{}</td></tr>",
+            match &r.expectation {
+                None => "",
+                Some(e) if e.met => "met",
+                Some(_) => "<span class=\"bad\">NOT met</span>",
+            }
+        );
+    }
+    o.push_str("</table></nav>\n");
 }
 
 /// One report: summary, log, advice, legend, diagram.
@@ -211,8 +241,10 @@ fn section(o: &mut String, id: &str, r: &Report) {
             );
         }
     }
-    if !r.dovecot.mailboxes.is_empty() {
-        legend(o, id);
+    let listed = r.dovecot.mailboxes.iter().any(|m| !m.messages.is_empty())
+        || r.pop3.as_ref().is_some_and(|p| !p.is_empty());
+    if listed {
+        legend(o);
         diagram(o, id, r);
     }
     o.push_str("</section>\n");
@@ -301,8 +333,8 @@ fn summary(o: &mut String, r: &Report) {
     o.push_str("</table>");
 }
 
-/// What the colours and dashes mean, and the fold buttons.
-fn legend(o: &mut String, id: &str) {
+/// What the colours and dashes mean.
+fn legend(o: &mut String) {
     o.push_str("<div class=\"legend\">");
     let sample = |o: &mut String, class: &str, word: &str| {
         let _ = write!(
@@ -329,12 +361,7 @@ fn legend(o: &mut String, id: &str) {
         "truth",
         "the true partner, where the pairing is not right",
     );
-    let _ = write!(
-        o,
-        "</div><div class=\"tools\"><button data-open=\"{id}d\" data-how=\"1\">unfold all</button>\
-         <button data-open=\"{id}d\" data-how=\"0\">fold all</button> \
-         POP3 rows in red: no IMAP message gets their UIDL.</div>"
-    );
+    o.push_str("<br>POP3 rows in red: no IMAP message gets their UIDL.</div>");
 }
 
 /// The POP3 number an IMAP message is paired with: the stored order, else the POP3
@@ -422,6 +449,14 @@ fn diagram(o: &mut String, id: &str, r: &Report) {
         .map(|mb| mb.messages.iter().map(|m| partner(m, &by_uidl)).collect())
         .collect();
     let folds = folds(mailboxes, &to, pop3);
+    if !folds.is_empty() {
+        let _ = write!(
+            o,
+            "<div class=\"tools\"><button data-open=\"{id}d\" data-how=\"1\">unfold all</button>\
+             <button data-open=\"{id}d\" data-how=\"0\">fold all</button> {} runs of right pairs folded</div>",
+            folds.len()
+        );
+    }
     let _ = write!(
         o,
         "<div class=\"dia\" id=\"{id}d\"><div class=\"col imap\"><div class=\"colh\">IMAP: UID, pass, UIDL Dovecot stores</div>"
