@@ -631,6 +631,99 @@ mod tests {
         );
     }
 
+    fn message(uid: u32, order: Option<u32>, verdict: &str) -> MessageReport {
+        MessageReport {
+            uid,
+            message: None,
+            uidl: order.map(|n| format!("u{n}")),
+            plugin_uidl: None,
+            order,
+            via: order.map(|_| "size".into()),
+            verdict: Some(verdict.into()),
+            cause: None,
+            expected: None,
+        }
+    }
+
+    fn report(messages: Vec<MessageReport>, pop3: u32) -> Report {
+        Report {
+            name: "t".into(),
+            description: None,
+            settings: Default::default(),
+            imapc: "docs".into(),
+            dovecot: super::super::DovecotReport {
+                exit_code: 0,
+                result: "success (exit 0)".into(),
+                mailboxes: vec![MailboxReport {
+                    name: "INBOX".into(),
+                    status: "synced".into(),
+                    copied: true,
+                    passes: None,
+                    messages,
+                }],
+                log: Vec::new(),
+            },
+            pop3: Some(
+                (1..=pop3)
+                    .map(|n| Pop3Entry {
+                        number: n,
+                        uidl: format!("u{n}"),
+                        size: None,
+                    })
+                    .collect(),
+            ),
+            audit: None,
+            traffic: None,
+            expectation: None,
+        }
+    }
+
+    #[test]
+    fn parallel_right_runs_fold_and_a_crossing_splits_them() {
+        // 1..=8 right, 9 and 10 crossed, 11..=13 right (too short to fold), 14 lost.
+        let mut ms: Vec<MessageReport> = (1..=8).map(|u| message(u, Some(u), "right")).collect();
+        ms.push(message(9, Some(10), "wrong"));
+        ms.push(message(10, Some(9), "wrong"));
+        ms.extend((11..=13).map(|u| message(u, Some(u), "right")));
+        ms.push(message(14, None, "lost"));
+        let r = report(ms, 14);
+        let to: Vec<Vec<Option<u32>>> = vec![
+            r.dovecot.mailboxes[0]
+                .messages
+                .iter()
+                .map(|m| m.order)
+                .collect(),
+        ];
+        let f = folds(&r.dovecot.mailboxes, &to, r.pop3.as_deref().unwrap());
+        assert_eq!(
+            f,
+            [Fold {
+                mailbox: 0,
+                start: 0,
+                len: 8,
+                pop3: 1
+            }]
+        );
+        let page = render(std::slice::from_ref(&r));
+        assert_eq!(page, render(&[r]));
+        assert_eq!(
+            page.matches("class=\"run\"").count(),
+            2,
+            "one fold per side"
+        );
+        assert_eq!(page.matches("data-verdict=").count(), 14);
+        assert!(page.contains("class=\"p free\" data-n=\"14\""));
+    }
+
+    #[test]
+    fn a_report_without_listings_renders() {
+        let mut r = report(Vec::new(), 0);
+        r.dovecot.mailboxes.clear();
+        r.pop3 = None;
+        let page = render(&[r]);
+        assert!(page.contains("<h1>t</h1>") && !page.contains("class=\"dia\""));
+    }
+
     #[test]
     fn true_number_is_read_from_expected() {
         let m = MessageReport {
