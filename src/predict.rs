@@ -93,6 +93,7 @@ impl Prediction<'_> {
             self.audit.as_ref(),
             ids,
         );
+        r.pop3 = Some(report::pop3_entries(&self.migration.listing));
         r.traffic = Some(self.migration.traffic.clone());
         r
     }

@@ -1,11 +1,14 @@
-//! Renderings of a result: the structured [`Report`] (YAML/JSON), a human summary,
-//! the TSV of what Dovecot would store, and dovecot-uidlist `P`/`O` fields.
+//! Renderings of a result: the structured [`Report`] (YAML/JSON), a human summary, the
+//! HTML page ([`html`]), the TSV of what Dovecot would store, and dovecot-uidlist
+//! `P`/`O` fields; the recommendation as advice with a configuration block.
 //!
 //! A report always says which answer is which: `dovecot` is what Dovecot 2.3.19 would
 //! do, bugs and all; `audit` is how that compares with the truth. Output is
 //! deterministic: mailboxes in dsync's order, messages in UID order, no ports, paths or
 //! timings.
 
+mod advice;
+pub mod html;
 mod human;
 mod tsv;
 
@@ -13,13 +16,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::matcher::audit::{Audit, Counts, Expected, Recommendation};
+use crate::matcher::Listing;
+use crate::matcher::audit::{Audit, Counts, Expected};
 use crate::matcher::outcome::{Stored, maildir_stored};
 use crate::matcher::{Outcome, SyncStatus};
 
 /// Shown for a UIDL that a maildir destination replaces by the message's file name.
 pub const MAILDIR_FILE_NAME: &str = "<maildir file name>";
 
+pub use advice::{Advice, ConfigSyntax, advice, config_block};
 pub use human::human;
 pub use tsv::{TSV_HEADER, TsvError, dovecot_uidlist, read_cache, tsv_lines};
 
@@ -36,6 +41,9 @@ pub struct Report {
     pub imapc: String,
     /// What Dovecot would do.
     pub dovecot: DovecotReport,
+    /// The POP3 maildrop as listed (absent where it was not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pop3: Option<Vec<Pop3Entry>>,
     /// How that compares with the truth (absent with `--no-audit`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditReport>,
@@ -111,12 +119,35 @@ pub struct MessageReport {
     pub expected: Option<String>,
 }
 
+/// One POP3 message as `UIDL` and `LIST` gave it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Pop3Entry {
+    pub number: u32,
+    pub uidl: String,
+    /// `LIST` octets (absent where not read: `skip_size_check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// The POP3 side of a listing, for [`Report::pop3`].
+pub fn pop3_entries(listing: &Listing) -> Vec<Pop3Entry> {
+    listing
+        .pop3
+        .iter()
+        .map(|m| Pop3Entry {
+            number: m.number,
+            uidl: m.uidl.clone(),
+            size: m.size,
+        })
+        .collect()
+}
+
 /// The audit, summarised.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct AuditReport {
     #[serde(flatten)]
     pub counts: Counts,
-    pub recommendation: String,
+    pub recommendation: Advice,
 }
 
 /// Per-server traffic.
@@ -223,47 +254,13 @@ pub fn build(
             mailboxes,
             log: outcome.log.iter().map(|l| l.to_string()).collect(),
         },
+        pop3: None,
         audit: audit.map(|a| AuditReport {
             counts: a.counts,
-            recommendation: recommendation_text(&a.recommendation),
+            recommendation: advice(&a.recommendation, ConfigSyntax::Dovecot23),
         }),
         traffic: None,
         expectation: None,
-    }
-}
-
-/// The recommendation in words.
-pub fn recommendation_text(r: &Recommendation) -> String {
-    let changes = |t: &crate::matcher::audit::Trial| {
-        t.changes
-            .iter()
-            .map(|(n, v)| format!("pop3_migration_{n}={}", if *v { "yes" } else { "no" }))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    match r {
-        Recommendation::KeepSettings => "keep these settings: every UIDL is carried right".into(),
-        Recommendation::Change(t) => format!("set {}: every UIDL is then carried right", changes(t)),
-        Recommendation::Impossible { best: Some(t) } if t.changes.is_empty() => format!(
-            "no combination of the plugin's settings does better than these ({} wrong, {} lost, {} order-lost, {} not migrated, exit {}): the cause lies outside the plugin's settings",
-            t.counts.wrong, t.counts.lost, t.counts.order_lost, t.counts.not_migrated, t.exit_code
-        ),
-        Recommendation::Impossible { best: Some(t) } => format!(
-            "no combination of the plugin's settings carries every UIDL right; the best, {}, still gives {} wrong, {} lost, {} order-lost, {} not migrated (exit {})",
-            changes(t),
-            t.counts.wrong,
-            t.counts.lost,
-            t.counts.order_lost,
-            t.counts.not_migrated,
-            t.exit_code
-        ),
-        Recommendation::Impossible { best: None } => {
-            "no combination of the plugin's settings carries every UIDL right".into()
-        }
-        Recommendation::Undecided => {
-            "undecided: some messages cannot be told apart by content (duplicates or unreadable headers)"
-                .into()
-        }
     }
 }
 

@@ -323,6 +323,7 @@ fn imap_failure_report(sc: &Scenario, profile: ImapcProfile, err: &MigrateError)
             mailboxes: Vec::new(),
             log: vec![format!("Error: {err}")],
         },
+        pop3: None,
         audit: None,
         traffic: None,
         expectation: None,

@@ -175,6 +175,7 @@ fn render(r: &Report, format: Format) -> String {
             s
         }
         Format::Yaml => r.to_yaml(),
+        Format::Html => report::html::render(std::slice::from_ref(r)),
         Format::Tsv => {
             let mut o = String::new();
             let _ = writeln!(o, "{}", report::TSV_HEADER);
