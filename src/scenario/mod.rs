@@ -8,12 +8,16 @@
 //!
 //! - [`format`]: the serde types mirroring the YAML, with positions; the JSON Schema.
 //! - [`load`]: parse, validate, build a [`Scenario`].
-//! - [`generate`]: deterministic message generation, line ends, UIDL templates.
+//! - [`generate`]: deterministic message generation, line ends, UIDL templates (re-exported
+//!   from the fake servers' crate).
+//! - [`serve`]: a scenario's world on the fake servers from a library call.
+//! - [`run`]: a scenario end to end.
 
 pub mod format;
 pub mod generate;
 pub mod load;
 pub mod run;
+pub mod serve;
 
 use std::collections::BTreeMap;
 use std::fmt;
