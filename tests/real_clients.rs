@@ -478,3 +478,39 @@ fn real_clients_fetch_exactly_what_the_scenario_serves() {
         assert_eq!(ca.exists(), tls, "{name}: CA file after serve");
     }
 }
+
+/// `--pop3s-port` and `--imaps-port` choose the implicit-TLS ports, for client
+/// configurations written in advance.
+#[test]
+fn serve_listens_on_the_tls_ports_asked_for() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (pop3s, imaps) = (free(), free());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uidlmap"))
+        .arg("serve")
+        .arg(root().join("scenarios/basic/identical.yaml"))
+        .args(["--tls", "--pop3s-port", &pop3s.to_string()])
+        .args(["--imaps-port", &imaps.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: serde_json::Value =
+        serde_json::from_str(&line.expect("serve prints a line")).unwrap();
+    assert_eq!(line["pop3s"], format!("127.0.0.1:{pop3s}"));
+    assert_eq!(line["imaps"], format!("127.0.0.1:{imaps}"));
+}
