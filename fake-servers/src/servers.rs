@@ -91,7 +91,23 @@ impl Listen {
 
 /// What to start: the world, the script, each server's options, TLS and addresses.
 /// [`Servers::start`] starts it.
-#[derive(Debug)]
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// use fake_servers::{Script, Servers, World};
+/// use fake_servers::pop3::Pop3Options;
+///
+/// let mut pop3 = Pop3Options::default();
+/// pop3.caps.pipelining = false;
+/// let servers = Servers::new(World::default())
+///     .script(Script::default())
+///     .pop3_options(pop3)
+///     .tls(true)
+///     .start()?;
+/// assert!(servers.imaps().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct Servers {
     world: SharedWorld,
     script: Script,
@@ -101,6 +117,17 @@ pub struct Servers {
     tls: bool,
     ip: IpAddr,
     listen: [Listen; 4],
+}
+
+impl std::fmt::Debug for Servers {
+    // The world holds the password: it stays out of debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Servers")
+            .field("tls", &self.tls)
+            .field("ip", &self.ip)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Servers {
@@ -247,6 +274,19 @@ fn local_addr(l: &TcpListener, what: &'static str) -> Result<SocketAddr, ServeEr
 
 /// Starts POP3 and IMAP over `world` on `127.0.0.1`, any free ports, plain text, default
 /// options: the one call for a test. See [`Servers`] for everything else.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// let world = fake_servers::WorldBuilder::new()
+///     .message("m1", fake_servers::Message::sized(1000))
+///     .mailbox("INBOX", ["m1"])
+///     .build()?;
+/// let servers = fake_servers::start(world)?;
+/// let (pop3, imap) = (servers.pop3(), servers.imap());
+/// assert!(pop3.ip().is_loopback() && imap.ip().is_loopback());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 /// Must be called inside a Tokio runtime (a `#[tokio::test]`).
 pub fn start(world: World) -> Result<FakeServers, ServeError> {
     Servers::new(world).start()
