@@ -383,6 +383,102 @@ fn var_name(name: &str) -> Option<&'static str> {
     TEMPLATE_VARS.iter().copied().find(|v| *v == name)
 }
 
+fn template_error(offset: usize, message: String) -> TemplateError {
+    TemplateError { offset, message }
+}
+
+/// `{name}` or `{name:FMT}` at `i`: the variable and the offset after it.
+fn parse_brace_var(text: &str, i: usize) -> Result<(Piece, usize), TemplateError> {
+    let err = template_error;
+    let close = text[i..]
+        .find('}')
+        .ok_or_else(|| err(i, "`{` without a closing `}`".into()))?;
+    let inner = &text[i + 1..i + close];
+    let (name, fmt) = inner.split_once(':').unwrap_or((inner, ""));
+    let name = var_name(name).ok_or_else(|| {
+        err(
+            i,
+            format!(
+                "unknown variable `{name}`: expected one of {}",
+                TEMPLATE_VARS.join(", ")
+            ),
+        )
+    })?;
+    let zero = fmt.starts_with('0');
+    let ndigits = fmt.bytes().take_while(u8::is_ascii_digit).count();
+    let width: usize = fmt[..ndigits].parse().unwrap_or(0);
+    let rest = &fmt[ndigits..];
+    let radix = match rest {
+        "" | "d" => Radix::Decimal,
+        "x" => Radix::LowerHex,
+        "X" => Radix::UpperHex,
+        other => {
+            return Err(err(
+                i,
+                format!("unknown format `{other}` in `{{{inner}}}`: expected d, x or X"),
+            ));
+        }
+    };
+    let var = Piece::Var {
+        name,
+        width,
+        zero,
+        radix,
+        case: Case::Keep,
+    };
+    Ok((var, i + close + 1))
+}
+
+/// Dovecot's `%u`, `%v` or `%m` with its modifiers at `start` (not `%%`): the variable
+/// and the offset after it.
+fn parse_percent_var(b: &[u8], start: usize) -> Result<(Piece, usize), TemplateError> {
+    let err = template_error;
+    let mut i = start + 1;
+    let zero = b.get(i) == Some(&b'0');
+    let mut width = 0usize;
+    while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        width = width
+            .saturating_mul(10)
+            .saturating_add(usize::from(d - b'0'));
+        i += 1;
+    }
+    let mut radix = Radix::Decimal;
+    let mut case = Case::Keep;
+    loop {
+        match b.get(i) {
+            Some(b'X') => radix = Radix::LowerHex,
+            Some(b'L') => case = Case::Lower,
+            Some(b'U') => case = Case::Upper,
+            _ => break,
+        }
+        i += 1;
+    }
+    let name = match b.get(i) {
+        Some(b'u') => "uid",
+        Some(b'v') => "uidvalidity",
+        Some(b'm') => "md5",
+        Some(c) => {
+            return Err(err(
+                start,
+                format!(
+                    "Dovecot variable `%{}` is not modelled: use %u, %v or %m, \
+                     or give the UIDLs per message (pop3: {{uidl: ...}})",
+                    *c as char
+                ),
+            ));
+        }
+        None => return Err(err(start, "`%` at the end of the template".into())),
+    };
+    let var = Piece::Var {
+        name: var_name(name).expect("listed"),
+        width,
+        zero,
+        radix,
+        case,
+    };
+    Ok((var, i + 1))
+}
+
 impl Template {
     /// Parses `{name}`, `{name:FMT}` (FMT = optional `0`, width, then `d`, `x` or `X`),
     /// `{{` / `}}`, and Dovecot's `%u %v %m` with an optional `0`, width and `X` (hex, lower
@@ -392,123 +488,43 @@ impl Template {
         let mut lit = String::new();
         let b = text.as_bytes();
         let mut i = 0;
-        let err = |offset: usize, message: String| TemplateError { offset, message };
         while i < b.len() {
-            match b[i] {
+            let (var, next) = match b[i] {
                 b'{' if b.get(i + 1) == Some(&b'{') => {
                     lit.push('{');
                     i += 2;
+                    continue;
                 }
                 b'}' if b.get(i + 1) == Some(&b'}') => {
                     lit.push('}');
                     i += 2;
+                    continue;
                 }
-                b'}' => return Err(err(i, "a lone `}`: write `}}` for a literal brace".into())),
-                b'{' => {
-                    let close = text[i..]
-                        .find('}')
-                        .ok_or_else(|| err(i, "`{` without a closing `}`".into()))?;
-                    let inner = &text[i + 1..i + close];
-                    let (name, fmt) = inner.split_once(':').unwrap_or((inner, ""));
-                    let name = var_name(name).ok_or_else(|| {
-                        err(
-                            i,
-                            format!(
-                                "unknown variable `{name}`: expected one of {}",
-                                TEMPLATE_VARS.join(", ")
-                            ),
-                        )
-                    })?;
-                    let zero = fmt.starts_with('0');
-                    let ndigits = fmt.bytes().take_while(u8::is_ascii_digit).count();
-                    let width: usize = fmt[..ndigits].parse().unwrap_or(0);
-                    let rest = &fmt[ndigits..];
-                    let radix = match rest {
-                        "" | "d" => Radix::Decimal,
-                        "x" => Radix::LowerHex,
-                        "X" => Radix::UpperHex,
-                        other => {
-                            return Err(err(
-                                i,
-                                format!(
-                                    "unknown format `{other}` in `{{{inner}}}`: expected d, x or X"
-                                ),
-                            ));
-                        }
-                    };
-                    if !lit.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut lit)));
-                    }
-                    pieces.push(Piece::Var {
-                        name,
-                        width,
-                        zero,
-                        radix,
-                        case: Case::Keep,
-                    });
-                    i += close + 1;
+                b'}' => {
+                    return Err(template_error(
+                        i,
+                        "a lone `}`: write `}}` for a literal brace".into(),
+                    ));
                 }
-                b'%' => {
-                    let start = i;
-                    i += 1;
-                    if b.get(i) == Some(&b'%') {
-                        lit.push('%');
-                        i += 1;
-                        continue;
-                    }
-                    let zero = b.get(i) == Some(&b'0');
-                    let mut width = 0usize;
-                    while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
-                        width = width
-                            .saturating_mul(10)
-                            .saturating_add(usize::from(d - b'0'));
-                        i += 1;
-                    }
-                    let mut radix = Radix::Decimal;
-                    let mut case = Case::Keep;
-                    loop {
-                        match b.get(i) {
-                            Some(b'X') => radix = Radix::LowerHex,
-                            Some(b'L') => case = Case::Lower,
-                            Some(b'U') => case = Case::Upper,
-                            _ => break,
-                        }
-                        i += 1;
-                    }
-                    let name = match b.get(i) {
-                        Some(b'u') => "uid",
-                        Some(b'v') => "uidvalidity",
-                        Some(b'm') => "md5",
-                        Some(c) => {
-                            return Err(err(
-                                start,
-                                format!(
-                                    "Dovecot variable `%{}` is not modelled: use %u, %v or %m, \
-                                     or give the UIDLs per message (pop3: {{uidl: ...}})",
-                                    *c as char
-                                ),
-                            ));
-                        }
-                        None => return Err(err(start, "`%` at the end of the template".into())),
-                    };
-                    i += 1;
-                    if !lit.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut lit)));
-                    }
-                    pieces.push(Piece::Var {
-                        name: var_name(name).expect("listed"),
-                        width,
-                        zero,
-                        radix,
-                        case,
-                    });
+                b'%' if b.get(i + 1) == Some(&b'%') => {
+                    lit.push('%');
+                    i += 2;
+                    continue;
                 }
+                b'{' => parse_brace_var(text, i)?,
+                b'%' => parse_percent_var(b, i)?,
                 _ => {
                     let ch = text[i..].chars().next().expect("in bounds");
                     lit.push(ch);
                     i += ch.len_utf8();
+                    continue;
                 }
+            };
+            if !lit.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut lit)));
             }
+            pieces.push(var);
+            i = next;
         }
         if !lit.is_empty() {
             pieces.push(Piece::Text(lit));
