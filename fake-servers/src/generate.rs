@@ -5,8 +5,9 @@
 //! replaced or left out), any extra header lines, and a body padded so that the CRLF
 //! rendition of the whole message is exactly `size` bytes. Everything derives from the
 //! message id and its position in the world's list of messages, so a world renders to
-//! the same bytes on every machine. Also here: line-ending conversion, the byte encodings of raw text, and
-//! the UIDL template language (`{uid}`, `{uid:08x}`, Dovecot's `%08Xu%08Xv`).
+//! the same bytes on every machine. Also here: line-ending conversion, the byte encodings
+//! of raw text, and the UIDL template language (`{uid}`, `{uid:08x}`, Dovecot's
+//! `%08Xu%08Xv`).
 
 use std::fmt;
 
