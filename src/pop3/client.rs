@@ -664,28 +664,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
-        let old = self.rbuf.len();
-        self.rbuf.resize(old + READ_CHUNK, 0);
+        // Read into spare capacity: zeroing a whole chunk per read would cost 32 KiB of
+        // writes per byte against a server that sends one byte at a time.
+        self.rbuf.reserve(READ_CHUNK);
         let after = self.timeouts.command;
-        let read = tokio::time::timeout(after, self.stream.read(&mut self.rbuf[old..])).await;
+        let read = tokio::time::timeout(after, self.stream.read_buf(&mut self.rbuf)).await;
         let n = match read {
             Ok(Ok(n)) => n,
             Ok(Err(source)) => {
-                self.rbuf.truncate(old);
                 return Err(self.fail(Pop3Error::Io {
                     command: command.into(),
                     source,
                 }));
             }
             Err(_) => {
-                self.rbuf.truncate(old);
                 return Err(self.fail(Pop3Error::Timeout {
                     command: command.into(),
                     after,
                 }));
             }
         };
-        self.rbuf.truncate(old + n);
         if n == 0 {
             return Err(self.fail(Pop3Error::Disconnected {
                 command: command.into(),
