@@ -7,14 +7,20 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ffi::CString;
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 pub struct Counting;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Live and peak bytes of all threads in shared mode (a server runtime's workers).
+static SHARED_LIVE: AtomicIsize = AtomicIsize::new(0);
+static SHARED_PEAK: AtomicIsize = AtomicIsize::new(0);
+
 thread_local! {
     static TRACKED: Cell<bool> = const { Cell::new(false) };
+    static SHARED: Cell<bool> = const { Cell::new(false) };
     static LIVE: Cell<isize> = const { Cell::new(0) };
     static PEAK: Cell<isize> = const { Cell::new(0) };
     static HARD_CAP: Cell<isize> = const { Cell::new(isize::MAX) };
@@ -28,6 +34,15 @@ fn account(size: usize, grow: bool) -> bool {
     TRACKED
         .try_with(|t| {
             if !t.get() {
+                if SHARED.with(Cell::get) {
+                    let size = size as isize;
+                    if grow {
+                        let live = SHARED_LIVE.fetch_add(size, Ordering::Relaxed) + size;
+                        SHARED_PEAK.fetch_max(live, Ordering::Relaxed);
+                    } else {
+                        SHARED_LIVE.fetch_sub(size, Ordering::Relaxed);
+                    }
+                }
                 return true;
             }
             let size = size as isize;
@@ -121,4 +136,21 @@ pub fn begin(input: &[u8], dump_path: &CString) -> isize {
 pub fn peak_since(baseline: isize) -> usize {
     DUMP.with(|d| d.set((std::ptr::null(), 0, std::ptr::null())));
     (PEAK.with(Cell::get) - baseline).max(0) as usize
+}
+
+/// Counts this thread's heap in the shared tally (for a runtime's worker threads).
+pub fn track_shared() {
+    SHARED.with(|s| s.set(true));
+}
+
+/// Resets the shared peak to the bytes live now, and returns that baseline.
+pub fn shared_begin() -> isize {
+    let live = SHARED_LIVE.load(Ordering::Relaxed);
+    SHARED_PEAK.store(live, Ordering::Relaxed);
+    live
+}
+
+/// The most bytes the shared threads held at once since [`shared_begin`].
+pub fn shared_peak_since(baseline: isize) -> usize {
+    (SHARED_PEAK.load(Ordering::Relaxed) - baseline).max(0) as usize
 }

@@ -15,7 +15,7 @@ use crate::runner::{Check, Harness};
 use crate::sessions;
 
 /// Serves fixed bytes in reads of planned lengths, then EOF; swallows writes.
-struct Replay {
+pub struct Replay {
     data: Vec<u8>,
     pos: usize,
     plan: Vec<usize>,
@@ -52,7 +52,7 @@ impl AsyncWrite for Replay {
     }
 }
 
-fn replay(data: &[u8], plan: Vec<usize>) -> Replay {
+pub fn replay(data: &[u8], plan: Vec<usize>) -> Replay {
     Replay {
         data: data.to_vec(),
         pos: 0,
@@ -79,6 +79,13 @@ fn check_with(session: Session) -> Check {
         let chunked = rt
             .block_on(async { tokio::time::timeout(limit, session(replay(input, plan))).await })
             .map_err(|_| "the client did not end on chunked input".to_string())?;
+        if let Some(v) = whole
+            .iter()
+            .chain(&chunked)
+            .find(|e| e.starts_with(sessions::VIOLATION))
+        {
+            return Err(v.clone());
+        }
         if whole != chunked {
             let at = whole.iter().zip(&chunked).position(|(a, b)| a != b);
             let at = at.unwrap_or(whole.len().min(chunked.len()));

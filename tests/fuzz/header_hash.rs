@@ -52,13 +52,11 @@ fn check(input: &[u8], rng: &mut Rng) -> Result<(), String> {
     if sha.as_ref() != once.sha1 {
         return Err("SHA-1 of explain's hashed bytes is not the hash".into());
     }
-    let mut expect_number = 1;
     let mut end = 0;
-    for line in &ex.lines {
+    for (expect_number, line) in (1..).zip(&ex.lines) {
         if line.number != expect_number || !input[end..].starts_with(&line.bytes) {
             return Err(format!("explained line {} is not the input's", line.number));
         }
-        expect_number += 1;
         end += line.bytes.len();
     }
     Ok(())

@@ -8,6 +8,7 @@
 //! - `mutate`: the mutator; `alloc`: the counting allocator behind the memory bound.
 //! - `sessions`: recorded client/server sessions (seeds), shared client sessions.
 //! - `codecs`, `clients`, `servers`, `header_hash`, `scenario`: the harnesses.
+//! - `drip`: long lines in tiny reads cost linear time (no rescans per read).
 //!
 //! The Dovecot config reader of `verify` is private to the binary crate and so has no
 //! harness here yet.
@@ -15,6 +16,7 @@
 mod alloc;
 mod clients;
 mod codecs;
+mod drip;
 mod header_hash;
 mod mutate;
 mod runner;
@@ -60,4 +62,14 @@ fn header_hash() {
 #[test]
 fn scenario_load() {
     runner::run(scenario::harness());
+}
+
+#[test]
+fn drip_pop3_linear() {
+    drip::pop3();
+}
+
+#[test]
+fn drip_imap_linear() {
+    drip::imap();
 }

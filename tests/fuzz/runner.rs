@@ -265,17 +265,16 @@ fn work(h: Harness, budget: Duration, seed: u64, p: &Progress, begun: Instant) -
                 (peak > mem_limit)
                     .then(|| ("memory", format!("held {peak} bytes (limit {mem_limit})")))
             });
-        if let Some((kind, msg)) = failure {
-            if tally.failures.len() < MAX_FAILURES {
-                let path = if label.is_empty() {
-                    save(h.name, kind, input).display().to_string()
-                } else {
-                    label.to_string()
-                };
-                let mut msg = msg;
-                msg.truncate(600);
-                tally.failures.push(format!("  {kind}: {path}: {msg}"));
-            }
+        if let Some((kind, msg)) = failure
+            && tally.failures.len() < MAX_FAILURES
+        {
+            let path = if label.is_empty() {
+                save(h.name, kind, input).display().to_string()
+            } else {
+                label.to_string()
+            };
+            let msg: String = msg.chars().take(600).collect();
+            tally.failures.push(format!("  {kind}: {path}: {msg}"));
         }
     };
     for (file, input) in regressions(h.name) {

@@ -34,6 +34,9 @@ fn take_panics() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Most heap the server's threads may hold at once for one session, beyond 256 bytes
+/// per input byte.
+const SERVER_MEM: usize = 16 << 20;
 /// How long a session may take after the client has sent everything and closed.
 const SESSION: Duration = Duration::from_secs(10);
 /// The most reply bytes read back; a session that keeps writing past it is a flood.
@@ -84,11 +87,13 @@ fn check_with(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("fuzz-srv")
+        .on_thread_start(crate::alloc::track_shared)
         .enable_all()
         .build()
         .expect("runtime");
     Box::new(move |input: &[u8], rng: &mut Rng| {
         take_panics();
+        let base = crate::alloc::shared_begin();
         let result = rt.block_on(async {
             let server = start(SharedWorld::new(sessions::world()), rng).await;
             let got = tokio::time::timeout(SESSION, exchange(server.addr, input)).await;
@@ -101,6 +106,11 @@ fn check_with(
                 (Ok(Ok(_)), Ok(Ok(()))) => Ok(()),
             }
         });
+        let held = crate::alloc::shared_peak_since(base);
+        let limit = SERVER_MEM + 256 * input.len();
+        if held > limit {
+            return Err(format!("the server held {held} bytes (limit {limit})"));
+        }
         let panics = take_panics();
         if !panics.is_empty() {
             return Err(format!("server panicked: {}", panics.join(" | ")));

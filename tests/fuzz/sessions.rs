@@ -19,6 +19,9 @@ use uidlmap::imap::{Batching, ImapClient};
 use uidlmap::pop3::Pop3Client;
 use uidlmap::secret::Secret;
 
+/// Starts an event that is a broken invariant rather than an outcome.
+pub const VIOLATION: &str = "VIOLATION";
+
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "pw \"q\" \\";
 
@@ -173,6 +176,14 @@ pub async fn pop3_session<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Vec<S
         c.fetch_headers_each(&numbers, |n, f| got.push((n, f)))
             .await
     );
+    let max_block = pop3_limits().max_block;
+    if uidls.len() > pop3_limits().max_messages
+        || got
+            .iter()
+            .any(|(_, f)| f.bytes().is_some_and(|b| b.len() > max_block))
+    {
+        out.push(format!("{VIOLATION}: a listing or block passed its bound"));
+    }
     out.push(format!("fetched {got:?}"));
     step!("retr", c.retr(1).await);
     step!("quit", c.quit().await);
@@ -218,6 +229,10 @@ pub async fn imap_session<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Vec<S
         c.fetch_headers_each(&uids, Batching::PIPELINED, |u, b| got.push((u, b)))
             .await
     );
+    let max_literal = imap_limits().codec.max_literal;
+    if got.iter().any(|(_, b)| b.len() > max_literal) {
+        out.push(format!("{VIOLATION}: a header passed the literal bound"));
+    }
     out.push(format!("headers {got:?}"));
     let mut full = Vec::new();
     step!(
@@ -225,6 +240,9 @@ pub async fn imap_session<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Vec<S
         c.fetch_full_each(&uids, Batching::DOVECOT_BARE, |u, b| full.push((u, b)))
             .await
     );
+    if full.iter().any(|(_, b)| b.len() > max_literal) {
+        out.push(format!("{VIOLATION}: a message passed the literal bound"));
+    }
     out.push(format!("full {full:?}"));
     // Bytes received depend on how reads were cut (the last read may take bytes past
     // the final reply), so they are left out of the comparison.
