@@ -363,6 +363,10 @@ enum Piece {
     },
 }
 
+/// Widest padding a template variable may ask for: UIDLs are short (RFC 1939 allows 70
+/// bytes), and an unbounded width would build a string of that many bytes per message.
+pub const MAX_TEMPLATE_WIDTH: usize = 1000;
+
 /// A parsed UIDL template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
@@ -418,7 +422,17 @@ impl Template {
                     })?;
                     let zero = fmt.starts_with('0');
                     let ndigits = fmt.bytes().take_while(u8::is_ascii_digit).count();
-                    let width: usize = fmt[..ndigits].parse().unwrap_or(0);
+                    // Too many digits for usize is too wide, not "no width".
+                    let width: usize = match ndigits {
+                        0 => 0,
+                        _ => fmt[..ndigits].parse().unwrap_or(usize::MAX),
+                    };
+                    if width > MAX_TEMPLATE_WIDTH {
+                        return Err(err(
+                            i,
+                            format!("width in `{{{inner}}}` is over {MAX_TEMPLATE_WIDTH}"),
+                        ));
+                    }
                     let rest = &fmt[ndigits..];
                     let radix = match rest {
                         "" | "d" => Radix::Decimal,
@@ -460,6 +474,15 @@ impl Template {
                             .saturating_mul(10)
                             .saturating_add(usize::from(d - b'0'));
                         i += 1;
+                    }
+                    if width > MAX_TEMPLATE_WIDTH {
+                        return Err(err(
+                            start,
+                            format!(
+                                "width in `{}` is over {MAX_TEMPLATE_WIDTH}",
+                                &text[start..i]
+                            ),
+                        ));
                     }
                     let mut radix = Radix::Decimal;
                     let mut case = Case::Keep;
@@ -700,6 +723,7 @@ mod tests {
             ("100%% {id}", "100% m1"),
             ("{{{id}}}", "{m1}"),
             ("plain", "plain"),
+            ("{uid:01000}", &format!("{:0>1000}", 26)),
         ];
         for (t, want) in cases {
             let got = Template::parse(t).unwrap().expand(vars).unwrap();
@@ -710,7 +734,17 @@ mod tests {
             ["n", "md5"]
         );
         assert_eq!(Template::parse("{md5}").unwrap().expand(vars), Err("md5"));
-        for bad in ["{nope}", "{uid:q}", "{uid", "a}", "%f", "%"] {
+        // Widths past the bound (or past usize) are errors, not huge strings.
+        let wide = [
+            "{uid:1001x}",
+            "{uid:99999999999999999999999}",
+            "%1001u",
+            "%99999999999999999999999u",
+        ];
+        for bad in ["{nope}", "{uid:q}", "{uid", "a}", "%f", "%"]
+            .into_iter()
+            .chain(wide)
+        {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Template::parse("ab%g").unwrap_err().offset, 2);

@@ -132,13 +132,37 @@ fn mutate_once(rng: &mut Rng, data: &mut Vec<u8>, seeds: &[Vec<u8>], dict: &[&[u
         }
         10 if len > 0 => data.truncate(rng.below(len)),
         _ => {
-            // An ASCII digit run bumped: sizes and counts are where parsers go wrong.
+            // A number changed: one digit widened, or the whole number replaced by a
+            // boundary value. Sizes, counts and widths are where parsers go wrong.
             if let Some(i) = (0..len)
                 .map(|k| (at + k) % len)
                 .find(|&i| data[i].is_ascii_digit())
             {
-                let digits = [b"0".as_slice(), b"9", b"00", b"65536", b"2147483648"];
-                data.splice(i..i + 1, digits[rng.below(digits.len())].iter().copied());
+                if rng.one_in(2) {
+                    let digits = [b"0".as_slice(), b"9", b"00", b"65536", b"2147483648"];
+                    data.splice(i..i + 1, digits[rng.below(digits.len())].iter().copied());
+                } else {
+                    let start = (0..=i)
+                        .rev()
+                        .take_while(|&j| data[j].is_ascii_digit())
+                        .last()
+                        .unwrap_or(i);
+                    let end = i + data[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+                    let numbers: [&[u8]; 10] = [
+                        b"0",
+                        b"1",
+                        b"9",
+                        b"255",
+                        b"65536",
+                        b"2147483648",
+                        b"4294967295",
+                        b"4294967296",
+                        b"9999999999",
+                        b"18446744073709551616",
+                    ];
+                    let n = numbers[rng.below(numbers.len())];
+                    data.splice(start..end, n.iter().copied());
+                }
             }
         }
     }

@@ -2,9 +2,9 @@
 //! seeds): it must give a scenario or diagnostics, never panic or hang, and load the
 //! same text the same way twice.
 //!
-//! Digit runs of 7 to 19 digits are cut to 6 before loading: a size of up to 64 MiB per
-//! message (512 MiB in all) is legal and would be built in memory, which measures the
-//! machine rather than the loader. Longer runs (overflow) are kept.
+//! A `size:` of 7 to 19 digits is cut to 6 before loading: up to 64 MiB per message
+//! (512 MiB in all) is legal and would be built in memory, which measures the machine
+//! rather than the loader. Every other number is kept as mutated.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,7 +27,13 @@ fn tame_numbers(input: &[u8]) -> Vec<u8> {
             out.push(input[i]);
             i += 1;
         } else {
-            let keep = if (7..=19).contains(&run) { 6 } else { run };
+            let tail = &out[out.len().saturating_sub(16)..];
+            let after_size = String::from_utf8_lossy(tail).trim_end().ends_with("size:");
+            let keep = if after_size && (7..=19).contains(&run) {
+                6
+            } else {
+                run
+            };
             out.extend_from_slice(&input[i..i + keep]);
             i += run;
         }
