@@ -658,6 +658,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         Ok(())
     }
 
+    /// Reads until new bytes hold an LF or the unread bytes pass the line limit. Before
+    /// that a partial status line stays partial, so decoding again would only rescan it:
+    /// a long line arriving in small reads would cost the square of its length.
+    async fn fill_to_lf(&mut self, command: &str) -> Result<(), Pop3Error> {
+        loop {
+            // `fill` may move the unread bytes to the front; their length stays.
+            let seen = self.rbuf.len() - self.rpos;
+            self.fill(command).await?;
+            let unread = &self.rbuf[self.rpos..];
+            if memchr::memchr(b'\n', &unread[seen..]).is_some()
+                || unread.len() > self.limits.max_line
+            {
+                return Ok(());
+            }
+        }
+    }
+
     /// Reads more bytes into the buffer; end of stream is [`Pop3Error::Disconnected`].
     async fn fill(&mut self, command: &str) -> Result<(), Pop3Error> {
         if self.rpos > 0 && (self.rpos == self.rbuf.len() || self.rpos >= READ_CHUNK) {
@@ -700,7 +717,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
                     self.rpos += consumed;
                     return Ok(value);
                 }
-                Ok(Decoded::NeedMore) => self.fill(command).await?,
+                Ok(Decoded::NeedMore) => self.fill_to_lf(command).await?,
                 Err(source) => return Err(self.fail_protocol(command, source)),
             }
         }
