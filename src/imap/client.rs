@@ -379,6 +379,8 @@ pub struct ImapClient<S> {
     untagged_run: usize,
     /// Bumped whenever the server announces capabilities.
     caps_generation: u64,
+    /// How far the response at `rpos` is framed, while it is incomplete.
+    resume: codec::Resume,
 }
 
 /// Leaves the buffers out: the output buffer may hold a password being sent.
@@ -455,6 +457,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             alerts: Vec::new(),
             untagged_run: 0,
             caps_generation: 0,
+            resume: codec::Resume::default(),
         }
     }
 
@@ -1202,7 +1205,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     /// EXPUNGE, BYE, alerts) and the untagged count checked.
     async fn next_response(&mut self, context: &str) -> Result<Response, ImapError> {
         loop {
-            match codec::decode(&self.rbuf[self.rpos..], &self.limits.codec) {
+            let unread = &self.rbuf[self.rpos..];
+            match codec::decode_resuming(unread, &self.limits.codec, &mut self.resume) {
                 Ok(Decoded::Complete { value, consumed }) => {
                     self.rpos += consumed;
                     self.absorb(&value, context)?;
@@ -1210,6 +1214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
                 }
                 Ok(Decoded::Incomplete) => self.fill_to_lf(context).await?,
                 Err(source) => {
+                    self.resume = codec::Resume::default();
                     return Err(ImapError::Codec {
                         context: context.to_string(),
                         source,

@@ -171,8 +171,19 @@ fn imap_events(input: &[u8], plan: Vec<usize>) -> Result<Vec<String>, String> {
     let limits = limits();
     let mut f = Feed::new(input, plan);
     let mut out = Vec::new();
+    // Chunked reads go through the resuming decoder, as the client does; whole input
+    // through the plain one, so the comparison covers both.
+    let mut resume = imap::Resume::default();
     loop {
-        match imap::decode(&f.buf, &limits) {
+        let got = if f.plan.is_empty() {
+            imap::decode(&f.buf, &limits)
+        } else {
+            imap::decode_resuming(&f.buf, &limits, &mut resume)
+        };
+        if !matches!(got, Ok(IDecoded::Incomplete)) {
+            resume = imap::Resume::default();
+        }
+        match got {
             Ok(IDecoded::Complete { value, consumed }) => {
                 if consumed == 0 {
                     return Err("a response consumed no bytes".into());

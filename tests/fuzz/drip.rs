@@ -58,6 +58,22 @@ fn imap_greeting(len: usize, chunk: usize) -> Duration {
     })
 }
 
+/// IMAP: a greeting slot answered by one response of `lines` short lines, each ending
+/// in an empty literal (every line end is a new LF, so each read decodes again).
+fn imap_literal_chain(lines: usize, chunk: usize) -> Duration {
+    let mut data = b"* 1 FETCH (".to_vec();
+    for _ in 0..lines {
+        data.extend_from_slice(b"X {0}\r\n");
+    }
+    data.extend_from_slice(b"UID 1)\r\n");
+    time(&data, chunk, |r| {
+        block_on(async {
+            let got = ImapClient::greet(r, sessions::imap_timeouts(), Default::default()).await;
+            assert!(got.is_err(), "a FETCH is no greeting");
+        })
+    })
+}
+
 fn time(data: &[u8], chunk: usize, run: impl Fn(Replay)) -> Duration {
     (0..3)
         .map(|_| {
@@ -93,4 +109,5 @@ pub fn pop3() {
 pub fn imap() {
     // The line limit is 1 MiB.
     linear("imap greeting line", imap_greeting, 120 << 10, 16);
+    linear("imap literal chain", imap_literal_chain, 4 << 10, 64);
 }
