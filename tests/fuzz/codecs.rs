@@ -260,7 +260,7 @@ pub fn pop3() -> Harness {
         max_len: 16 * 1024,
         mem_base: 256 << 10,
         mem_per_byte: 64,
-        per_input: Duration::from_secs(2),
+        per_input: Duration::from_secs(3),
         make_check: Box::new(|| Box::new(|input, rng| same_either_way(input, rng, pop3_events))),
     }
 }
@@ -278,7 +278,7 @@ pub fn imap() -> Harness {
         max_len: 16 * 1024,
         mem_base: 256 << 10,
         mem_per_byte: 64,
-        per_input: Duration::from_secs(2),
+        per_input: Duration::from_secs(3),
         make_check: Box::new(|| Box::new(|input, rng| same_either_way(input, rng, imap_events))),
     }
 }
