@@ -85,7 +85,7 @@ fn unmet_expectation_exits_1_and_says_why() {
 }
 
 #[test]
-fn malformed_scenario_exits_2_with_file_line_column() {
+fn malformed_scenario_exits_65_with_file_line_column() {
     let dir = tempdir();
     let path = write_file(
         dir.path(),
@@ -94,7 +94,7 @@ fn malformed_scenario_exits_2_with_file_line_column() {
     );
     for args in [vec!["run"], vec!["scenario", "check"]] {
         let out = output(command().args(&args).arg(&path));
-        assert_eq!(out.code, 2, "{args:?}");
+        assert_eq!(out.code, 65, "{args:?}: EX_DATAERR");
         let err = &out.stderr;
         assert!(
             err.contains(&format!("{}:2:", path.display())),
@@ -107,7 +107,7 @@ fn malformed_scenario_exits_2_with_file_line_column() {
         );
     }
     let out = uidlmap(["run", "scenarios/does-not-exist"]);
-    assert_eq!(out.code, 2);
+    assert_eq!(out.code, 66, "EX_NOINPUT: {}", out.stderr);
 }
 
 #[test]

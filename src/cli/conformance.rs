@@ -58,6 +58,8 @@ pub struct ConformanceArgs {
 }
 
 pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
+    // Listed first on its own for the typed error (a missing folder is no input, 66).
+    uidlmap::scenario::discover(&args.paths).map_err(bad_input)?;
     let scenarios = conformance::load(&args.paths).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     if let Some(why) = uidlmap::dovecot::unavailable_reason() {
         return Err(marked(

@@ -54,7 +54,7 @@ pub const TABLE: &[(Exit, &str)] = &[
     ),
     (
         Exit::Failure,
-        "a check did not hold (run: a scenario's expectation was not met; conformance: a run disagrees with Dovecot; verify: Dovecot would fail, lose or mis-assign UIDLs)",
+        "failure: a check did not hold (run: a scenario's expectation was not met; conformance: a run disagrees with Dovecot; verify: Dovecot would fail, lose or mis-assign UIDLs)",
     ),
     (
         Exit::Usage,
@@ -78,7 +78,7 @@ pub const TABLE: &[(Exit, &str)] = &[
     ),
     (
         Exit::IoErr,
-        "a local I/O error: an input could not be read through or the output could not be written",
+        "a local I/O error: the output could not be written",
     ),
     (
         Exit::TempFail,
@@ -102,6 +102,36 @@ impl Exit {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The `sysexits.h` name, where the code is one of them.
+    pub fn sysexits_name(self) -> Option<&'static str> {
+        Some(match self {
+            Exit::Success | Exit::Failure => return None,
+            Exit::Usage => "EX_USAGE",
+            Exit::DataErr => "EX_DATAERR",
+            Exit::NoInput => "EX_NOINPUT",
+            Exit::Unavailable => "EX_UNAVAILABLE",
+            Exit::Software => "EX_SOFTWARE",
+            Exit::IoErr => "EX_IOERR",
+            Exit::TempFail => "EX_TEMPFAIL",
+            Exit::Protocol => "EX_PROTOCOL",
+            Exit::NoPerm => "EX_NOPERM",
+            Exit::Config => "EX_CONFIG",
+        })
+    }
+}
+
+/// The README's table of exit codes, as [`TABLE`] says (a test compares them).
+pub fn readme_table() -> String {
+    let mut s = String::from("| code | sysexits.h | meaning |\n|---|---|---|\n");
+    for (exit, meaning) in TABLE {
+        s.push_str(&format!(
+            "| {} | {} | {meaning} |\n",
+            exit.code(),
+            exit.sysexits_name().unwrap_or("")
+        ));
+    }
+    s
 }
 
 /// The exit codes as `--help` shows them, at the end of every command's help.
@@ -394,6 +424,23 @@ mod tests {
             }
         }
         assert_eq!(TABLE.len(), 12);
+    }
+
+    #[test]
+    fn readme_lists_the_same_codes() {
+        let readme = include_str!("../../README.md");
+        let start = "<!-- exit-codes:start -->\n";
+        let from = readme.find(start).expect("README has the exit codes table") + start.len();
+        let to = readme[from..]
+            .find("<!-- exit-codes:end -->")
+            .expect("its end")
+            + from;
+        assert_eq!(
+            &readme[from..to],
+            readme_table(),
+            "README.md's exit code table must be, between its markers:\n{}",
+            readme_table()
+        );
     }
 
     #[test]

@@ -69,10 +69,10 @@ pub fn run(args: &HashArgs) -> anyhow::Result<()> {
     flushed.context("cannot write to standard output")
 }
 
-/// The input could not be read (a folder, a device error): an I/O error, not bad data.
+/// The input could not be read (a folder, a device error): not bad data, no input.
 fn read_failed(e: io::Error, name: &str) -> anyhow::Error {
     marked(
-        Exit::IoErr,
+        Exit::NoInput,
         anyhow!(e).context(format!("cannot read {name}")),
     )
 }

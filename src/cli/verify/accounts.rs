@@ -203,7 +203,7 @@ pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()>
         other => Err(marked(
             other,
             anyhow!(
-                "verification failed for some accounts (\"exit\": {}, and see each line's \"exit\")",
+                "some accounts could not be verified (their lines hold \"error\"); the largest exit code was {}",
                 other.code()
             ),
         )),
