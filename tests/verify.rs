@@ -829,3 +829,29 @@ async fn accounts_jobs_shard_and_resume_as_json_lines() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("0 accounts: 0 right"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_over_plain_text_to_another_machine_is_warned_about() {
+    // TEST-NET-1: never answers; the warning comes before any connection.
+    let plain = args(&[
+        "verify",
+        "--retries",
+        "0",
+        "--imap",
+        "imap://alice@192.0.2.1",
+        "--pop3",
+        "pop3://alice@192.0.2.1",
+    ]);
+    let out = uidlmap(plain.clone(), Some("pw")).await;
+    assert_eq!(out.code, 69, "{}", out.stderr);
+    for proto in ["IMAP", "POP3"] {
+        let warning = format!(
+            "WARNING: the {proto} password for 192.0.2.1 would be sent as plain text (no TLS)"
+        );
+        assert!(out.stderr.contains(&warning), "{}", out.stderr);
+    }
+    let mut starttls = plain;
+    starttls.push("--starttls".into());
+    let out = uidlmap(starttls, Some("pw")).await;
+    assert!(!out.stderr.contains("plain text"), "{}", out.stderr);
+}
