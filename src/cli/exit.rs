@@ -103,7 +103,8 @@ impl Exit {
         self as u8
     }
 
-    /// The `sysexits.h` name, where the code is one of them.
+    /// The `sysexits.h` name, where the code is one of them (for the README's table).
+    #[cfg(test)]
     pub fn sysexits_name(self) -> Option<&'static str> {
         Some(match self {
             Exit::Success | Exit::Failure => return None,
@@ -122,6 +123,7 @@ impl Exit {
 }
 
 /// The README's table of exit codes, as [`TABLE`] says (a test compares them).
+#[cfg(test)]
 pub fn readme_table() -> String {
     let mut s = String::from("| code | sysexits.h | meaning |\n|---|---|---|\n");
     for (exit, meaning) in TABLE {
