@@ -86,7 +86,7 @@ pub const TABLE: &[(Exit, &str)] = &[
     ),
     (
         Exit::Protocol,
-        "a server broke the protocol or refused a needed command: malformed or unexpected replies, a missing capability (STARTTLS, UIDL)",
+        "a server broke the protocol or refused a needed command: malformed or unexpected replies, a missing capability (STARTTLS)",
     ),
     (
         Exit::NoPerm,

@@ -85,6 +85,8 @@ pub(super) fn accounts_bar(multi: &MultiProgress, total: usize) -> ProgressBar {
         )
         .expect("a valid template"),
     );
+    // Drawn now, above the accounts' lines that come as they start.
+    bar.tick();
     bar
 }
 
