@@ -155,7 +155,7 @@ pub struct Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#}", self.error)
+        f.write_str(&message(&self.error))
     }
 }
 
@@ -481,5 +481,15 @@ mod tests {
         );
         let err = bad_input(anyhow::anyhow!("line 3: bad hex")).context("reading input.txt");
         assert_eq!(message(&err), "reading input.txt: line 3: bad hex");
+        let refused = ImapError::Connect {
+            server: "h:143".into(),
+            source: io::Error::new(io::ErrorKind::ConnectionRefused, "refused"),
+        };
+        let marked = bad_input(anyhow::Error::new(refused));
+        assert_eq!(
+            message(&marked),
+            "connecting to h:143: refused",
+            "inside a marker too"
+        );
     }
 }
