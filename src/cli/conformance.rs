@@ -10,6 +10,7 @@ use anyhow::Context;
 use uidlmap::conformance::{self, Options, Verdict};
 use uidlmap::domain::ProfileChoice;
 
+use super::exit::{Exit, marked};
 use super::{bad_input, check_failed};
 
 /// The long `--help` text of `uidlmap conformance`.
@@ -57,9 +58,14 @@ pub struct ConformanceArgs {
 }
 
 pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
+    // Listed first on its own for the typed error (a missing folder is no input, 66).
+    uidlmap::scenario::discover(&args.paths).map_err(bad_input)?;
     let scenarios = conformance::load(&args.paths).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     if let Some(why) = uidlmap::dovecot::unavailable_reason() {
-        return Err(bad_input(anyhow::anyhow!("cannot run Dovecot here: {why}")));
+        return Err(marked(
+            Exit::Unavailable,
+            anyhow::anyhow!("cannot run Dovecot here: {why}"),
+        ));
     }
     match conformance::dovecot_version() {
         Some(v) if v == "2.3.19.1" => {}
@@ -104,11 +110,14 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
         )));
     }
     if n.error > 0 {
-        return Err(bad_input(anyhow::anyhow!(
-            "{} of {} runs could not be done (see above)",
-            n.error,
-            cases.len()
-        )));
+        return Err(marked(
+            Exit::Unavailable,
+            anyhow::anyhow!(
+                "{} of {} runs could not be done (see above)",
+                n.error,
+                cases.len()
+            ),
+        ));
     }
     Ok(())
 }

@@ -50,6 +50,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "summary")]
     pub format: Format,
 
+    /// Message rows in --format human: auto (every row up to 50 messages a mailbox,
+    /// beyond that only those not right), all, or problems
+    #[arg(long, value_enum, default_value = "auto")]
+    pub rows: report::Rows,
+
     /// Scenarios run at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
@@ -81,7 +86,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?
         .block_on(run_all(&scenarios, args.jobs as usize))?;
 
-    let out = render(&reports, args.format);
+    let out = render(&reports, args.format, args.rows);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
@@ -127,7 +132,7 @@ async fn run_all(scenarios: &[Scenario], jobs: usize) -> anyhow::Result<Vec<Repo
         .collect())
 }
 
-fn render(reports: &[Report], format: Format) -> String {
+fn render(reports: &[Report], format: Format, rows: report::Rows) -> String {
     let mut o = String::new();
     match format {
         Format::Summary => {
@@ -164,7 +169,7 @@ fn render(reports: &[Report], format: Format) -> String {
         }
         Format::Human => {
             for r in reports {
-                o.push_str(&report::human(r));
+                o.push_str(&report::human_with(r, rows));
                 o.push('\n');
             }
         }
