@@ -29,13 +29,14 @@ pub fn human(r: &Report) -> String {
         .collect();
     let _ = writeln!(
         o,
-        "settings: {} (imapc profile: {})",
+        "settings: {} (imapc profile: {}; destination: {})",
         if settings.is_empty() {
             "defaults".to_string()
         } else {
             settings.join(" ")
         },
-        r.imapc
+        r.imapc,
+        r.destination
     );
     let _ = writeln!(o, "dovecot: {}", r.dovecot.result);
     for mb in &r.dovecot.mailboxes {
