@@ -169,6 +169,21 @@ impl Destination {
         self.keeps(uidl) == Stored::Uidl(uidl)
     }
 
+    /// Whether a mailbox name level can hold `c` as it is in this destination's
+    /// default layout. Maildir++ (maildir's) keeps the hierarchy as `.` on disk, so
+    /// dsync writes a `.` inside a level as `_` (its `alt_char`); sdbox and mdbox use
+    /// the fs layout, where only `/` separates. Measured with Dovecot 2.3.19.1
+    /// (`docs/dsync.md`): `v1.2` is stored as `v1_2` in maildir and as `v1.2` in sdbox
+    /// and mdbox. A `/` inside a level becomes `_` on every destination (the namespace
+    /// separator is `/`).
+    pub fn holds_in_name(self, c: char) -> bool {
+        match c {
+            '/' => false,
+            '.' => self != Destination::Maildir,
+            c => (c as u32) >= 0x20,
+        }
+    }
+
     /// The destination named by a Dovecot `mail_location` value (`sdbox:~/mail`), if it
     /// is one of the three.
     pub fn from_mail_location(location: &str) -> Option<Destination> {
@@ -273,5 +288,9 @@ mod tests {
             Some(Destination::Mdbox)
         );
         assert_eq!(Destination::from_mail_location("mbox:~/mail"), None);
+        assert!(!Destination::Maildir.holds_in_name('.'));
+        assert!(Destination::Sdbox.holds_in_name('.') && Destination::Mdbox.holds_in_name('.'));
+        assert!(!Destination::Sdbox.holds_in_name('/'));
+        assert!(Destination::Maildir.holds_in_name('ü'));
     }
 }

@@ -127,3 +127,59 @@ async fn each_destination_keeps_what_uidlmap_says_24() {
         check(DovecotVersion::V2_4, dest).await;
     }
 }
+
+/// The evidence behind each rule of `docs/dsync.md`: one scenario per rule through
+/// Dovecot 2.3.19.1 (imapc docs profile), printing doveadm's exit code, what each
+/// mailbox stored and every warning, error, fatal or panic line. Run with `cargo test
+/// --test destinations -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "prints measurements; run by hand"]
+async fn dsync_rules_evidence() {
+    if !support::dovecot_or_skip("destinations::dsync_rules_evidence") {
+        return;
+    }
+    let cases: [(&str, Option<Destination>); 12] = [
+        ("dovecot-bugs/failed-inbox-stops-later-folders.yaml", None),
+        ("dovecot-bugs/all-mailboxes-abort.yaml", None),
+        ("race/expunge-both-mid-run.yaml", None),
+        ("race/delivery-after-pop3-listing.yaml", None),
+        ("dovecot-bugs/empty-uidl-shift.yaml", None),
+        ("destinations/empty-uidl-sdbox.yaml", None),
+        ("uidls/spaces.yaml", None),
+        ("destinations/spaces-sdbox.yaml", None),
+        (
+            "destinations/folder-dots-sdbox.yaml",
+            Some(Destination::Maildir),
+        ),
+        ("destinations/folder-dots-sdbox.yaml", None),
+        ("faults/no-uidl-capability.yaml", None),
+        ("faults/in-use.yaml", None),
+    ];
+    let mut out = std::io::stdout().lock();
+    for (rel, dest) in cases {
+        let mut sc = support::scenario(rel);
+        if let Some(d) = dest {
+            sc.destination = d;
+        }
+        let run = backup(&sc, DovecotVersion::V2_3).await;
+        let _ = writeln!(
+            out,
+            "## {rel} into {}: doveadm exit {}",
+            sc.destination, run.exit_code
+        );
+        let mut boxes: Vec<(&str, Vec<String>)> = Vec::new();
+        for m in &run.messages {
+            let row = format!("{}:{:?}:{}", m.uid, m.pop3_uidl, m.pop3_order);
+            match boxes.iter_mut().find(|(n, _)| *n == m.mailbox) {
+                Some((_, rows)) => rows.push(row),
+                None => boxes.push((&m.mailbox, vec![row])),
+            }
+        }
+        for (name, rows) in boxes {
+            let _ = writeln!(out, "  stored {name:?}: {}", rows.join(" "));
+        }
+        for l in &run.plugin_lines {
+            let _ = writeln!(out, "  log: {l}");
+        }
+    }
+}
