@@ -263,11 +263,31 @@ pub fn build(
         pop3: None,
         audit: audit.map(|a| AuditReport {
             counts: a.counts,
-            recommendation: advice(&a.recommendation, ConfigSyntax::Dovecot23),
+            recommendation: destination_advice(
+                advice(&a.recommendation, ConfigSyntax::Dovecot23),
+                a,
+                destination,
+            ),
         }),
         traffic: None,
         expectation: None,
     }
+}
+
+/// The advice, with what the destination changes: UIDLs that only maildir's
+/// dovecot-uidlist mangles are kept whole by sdbox and mdbox (no plugin setting helps).
+fn destination_advice(mut advice: Advice, audit: &Audit, destination: Destination) -> Advice {
+    let mangled = audit
+        .messages
+        .iter()
+        .filter(|m| m.cause == Some(crate::matcher::audit::Cause::MaildirUidlist))
+        .count();
+    if mangled > 0 && destination == Destination::Maildir {
+        advice.reason.push_str(&format!(
+            "; {mangled} UIDL(s) hold a space, which a maildir destination's dovecot-uidlist cuts: an sdbox or mdbox destination keeps them whole"
+        ));
+    }
+    advice
 }
 
 impl Report {
