@@ -182,4 +182,20 @@ async fn dsync_rules_evidence() {
             let _ = writeln!(out, "  log: {l}");
         }
     }
+    // Folder names per destination under 2.4.1 too, where its root is built.
+    if DovecotVersion::V2_4.unavailable_reason().is_some() {
+        return;
+    }
+    for dest in Destination::ALL {
+        let mut sc = support::scenario("destinations/folder-dots-sdbox.yaml");
+        sc.destination = dest;
+        let run = backup(&sc, DovecotVersion::V2_4).await;
+        let mut names: Vec<&str> = run.messages.iter().map(|m| m.mailbox.as_str()).collect();
+        names.dedup();
+        let _ = writeln!(
+            out,
+            "## Dovecot 2.4 folder-dots-sdbox into {dest}: exit {}, mailboxes {names:?}",
+            run.exit_code
+        );
+    }
 }
