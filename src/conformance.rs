@@ -11,7 +11,9 @@
 //!    destination stored is read back. A scenario with a UIDL `cache:` gets a first,
 //!    seeding run whose POP3 side lists INBOX with the cached UIDLs, so that imapc's
 //!    on-disk index holds them (`imapc:~/imapc` in a reused work directory); the
-//!    destination Maildir is then emptied and the real run follows (spec §7);
+//!    destination's mail is then emptied and the real run follows (spec §7). The
+//!    destination is the scenario's ([`Scenario::destination`]: maildir, sdbox, mdbox),
+//!    written by Dovecot and read back with `doveadm fetch` in that format;
 //! 3. the two are compared ([`compare`]), precisely:
 //!    - **exit code**: doveadm's exit code equals the predicted one (0, 75, 134);
 //!    - **stored messages**: the set of (mailbox, UID) the destination holds equals the
@@ -95,6 +97,8 @@ pub struct Case {
     pub scenario: String,
     /// `docs` or `bare`.
     pub profile: &'static str,
+    /// `maildir`, `sdbox` or `mdbox`.
+    pub destination: &'static str,
     #[serde(flatten)]
     pub verdict: Verdict,
     /// doveadm's exit code, when it ran.
@@ -176,6 +180,7 @@ pub async fn check_case(sc: &Scenario, profile: ImapcProfile, opts: &Options) ->
     let mut case = Case {
         scenario: sc.name.clone(),
         profile: profile.name(),
+        destination: sc.destination.name(),
         verdict: Verdict::Agree,
         dovecot_exit: None,
         predicted_exit: None,
@@ -264,6 +269,7 @@ async fn serve_and_backup(
     }
     o.settings = settings;
     o.profile = profile;
+    o.destination = sc.destination;
     o.timeout = opts.dovecot_timeout;
     o.ca_file = ca_file.as_ref().map(|f| f.path().to_path_buf());
     if let Some(d) = workdir {
@@ -313,7 +319,8 @@ pub async fn run_dovecot(
             first.exit_code
         ));
     }
-    fs::remove_dir_all(dir.path().join("home/Maildir"))
+    let mail = dovecot::config::destination_dir(sc.destination);
+    fs::remove_dir_all(dir.path().join("home").join(mail))
         .map_err(|e| format!("emptying the seeded destination: {e}"))?;
     serve_and_backup(
         sc,
@@ -587,8 +594,8 @@ pub fn summary(cases: &[Case]) -> String {
             Verdict::Error(e) => ("ERROR", vec![e.clone()]),
         };
         out.push_str(&format!(
-            "{word:<9} {:<55} {:<4} {:>6} ms\n",
-            c.scenario, c.profile, c.millis
+            "{word:<9} {:<55} {:<4} {:<7} {:>6} ms\n",
+            c.scenario, c.profile, c.destination, c.millis
         ));
         for d in detail {
             out.push_str(&format!("          {d}\n"));

@@ -1,7 +1,8 @@
 //! Types every layer shares: where a source service is ([`Endpoint`]), which imapc
 //! configuration Dovecot runs with ([`ImapcProfile`], and [`ProfileChoice`] where a
-//! scenario or a command line may ask for both), and which Dovecot is modelled
-//! ([`DovecotVersion`]). The readers, the pipeline, the scenarios, the CLI and the
+//! scenario or a command line may ask for both), which Dovecot is modelled
+//! ([`DovecotVersion`]), and which mailbox format the destination writes
+//! ([`Destination`], with what it keeps of a UIDL: [`Stored`]). The readers, the pipeline, the scenarios, the CLI and the
 //! real-Dovecot runner all take them from here, so none has to import another's.
 
 use serde::Deserialize;
@@ -105,6 +106,100 @@ impl From<ImapcProfile> for ProfileChoice {
     }
 }
 
+/// The mail storage `doveadm backup` writes on the destination (`mail_location =
+/// maildir:…`, `sdbox:…`, `mdbox:…`). It decides what is kept of each UIDL the plugin
+/// hands over (`docs/dsync.md`, measured with real Dovecot 2.3.19.1 and 2.4.1).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    #[default]
+    Maildir,
+    Sdbox,
+    Mdbox,
+}
+
+/// What a destination keeps of a UIDL, as `doveadm fetch pop3.uidl` reads it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored<'a> {
+    /// The UIDL, or what is left of it.
+    Uidl(&'a str),
+    /// An empty `P` field in a maildir's dovecot-uidlist: Dovecot serves the maildir
+    /// file name instead.
+    FileName,
+}
+
+impl Destination {
+    /// All three, in the order reports and tests list them.
+    pub const ALL: [Destination; 3] =
+        [Destination::Maildir, Destination::Sdbox, Destination::Mdbox];
+
+    /// `maildir`, `sdbox` or `mdbox`: the `mail_location` scheme.
+    pub fn name(self) -> &'static str {
+        match self {
+            Destination::Maildir => "maildir",
+            Destination::Sdbox => "sdbox",
+            Destination::Mdbox => "mdbox",
+        }
+    }
+
+    /// What this destination keeps of a non-empty UIDL (dsync never stores an empty
+    /// one).
+    ///
+    /// - maildir: `dovecot-uidlist` has no escaping, so a `P<uidl>` field ends at the
+    ///   first space, and an empty `P` (a UIDL that starts with a space) means "use the
+    ///   file name" (spec §9, §11);
+    /// - sdbox, mdbox: the UIDL is one `P<uidl>` line of the message's dbox metadata,
+    ///   read back whole: spaces (leading, inner, trailing), tabs, 8-bit bytes and long
+    ///   values are kept as the plugin gave them. pop3c ends a UIDL at its line's LF and
+    ///   drops a final CR, so no UIDL can split a metadata line.
+    pub fn keeps(self, uidl: &str) -> Stored<'_> {
+        match self {
+            Destination::Maildir => match uidl.split(' ').next().unwrap_or("") {
+                "" => Stored::FileName,
+                kept => Stored::Uidl(kept),
+            },
+            Destination::Sdbox | Destination::Mdbox => Stored::Uidl(uidl),
+        }
+    }
+
+    /// Whether the destination keeps `uidl` exactly as given.
+    pub fn keeps_whole(self, uidl: &str) -> bool {
+        self.keeps(uidl) == Stored::Uidl(uidl)
+    }
+
+    /// Whether a mailbox name level can hold `c` as it is in this destination's
+    /// default layout. Maildir++ (maildir's) keeps the hierarchy as `.` on disk, so
+    /// dsync writes a `.` inside a level as `_` (its `alt_char`); sdbox and mdbox use
+    /// the fs layout, where only `/` separates. Measured with Dovecot 2.3.19.1
+    /// (`docs/dsync.md`): `v1.2` is stored as `v1_2` in maildir and as `v1.2` in sdbox
+    /// and mdbox. A `/` inside a level becomes `_` on every destination (the namespace
+    /// separator is `/`).
+    pub fn holds_in_name(self, c: char) -> bool {
+        match c {
+            '/' => false,
+            '.' => self != Destination::Maildir,
+            c => (c as u32) >= 0x20,
+        }
+    }
+
+    /// The destination named by a Dovecot `mail_location` value (`sdbox:~/mail`), if it
+    /// is one of the three.
+    pub fn from_mail_location(location: &str) -> Option<Destination> {
+        let scheme = location.trim().split(':').next()?.trim();
+        Destination::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(scheme))
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The Dovecot release line a prediction is for. 2.3 and 2.4 share the plugin's passes but
 /// differ in configuration syntax, imapc defaults, setting parsing and exit codes
 /// (`docs/dovecot-versions.md`). The real-Dovecot runner adds how to run each
@@ -173,5 +268,29 @@ mod tests {
         assert_eq!("2.4".parse(), Ok(DovecotVersion::V2_4));
         assert_eq!(DovecotVersion::default().name(), "2.3");
         assert!("3.0".parse::<DovecotVersion>().is_err());
+    }
+
+    #[test]
+    fn what_each_destination_keeps() {
+        let md = Destination::Maildir;
+        assert_eq!(md.keeps("abc def"), Stored::Uidl("abc"));
+        assert_eq!(md.keeps(" u1"), Stored::FileName);
+        assert_eq!(md.keeps("x\tY~!"), Stored::Uidl("x\tY~!"));
+        assert!(!md.keeps_whole("abc "));
+        for d in [Destination::Sdbox, Destination::Mdbox] {
+            for u in ["abc def", " u1", "abc ", "caf\u{e9}", "x\tY"] {
+                assert_eq!(d.keeps(u), Stored::Uidl(u), "{d} {u:?}");
+            }
+        }
+        assert_eq!(Destination::default(), Destination::Maildir);
+        assert_eq!(
+            Destination::from_mail_location(" mdbox:~/mdbox"),
+            Some(Destination::Mdbox)
+        );
+        assert_eq!(Destination::from_mail_location("mbox:~/mail"), None);
+        assert!(!Destination::Maildir.holds_in_name('.'));
+        assert!(Destination::Sdbox.holds_in_name('.') && Destination::Mdbox.holds_in_name('.'));
+        assert!(!Destination::Sdbox.holds_in_name('/'));
+        assert!(Destination::Maildir.holds_in_name('ü'));
     }
 }

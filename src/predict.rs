@@ -8,7 +8,7 @@
 //! A [`Prediction`] borrows the [`Migration`] it was made from (the plan and the
 //! outcome point into its listing), so it lives no longer than the reads it explains.
 
-use crate::domain::{DovecotVersion, ImapcProfile};
+use crate::domain::{Destination, DovecotVersion, ImapcProfile};
 use crate::matcher::audit::{self, Audit, Truth};
 use crate::matcher::{self, Outcome, Plan, ResolveError, Settings};
 use crate::migrate::Migration;
@@ -26,6 +26,8 @@ pub struct Inputs<'a> {
     pub truth: Option<&'a Truth>,
     /// (mailbox, UID) of IMAP messages gone before dsync downloads them.
     pub vanished: &'a [(String, u32)],
+    /// The destination's mail storage: what it keeps of each UIDL.
+    pub destination: Destination,
 }
 
 impl<'a> Inputs<'a> {
@@ -36,6 +38,7 @@ impl<'a> Inputs<'a> {
             version: DovecotVersion::default(),
             truth: None,
             vanished: &[],
+            destination: Destination::default(),
         }
     }
 }
@@ -44,6 +47,7 @@ impl<'a> Inputs<'a> {
 #[derive(Debug)]
 pub struct Prediction<'m> {
     migration: &'m Migration,
+    destination: Destination,
     /// What the listings settle before any header is read.
     pub plan: Plan<'m>,
     /// What Dovecot does: log, per-message UIDLs, doveadm's result.
@@ -58,7 +62,8 @@ pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'
     let mut outcome = matcher::resolve(&plan, &m.reads)?;
     outcome.apply_vanished(inputs.vanished);
     let audit = match &m.all {
-        Some(all) => Some(audit::audit(
+        Some(all) => Some(audit::audit_to(
+            inputs.destination,
             &m.listing,
             &outcome,
             all,
@@ -69,6 +74,7 @@ pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'
     };
     Ok(Prediction {
         migration: m,
+        destination: inputs.destination,
         plan,
         outcome,
         audit,
@@ -89,6 +95,7 @@ impl Prediction<'_> {
             name,
             description,
             profile.name(),
+            self.destination,
             &self.outcome,
             self.audit.as_ref(),
             ids,

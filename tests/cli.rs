@@ -52,6 +52,44 @@ fn run_tsv_is_what_dovecot_stores() {
     assert!(lines.iter().any(|l| l.starts_with("Alpha\t")), "{lines:?}");
 }
 
+/// `run --destination` replaces every scenario's own: the maildir scenario
+/// `uidls/spaces` into sdbox keeps its UIDLs whole (and so misses its `wrong: 2`).
+#[test]
+fn run_destination_replaces_the_scenarios() {
+    let tsv = |dest: &str| {
+        uidlmap([
+            "run",
+            "--format",
+            "tsv",
+            "--destination",
+            dest,
+            "scenarios/uidls/spaces.yaml",
+        ])
+    };
+    let out = tsv("maildir");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.ends_with("INBOX\t1\tabc\t1\nINBOX\t2\tghi\t2\n"));
+    let out = tsv("sdbox");
+    assert_eq!(out.code, 1, "the expectation is maildir's: {}", out.stderr);
+    assert!(
+        out.stdout
+            .ends_with("INBOX\t1\tabc def\t1\nINBOX\t2\tghi jkl mno\t2\n"),
+        "{}",
+        out.stdout
+    );
+    let out = uidlmap([
+        "run",
+        "--format",
+        "yaml",
+        "scenarios/destinations/spaces-sdbox.yaml",
+    ]);
+    assert!(
+        out.stdout.contains("\ndestination: sdbox\n"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn run_output_is_deterministic() {
     let a = uidlmap(["run", "--format", "yaml", "scenarios/providers"]);

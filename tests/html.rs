@@ -308,6 +308,7 @@ fn big_report(n: u32) -> Report {
         )]
         .into(),
         imapc: "docs".into(),
+        destination: "maildir".into(),
         dovecot: DovecotReport {
             exit_code: 0,
             result: "success (exit 0)".into(),

@@ -12,7 +12,7 @@ use support::{
     Filters, Out, command, dovecot_or_skip, output, root, scenario, serve_scenario, tempdir,
 };
 use tokio::net::TcpListener;
-use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::domain::{Destination, Endpoint, ImapcProfile};
 use uidlmap::migrate::{self, Migration, Source};
 use uidlmap::predict;
 use uidlmap::report;
@@ -74,7 +74,16 @@ async fn read(
 fn answer(sc: &Scenario, m: &Migration) -> report::DovecotReport {
     let p = predict::predict(m, &predict::Inputs::new(&sc.settings))
         .unwrap_or_else(|e| panic!("{}: {e}", sc.name));
-    report::build(&sc.name, None, "x", &p.outcome, None, &|_, _| None).dovecot
+    report::build(
+        &sc.name,
+        None,
+        "x",
+        Destination::Maildir,
+        &p.outcome,
+        None,
+        &|_, _| None,
+    )
+    .dovecot
 }
 
 /// On every scenario whose servers do not act on the order of commands (no fault rules,
@@ -410,6 +419,61 @@ async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
     .await;
     assert_eq!(out.code, 64, "EX_USAGE: {}", out.stderr);
     assert!(out.stderr.contains("no IMAP user"), "{}", out.stderr);
+}
+
+/// `--destination` decides what is kept of a UIDL with spaces: maildir cuts it (2 wrong,
+/// exit 1), sdbox keeps it (exit 0); a `mail_location` in `--dovecot-conf` names it too,
+/// and a maildir-only format refuses another destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_decides_what_is_kept() {
+    let sc = scenario("uidls/spaces.yaml");
+    let s = start(&sc, Mode::Plain, Vec::new()).await;
+    let mut a = args(&["verify", "--format", "tsv"]);
+    a.extend(s.urls(Mode::Plain));
+    let out = uidlmap(a.clone(), Some(&s.password)).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains("INBOX\t1\tabc\t1\n"), "{}", out.stdout);
+    for dest in ["sdbox", "mdbox"] {
+        let mut d = a.clone();
+        d.extend(args(&["--destination", dest]));
+        let out = uidlmap(d, Some(&s.password)).await;
+        assert_eq!(out.code, 0, "{dest}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("INBOX\t1\tabc def\t1\n"),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("INBOX\t2\tghi jkl mno\t2\n"));
+    }
+    let dir = tempdir();
+    let conf = dir.path().join("dovecot.conf");
+    std::fs::write(&conf, "mail_location = sdbox:~/sdbox\n").expect("write conf");
+    let mut c = args(&["verify", "--format", "yaml"]);
+    c.extend(s.urls(Mode::Plain));
+    c.extend(args(&["--dovecot-conf", &conf.display().to_string()]));
+    let out = uidlmap(c, Some(&s.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\ndestination: sdbox\n"),
+        "{}",
+        out.stdout
+    );
+    let mut u = args(&[
+        "verify",
+        "--format",
+        "dovecot-uidlist",
+        "--destination",
+        "mdbox",
+    ]);
+    u.extend(s.urls(Mode::Plain));
+    let out = uidlmap(u, Some(&s.password)).await;
+    // Options that contradict each other: a usage error (EX_USAGE).
+    assert_eq!(out.code, 64, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the destination is mdbox"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

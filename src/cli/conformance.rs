@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use uidlmap::conformance::{self, Options, Verdict};
-use uidlmap::domain::ProfileChoice;
+use uidlmap::domain::{Destination, ProfileChoice};
 
 use super::exit::{Exit, marked};
 use super::{bad_input, check_failed};
@@ -19,7 +19,8 @@ Run every scenario against real Dovecot and compare with uidlmap's prediction. F
 scenario and each imapc profile it is about, the scenario's world is served by the fake \
 POP3 and IMAP servers on 127.0.0.1 twice: once read by uidlmap, once by `doveadm backup -R \
 imapc:` with the pop3_migration plugin and the scenario's settings. Compared: doveadm's \
-exit code, the UIDL and POP3 order stored per destination message (mailbox, UID), and the \
+exit code, the UIDL and POP3 order stored per destination message (mailbox, UID) as \
+`doveadm fetch` reads them back from the destination (maildir, sdbox or mdbox), and the \
 plugin's warnings and errors (normalised: ports and the wording of pop3c's and the \
 storage's error details are left out). Needs Dovecot 2.3.19.1 (dovecot-core, \
 dovecot-imapd, dovecot-pop3d) and root. Exits 0 if every run agrees, 1 if any disagrees, \
@@ -48,6 +49,11 @@ pub struct ConformanceArgs {
     #[arg(long, value_enum, default_value = "both")]
     pub profile: ProfileChoice,
 
+    /// The destination's mail storage Dovecot writes and uidlmap predicts, for every
+    /// scenario [default: each scenario's `destination:`, maildir where it names none]
+    #[arg(long, value_enum)]
+    pub destination: Option<Destination>,
+
     /// Runs at once (each is one doveadm process)
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub jobs: u16,
@@ -60,7 +66,13 @@ pub struct ConformanceArgs {
 pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
     // Listed first on its own for the typed error (a missing folder is no input, 66).
     uidlmap::scenario::discover(&args.paths).map_err(bad_input)?;
-    let scenarios = conformance::load(&args.paths).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+    let mut scenarios =
+        conformance::load(&args.paths).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+    if let Some(d) = args.destination {
+        for sc in &mut scenarios {
+            sc.destination = d;
+        }
+    }
     if let Some(why) = uidlmap::dovecot::unavailable_reason() {
         return Err(marked(
             Exit::Unavailable,

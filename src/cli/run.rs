@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use uidlmap::domain::Destination;
 use uidlmap::report::{self, Report};
 use uidlmap::scenario::{self, Scenario, run as scenario_run};
 
@@ -55,6 +56,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub rows: report::Rows,
 
+    /// The destination's mail storage, for every scenario [default: each scenario's
+    /// `destination:`, maildir where it names none]
+    #[arg(long, value_enum)]
+    pub destination: Option<Destination>,
+
     /// Scenarios run at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
@@ -67,7 +73,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut errors = String::new();
     for f in &files {
         match scenario::load_file(f) {
-            Ok(s) => scenarios.push(s),
+            Ok(mut s) => {
+                if let Some(d) = args.destination {
+                    s.destination = d;
+                }
+                scenarios.push(s)
+            }
             Err(e) => {
                 let _ = writeln!(errors, "{e}");
             }

@@ -11,8 +11,7 @@
 
 use super::oracle::{OracleOptions, POP3C_PREFIX};
 use super::quote;
-use crate::domain::DovecotVersion;
-use crate::domain::ImapcProfile;
+use crate::domain::{Destination, DovecotVersion, ImapcProfile};
 use crate::matcher::settings::PREFIX;
 use crate::tls::Security;
 
@@ -42,6 +41,25 @@ impl ImapcProfile {
                 "# fetch-size and fetch-headers are 2.4's defaults\nmail_prefetch_count = 20\n"
             }
         }
+    }
+}
+
+/// The destination's directory under the home: `Maildir` (the name Dovecot's
+/// documentation uses), `sdbox` or `mdbox`.
+pub fn destination_dir(dest: Destination) -> &'static str {
+    match dest {
+        Destination::Maildir => "Maildir",
+        Destination::Sdbox => "sdbox",
+        Destination::Mdbox => "mdbox",
+    }
+}
+
+/// The storage lines of `dest`: `mail_location` (2.3) or `mail_driver`/`mail_path` (2.4).
+fn storage_lines(version: DovecotVersion, dest: Destination) -> String {
+    let dir = destination_dir(dest);
+    match version {
+        DovecotVersion::V2_3 => format!("mail_location = {dest}:~/{dir}\n"),
+        DovecotVersion::V2_4 => format!("mail_driver = {dest}\nmail_path = ~/{dir}\n"),
     }
 }
 
@@ -139,8 +157,7 @@ base_dir =
 state_dir = {wd}/state
 mail_uid = nobody
 mail_gid = nogroup
-mail_location = maildir:~/Maildir
-mail_temp_dir = {wd}/tmp
+{storage}mail_temp_dir = {wd}/tmp
 mail_debug = yes
 mail_plugins = $mail_plugins pop3_migration
 imapc_host = {ihost}
@@ -181,6 +198,7 @@ namespace pop3c {{
         puser = quote(&opts.pop3.user),
         ppass = quote(opts.pop3.password.expose()),
         profile = imapc_profile_lines(opts),
+        storage = storage_lines(opts.version, opts.destination),
     );
     if let Some(ca) = &paths.ca_file {
         conf.push_str(&format!("ssl_client_ca_file = {}\n", quote(ca)));
@@ -209,9 +227,7 @@ mail_uid = {uid}
 mail_gid = {gid}
 # 2.4 ignores $HOME without a userdb: the home is given here.
 mail_home = {wd}/home
-mail_driver = maildir
-mail_path = ~/Maildir
-mail_temp_dir = {wd}/tmp
+{storage}mail_temp_dir = {wd}/tmp
 mail_debug = yes
 log_debug = category=storage
 mail_plugins {{
@@ -257,6 +273,7 @@ namespace pop3c {{
         puser = quote(&opts.pop3.user),
         ppass = quote(opts.pop3.password.expose()),
         profile = imapc_profile_lines(opts),
+        storage = storage_lines(opts.version, opts.destination),
     );
     if let Some(ca) = &paths.ca_file {
         conf.push_str(&format!("ssl_client_ca_file = {}\n", quote(ca)));
@@ -277,8 +294,9 @@ fn push_extra(conf: &mut String, opts: &OracleOptions) {
 }
 
 /// The configuration that reads the destination back, without the plugin.
-pub fn readback(version: DovecotVersion, paths: &RunPaths) -> String {
+pub fn readback(version: DovecotVersion, dest: Destination, paths: &RunPaths) -> String {
     let wd = &paths.workdir;
+    let storage = storage_lines(version, dest);
     match version {
         DovecotVersion::V2_3 => format!(
             "# Written by uidlmap's oracle: reads the destination back, without the plugin.
@@ -286,8 +304,7 @@ base_dir =
 state_dir = {wd}/state
 mail_uid = nobody
 mail_gid = nogroup
-mail_location = maildir:~/Maildir
-mail_temp_dir = {wd}/tmp
+{storage}mail_temp_dir = {wd}/tmp
 namespace inbox {{
   inbox = yes
   separator = /
@@ -304,9 +321,7 @@ state_dir = {wd}/state
 mail_uid = {uid}
 mail_gid = {gid}
 mail_home = {wd}/home
-mail_driver = maildir
-mail_path = ~/Maildir
-mail_temp_dir = {wd}/tmp
+{storage}mail_temp_dir = {wd}/tmp
 namespace inbox {{
   inbox = yes
   separator = /
@@ -423,10 +438,27 @@ mod tests {
     #[test]
     fn readback_has_no_plugin() {
         for version in DovecotVersion::ALL {
-            let conf = readback(version, &paths());
+            let conf = readback(version, Destination::Maildir, &paths());
             assert!(!conf.contains("pop3"), "{conf}");
             assert!(conf.contains("state_dir = /w/state\n"));
         }
-        assert!(readback(DovecotVersion::V2_4, &paths()).contains("mail_home = /w/home\n"));
+        let conf = readback(DovecotVersion::V2_4, Destination::Maildir, &paths());
+        assert!(conf.contains("mail_home = /w/home\n"));
+    }
+
+    #[test]
+    fn each_destination_in_both_syntaxes() {
+        for dest in Destination::ALL {
+            let mut o = opts(DovecotVersion::V2_3);
+            o.destination = dest;
+            let dir = destination_dir(dest);
+            let want = format!("\nmail_location = {dest}:~/{dir}\n");
+            assert!(destination(&o, &paths()).contains(&want));
+            assert!(readback(o.version, dest, &paths()).contains(&want));
+            o.version = DovecotVersion::V2_4;
+            let want = format!("\nmail_driver = {dest}\nmail_path = ~/{dir}\n");
+            assert!(destination(&o, &paths()).contains(&want));
+            assert!(readback(o.version, dest, &paths()).contains(&want));
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! The oracle: Dovecot's own pop3_migration plugin, run inside `doveadm backup -R imapc:`
 //! against any IMAP + POP3 source, and what it stored, read back.
 //!
-//! The destination is a Maildir in a private directory. The result is read back with a
-//! second configuration that has neither the plugin nor the pop3c namespace: with the
+//! The destination is a Maildir, sdbox or mdbox ([`OracleOptions::destination`]) in a
+//! private directory. The result is read back with a second configuration that has neither the plugin nor the pop3c namespace: with the
 //! plugin loaded, `doveadm fetch pop3.uidl` would reach the POP3 server again and match
 //! live instead of showing what was stored (spec §1).
 //!
@@ -35,7 +35,7 @@ use super::{
     DOVEADM_BIN, DovecotError, DovecotVersion, Ids, WorkDir, check_config_value, chown, exit_code,
     nobody, prepare_child, read_bounded, scrub, signal_group, wait_until,
 };
-use crate::domain::{Endpoint, ImapcProfile};
+use crate::domain::{Destination, Endpoint, ImapcProfile};
 use crate::matcher::Settings;
 use crate::secret::Secret;
 use crate::tls::Security;
@@ -66,6 +66,9 @@ pub struct OracleOptions {
     /// value) that the typed settings cannot express.
     pub raw_settings: Vec<(String, String)>,
     pub profile: ImapcProfile,
+    /// The destination's mail storage (`mail_location = maildir:~/Maildir`,
+    /// `sdbox:~/sdbox` or `mdbox:~/mdbox`), for the run and the read-back alike.
+    pub destination: Destination,
     /// Replaces the profile's imapc lines with these, verbatim: `Some(vec![])` leaves
     /// `imapc_features` and `mail_prefetch_count` unset (the version's own defaults);
     /// `imapc_features = rfc822.size fetch-headers` under 2.4 measures the old name.
@@ -80,7 +83,7 @@ pub struct OracleOptions {
     /// `imapc:~/imapc` keeps it under the destination home, so with [`Self::workdir`] a
     /// second run sees the first run's cache (spec §7).
     pub imapc_location: String,
-    /// Reuse this directory (destination Maildir, imapc index) and keep it afterwards
+    /// Reuse this directory (destination mail, imapc index) and keep it afterwards
     /// (it is made mode 0755 so `nobody` can reach the home inside); default: a fresh
     /// private directory, removed after the run. Rawlogs are cleared at each run.
     /// For 2.4 it must be inside the root (e.g. under [`DovecotVersion::scratch_dir`]).
@@ -102,6 +105,7 @@ impl OracleOptions {
             settings: Settings::enabled(),
             raw_settings: Vec::new(),
             profile: ImapcProfile::Bare,
+            destination: Destination::Maildir,
             imapc_lines: None,
             imapc_cmd_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(60),
@@ -289,7 +293,7 @@ pub fn run_backup(opts: OracleOptions) -> Result<OracleRun, DovecotError> {
     )?;
     super::write_file(
         &read_conf,
-        config::readback(version, &paths).as_bytes(),
+        config::readback(version, opts.destination, &paths).as_bytes(),
         0o600,
     )?;
     let (dest_inside, read_inside) = (inside(&dest_conf)?, inside(&read_conf)?);

@@ -11,9 +11,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use super::outcome::{Outcome, Stored, SyncStatus, Via, maildir_stored};
+use super::outcome::{Outcome, Stored, SyncStatus, Via};
 use super::settings::BOOLEAN_SETTINGS;
 use super::{Listing, Read, Reads, ResolveError, Settings, Sha1, simulate};
+use crate::domain::Destination;
 
 /// The true UIDL of one IMAP message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,7 +235,12 @@ pub fn content_truth(listing: &Listing, settings: &Settings, all: &Reads) -> Tru
 }
 
 /// Judges one outcome against the truth.
-fn judge(listing: &Listing, outcome: &Outcome<'_>, truth: &Truth) -> (Vec<MessageAudit>, Counts) {
+fn judge(
+    listing: &Listing,
+    outcome: &Outcome<'_>,
+    truth: &Truth,
+    dest: Destination,
+) -> (Vec<MessageAudit>, Counts) {
     let empty_uidl_numbers: Vec<u32> = listing
         .pop3
         .iter()
@@ -255,11 +261,11 @@ fn judge(listing: &Listing, outcome: &Outcome<'_>, truth: &Truth) -> (Vec<Messag
                 continue;
             }
             let stored = if mb.copied {
-                a.uidl.map(maildir_stored)
+                a.uidl.map(|u| dest.keeps(u))
             } else {
                 None
             };
-            let mangled = a.uidl.is_some_and(|u| maildir_stored(u) != Stored::Uidl(u));
+            let mangled = a.uidl.is_some_and(|u| !dest.keeps_whole(u));
             let wrong = |a: &super::Assigned<'_>| {
                 if mangled
                     && matches!(expected, Expected::Pop3 { uidl, .. } if Some(uidl.as_str()) == a.uidl)
@@ -358,6 +364,19 @@ pub fn audit(
     truth: Option<&Truth>,
     vanished: &[(String, u32)],
 ) -> Result<Audit, ResolveError> {
+    audit_to(Destination::Maildir, listing, outcome, all, truth, vanished)
+}
+
+/// [`audit`] for a run whose destination is `dest`: a UIDL is judged as `dest` keeps
+/// it ([`Destination::keeps`]).
+pub fn audit_to(
+    dest: Destination,
+    listing: &Listing,
+    outcome: &Outcome<'_>,
+    all: &Reads,
+    truth: Option<&Truth>,
+    vanished: &[(String, u32)],
+) -> Result<Audit, ResolveError> {
     let owned;
     let truth = match truth {
         Some(t) => t,
@@ -368,7 +387,7 @@ pub fn audit(
             &owned
         }
     };
-    let (messages, counts) = judge(listing, outcome, truth);
+    let (messages, counts) = judge(listing, outcome, truth, dest);
     let recommendation = if counts.all_right() && outcome.result.exit_code() == 0 {
         if counts.unknown > 0 {
             Recommendation::Undecided
@@ -376,7 +395,7 @@ pub fn audit(
             Recommendation::KeepSettings
         }
     } else {
-        recommend(listing, &outcome.settings, all, truth, vanished)?
+        recommend(listing, &outcome.settings, all, truth, vanished, dest)?
     };
     Ok(Audit {
         messages,
@@ -393,6 +412,7 @@ fn recommend(
     all: &Reads,
     truth: &Truth,
     vanished: &[(String, u32)],
+    dest: Destination,
 ) -> Result<Recommendation, ResolveError> {
     let simulate = |s: &Settings| -> Result<Outcome<'_>, ResolveError> {
         let mut o = simulate(listing, s, all)?;
@@ -414,7 +434,7 @@ fn recommend(
     // The settings as they are: a change is only worth naming if it does better.
     let current = {
         let outcome = simulate(base)?;
-        let (_, counts) = judge(listing, &outcome, truth);
+        let (_, counts) = judge(listing, &outcome, truth, dest);
         Trial {
             changes: Vec::new(),
             settings: base.clone(),
@@ -435,7 +455,7 @@ fn recommend(
             }
         }
         let outcome = simulate(&s)?;
-        let (_, counts) = judge(listing, &outcome, truth);
+        let (_, counts) = judge(listing, &outcome, truth, dest);
         let trial = Trial {
             changes,
             settings: s,

@@ -180,23 +180,8 @@ pub struct Outcome<'a> {
     pub result: DoveadmResult,
 }
 
-/// What a maildir destination stores for a UIDL, read back from `dovecot-uidlist`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stored<'a> {
-    /// The UIDL, or what is left of it.
-    Uidl(&'a str),
-    /// An empty `P` field: Dovecot serves the maildir file name instead.
-    FileName,
-}
-
-/// `dovecot-uidlist` has no escaping: a `P<uidl>` field ends at the first space, and an
-/// empty one means "use the file name" (spec §9, §11; observed with the oracle).
-pub fn maildir_stored(uidl: &str) -> Stored<'_> {
-    match uidl.split(' ').next().unwrap_or("") {
-        "" => Stored::FileName,
-        kept => Stored::Uidl(kept),
-    }
-}
+/// What the destination keeps of a UIDL ([`crate::domain::Destination::keeps`]).
+pub use crate::domain::Stored;
 
 impl Outcome<'_> {
     /// dsync lists a mailbox, then downloads its messages: one that is gone by then

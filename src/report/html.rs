@@ -260,10 +260,11 @@ fn summary(o: &mut String, r: &Report) {
         .collect();
     let _ = write!(
         o,
-        "<table class=\"sum\"><tr><th>Prediction</th><td>{PREDICTED}, imapc profile {}</td></tr>\
+        "<table class=\"sum\"><tr><th>Prediction</th><td>{PREDICTED}, imapc profile {}, destination {}</td></tr>\
          <tr><th>Settings</th><td>{}</td></tr>\
          <tr><th>doveadm</th><td class=\"{}\">exit {}: {}</td></tr>",
         esc(&r.imapc),
+        esc(&r.destination),
         if settings.is_empty() {
             "defaults (plugin off)".to_string()
         } else {
@@ -651,6 +652,7 @@ mod tests {
             description: None,
             settings: Default::default(),
             imapc: "docs".into(),
+            destination: "maildir".into(),
             dovecot: super::super::DovecotReport {
                 exit_code: 0,
                 result: "success (exit 0)".into(),

@@ -51,13 +51,14 @@ pub fn human_with(r: &Report, rows: Rows) -> String {
         .collect();
     let _ = writeln!(
         o,
-        "settings: {} (imapc profile: {})",
+        "settings: {} (imapc profile: {}; destination: {})",
         if settings.is_empty() {
             "defaults".to_string()
         } else {
             settings.join(" ")
         },
-        r.imapc
+        r.imapc,
+        r.destination
     );
     let _ = writeln!(o, "dovecot: {}", r.dovecot.result);
     summary(&mut o, r);

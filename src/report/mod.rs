@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::domain::{Destination, Stored};
 use crate::matcher::Listing;
 use crate::matcher::audit::{Audit, Counts, Expected};
-use crate::matcher::outcome::{Stored, maildir_stored};
 use crate::matcher::{Outcome, SyncStatus};
 
 /// Shown for a UIDL that a maildir destination replaces by the message's file name.
@@ -39,6 +39,9 @@ pub struct Report {
     pub settings: BTreeMap<String, String>,
     /// The imapc profile the prediction is for (`docs` or `bare`).
     pub imapc: String,
+    /// The destination's mail storage (`maildir`, `sdbox`, `mdbox`): it decides what is
+    /// kept of each UIDL ([`Destination::keeps`]).
+    pub destination: String,
     /// What Dovecot would do.
     pub dovecot: DovecotReport,
     /// The POP3 maildrop as listed (absent where it was not read).
@@ -95,12 +98,13 @@ pub struct MessageReport {
     /// The scenario's message id, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// The UIDL Dovecot would store and serve, as a maildir destination reads it back
-    /// (absent: none; `<maildir file name>` where an empty `P` field makes Dovecot use
-    /// the file name).
+    /// The UIDL Dovecot would store and serve, as the destination reads it back
+    /// (absent: none; `<maildir file name>` where an empty `P` field of a maildir's
+    /// dovecot-uidlist makes Dovecot use the file name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uidl: Option<String>,
-    /// The plugin's answer, where dovecot-uidlist cannot hold it as it is.
+    /// The plugin's answer, where the destination cannot hold it as it is (maildir's
+    /// dovecot-uidlist).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_uidl: Option<String>,
     /// The POP3 order Dovecot would store (absent: none).
@@ -177,6 +181,7 @@ pub fn build(
     name: &str,
     description: Option<&str>,
     imapc: &str,
+    destination: Destination,
     outcome: &Outcome<'_>,
     audit: Option<&Audit>,
     ids: &dyn Fn(&str, u32) -> Option<String>,
@@ -211,7 +216,7 @@ pub fn build(
                         uid: a.uid,
                         message: ids(&mb.name, a.uid),
                         uidl: if stored {
-                            a.uidl.map(|u| match maildir_stored(u) {
+                            a.uidl.map(|u| match destination.keeps(u) {
                                 Stored::Uidl(kept) => kept.to_string(),
                                 Stored::FileName => MAILDIR_FILE_NAME.to_string(),
                             })
@@ -220,7 +225,7 @@ pub fn build(
                         },
                         plugin_uidl: a
                             .uidl
-                            .filter(|u| stored && maildir_stored(u) != Stored::Uidl(u))
+                            .filter(|u| stored && !destination.keeps_whole(u))
                             .map(str::to_string),
                         order: (stored && a.order > 0).then_some(a.order),
                         via: if stored {
@@ -248,6 +253,7 @@ pub fn build(
         description: description.map(str::to_string),
         settings: outcome.settings.dovecot_pairs().into_iter().collect(),
         imapc: imapc.to_string(),
+        destination: destination.name().to_string(),
         dovecot: DovecotReport {
             exit_code: outcome.result.exit_code(),
             result: outcome.result.to_string(),
@@ -257,11 +263,31 @@ pub fn build(
         pop3: None,
         audit: audit.map(|a| AuditReport {
             counts: a.counts,
-            recommendation: advice(&a.recommendation, ConfigSyntax::Dovecot23),
+            recommendation: destination_advice(
+                advice(&a.recommendation, ConfigSyntax::Dovecot23),
+                a,
+                destination,
+            ),
         }),
         traffic: None,
         expectation: None,
     }
+}
+
+/// The advice, with what the destination changes: UIDLs that only maildir's
+/// dovecot-uidlist mangles are kept whole by sdbox and mdbox (no plugin setting helps).
+fn destination_advice(mut advice: Advice, audit: &Audit, destination: Destination) -> Advice {
+    let mangled = audit
+        .messages
+        .iter()
+        .filter(|m| m.cause == Some(crate::matcher::audit::Cause::MaildirUidlist))
+        .count();
+    if mangled > 0 && destination == Destination::Maildir {
+        advice.reason.push_str(&format!(
+            "; {mangled} UIDL(s) hold a space, which a maildir destination's dovecot-uidlist cuts: an sdbox or mdbox destination keeps them whole"
+        ));
+    }
+    advice
 }
 
 impl Report {

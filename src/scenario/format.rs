@@ -18,6 +18,7 @@ use super::generate::{Encoding, LineEnding};
 use super::knobs::{ImapKnobs, Pop3Knobs};
 pub use super::knobs::{ImapServerDef, Pop3ServerDef};
 use super::{Outcome, ProfileChoice};
+use crate::domain::Destination;
 
 /// A mapping read in document order, each key with its position.
 #[derive(Debug)]
@@ -118,6 +119,8 @@ pub struct ScenarioFile {
     pub settings: Option<OrderedMap<String, Spanned<Scalar>>>,
     #[serde(default)]
     pub imapc: Option<Spanned<ProfileChoice>>,
+    #[serde(default)]
+    pub destination: Option<Spanned<Destination>>,
     #[serde(default)]
     pub messages: Option<OrderedMap<String, Spanned<MessageDef>>>,
     #[serde(default)]
@@ -608,6 +611,7 @@ pub fn json_schema() -> Value {
                 "additionalProperties": { "type": ["boolean", "string", "integer"] },
             },
             "imapc": { "enum": ["docs", "bare", "both"], "description": "the Dovecot imapc profile the prediction is for" },
+            "destination": { "enum": ["maildir", "sdbox", "mdbox"], "description": "the destination's mail storage (default maildir): what it keeps of each UIDL" },
             "messages": { "type": "object", "additionalProperties": message_schema() },
             "imap": object("the IMAP view", json!({
                 "separator": string("hierarchy separator, one character (default /)"),

@@ -33,7 +33,7 @@ use serde::Deserialize;
 
 use crate::matcher::Settings;
 
-pub use crate::domain::ProfileChoice;
+pub use crate::domain::{Destination, ProfileChoice};
 pub use format::json_schema;
 pub use knobs::{ImapKnobs, Pop3Knobs, ServerKnobs};
 pub use load::{load_file, load_str};
@@ -146,6 +146,9 @@ pub struct Scenario {
     /// The pop3-migration settings (plugin enabled, Dovecot's defaults otherwise).
     pub settings: Settings,
     pub imapc: ProfileChoice,
+    /// The destination's mail storage (`destination:`, default maildir); `run` and
+    /// `conformance --destination` replace it.
+    pub destination: Destination,
     /// Both views at the start, quirks and per-message overrides applied.
     pub world: World,
     /// Fault rules for the servers' [`Script`].

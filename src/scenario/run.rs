@@ -285,6 +285,7 @@ fn imap_failure_report(sc: &Scenario, profile: ImapcProfile, err: &MigrateError)
         description: Some(sc.description.clone()),
         settings: sc.settings.dovecot_pairs().into_iter().collect(),
         imapc: profile.name().to_string(),
+        destination: sc.destination.name().to_string(),
         dovecot: report::DovecotReport {
             exit_code: exit,
             result,
@@ -310,6 +311,7 @@ fn profile_report(
     let inputs = predict::Inputs {
         truth: Some(&run.truth),
         vanished: &run.vanished,
+        destination: sc.destination,
         ..predict::Inputs::new(&sc.settings)
     };
     let p = predict::predict(m, &inputs)?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use uidlmap::domain::ImapcProfile;
+use uidlmap::domain::{Destination, ImapcProfile};
 use uidlmap::report::Rows;
 
 /// The long `--help` text of `uidlmap verify`.
@@ -74,6 +74,11 @@ pub struct VerifyArgs {
     /// How imapc measures sizes [default: docs, or as imapc_features in --dovecot-conf]
     #[arg(long, value_enum)]
     pub imapc_profile: Option<ImapcProfile>,
+
+    /// The destination's mail storage, which decides what is kept of each UIDL
+    /// [default: as mail_location or mail_driver in --dovecot-conf, else maildir]
+    #[arg(long, value_enum)]
+    pub destination: Option<Destination>,
 
     /// Read only what Dovecot reads; skip the audit of every header
     #[arg(long)]

@@ -1,10 +1,11 @@
 //! A Dovecot configuration snippet as `verify --dovecot-conf` reads it: the imapc and
-//! pop3c servers, their passwords, `imapc_features` and the plugin's settings.
+//! pop3c servers, their passwords, `imapc_features`, the destination's storage and the
+//! plugin's settings.
 
 use std::path::Path;
 
 use anyhow::anyhow;
-use uidlmap::domain::ImapcProfile;
+use uidlmap::domain::{Destination, ImapcProfile};
 use uidlmap::matcher::{self, Settings};
 use uidlmap::secret::Secret;
 use uidlmap::tls::Security;
@@ -22,6 +23,8 @@ pub(super) struct DovecotConf {
     pub(super) pop3_password: Option<Secret>,
     /// From `imapc_features`: whether `rfc822.size` is in it.
     pub(super) profile: Option<ImapcProfile>,
+    /// From the top-level `mail_location` (2.3) or `mail_driver` (2.4).
+    pub(super) destination: Option<Destination>,
 }
 
 /// Unquotes a value: `"a b"` → `a b` (with `\"` and `\\`); otherwise as written,
@@ -108,6 +111,14 @@ pub(super) fn parse_dovecot_conf(path: &Path, text: &str) -> anyhow::Result<Dove
             continue;
         }
         if !blocks.is_empty() {
+            continue;
+        }
+        // The destination's storage; `imapc:` (the source, in some recipes) and the
+        // formats uidlmap does not model leave the default.
+        if key == "mail_location" || key == "mail_driver" {
+            if let Some(d) = Destination::from_mail_location(&value) {
+                conf.destination = Some(d);
+            }
             continue;
         }
         let (target, password) = match key.split_once('_') {
@@ -199,6 +210,11 @@ plugin {
         assert_eq!(c.pop3.host.as_deref(), Some("192.0.2.8"));
         assert_eq!(c.pop3.security, Some(Security::StartTls));
         assert_eq!(c.profile, Some(ImapcProfile::Docs));
+        assert_eq!(c.destination, None);
+        let sdbox = parse_dovecot_conf(Path::new("d.conf"), "mail_location = sdbox:~/sdbox\n");
+        assert_eq!(sdbox.unwrap().destination, Some(Destination::Sdbox));
+        let mdbox = parse_dovecot_conf(Path::new("d.conf"), "mail_driver = mdbox\n");
+        assert_eq!(mdbox.unwrap().destination, Some(Destination::Mdbox));
         assert_eq!(
             c.plugin,
             vec![

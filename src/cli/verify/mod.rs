@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::domain::{Destination, Endpoint, ImapcProfile};
 use uidlmap::matcher::Settings;
 use uidlmap::migrate::{self, Source};
 use uidlmap::predict;
@@ -41,6 +41,8 @@ use super::{bad_input, check_failed, config, read_input, usage};
 pub(super) struct Plan {
     source: Source,
     opts: migrate::Options,
+    /// The destination's mail storage: what it keeps of each UIDL.
+    destination: Destination,
 }
 
 fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
@@ -82,6 +84,12 @@ pub(super) fn settle_for(
         .imapc_profile
         .or(conf.profile)
         .unwrap_or(ImapcProfile::Docs);
+    let destination = args.destination.or(conf.destination).unwrap_or_default();
+    if args.format == Format::DovecotUidlist && destination != Destination::Maildir {
+        return Err(usage(anyhow!(
+            "--format dovecot-uidlist shows a maildir's dovecot-uidlist; the destination is {destination}"
+        )));
+    }
     let (ih, ip, iu, is) = endpoint(Proto::Imap, imap, &conf.imap, args.starttls).map_err(usage)?;
     let (ph, pp, pu, ps) = endpoint(Proto::Pop3, pop3, &conf.pop3, args.starttls).map_err(usage)?;
     warn_plain_text(Proto::Imap, &ih, is);
@@ -133,6 +141,7 @@ pub(super) fn settle_for(
             trust,
         },
         opts,
+        destination,
     })
 }
 
@@ -236,7 +245,11 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Reads the source and builds the report.
-pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<Report> {
+pub async fn verify(
+    source: &Source,
+    opts: &migrate::Options,
+    destination: Destination,
+) -> anyhow::Result<Report> {
     // Logins are retried inside; a connection dropped later costs the whole read.
     let m = opts
         .retry
@@ -267,7 +280,11 @@ pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<
             });
         }
     }
-    let p = predict::predict(&m, &predict::Inputs::new(&opts.settings))?;
+    let inputs = predict::Inputs {
+        destination,
+        ..predict::Inputs::new(&opts.settings)
+    };
+    let p = predict::predict(&m, &inputs)?;
     let r = p.report(
         &format!("{}@{}", source.imap.user, source.imap.host),
         None,
@@ -303,10 +320,10 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let report = runtime()?
         .block_on(async {
             if !show {
-                return verify(&plan.source, &plan.opts).await;
+                return verify(&plan.source, &plan.opts, plan.destination).await;
             }
             let ticker = progress::Ticker::start(None, "uidlmap: ".into(), progress);
-            let r = verify(&plan.source, &plan.opts).await;
+            let r = verify(&plan.source, &plan.opts, plan.destination).await;
             ticker.finish();
             r
         })

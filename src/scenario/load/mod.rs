@@ -254,6 +254,10 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
         description,
         settings,
         imapc,
+        destination: f
+            .destination
+            .as_ref()
+            .map_or_else(Default::default, |s| s.value),
         world,
         rules,
         events,
