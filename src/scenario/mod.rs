@@ -11,12 +11,14 @@
 //! - [`load`]: parse, validate, build a [`Scenario`].
 //! - [`generate`]: deterministic message generation, line ends, UIDL templates.
 //! - [`run`]: serve a scenario's world, predict, check the expectations.
+//! - [`worlds`]: the world generator: random valid scenarios, shrinkable, for hunting.
 
 pub mod format;
 pub mod generate;
 pub mod knobs;
 pub mod load;
 pub mod run;
+pub mod worlds;
 
 use std::collections::BTreeMap;
 use std::fmt;
