@@ -153,29 +153,47 @@ fn hashed(bytes: &[u8]) -> Read {
 }
 
 /// The length Dovecot 2.3's default imapc measures: the whole message as downloaded,
-/// with every `X-Message-Flag:` header (and its folded lines) removed from the header.
+/// with every `X-Message-Flag:` header (and its folded lines) removed from the header,
+/// and every header line, the blank line that ends the header included, ending in CRLF.
+///
+/// Without `imapc_features = rfc822.size` imapc reads the downloaded `BODY[]` through
+/// a header filter (`imapc_stream_filter`, `i_stream_create_header_filter` with
+/// `HEADER_FILTER_EXCLUDE` only), which writes each header line it keeps with CRLF
+/// whatever the line end it came with; the body passes unchanged. The size is that
+/// stream's. Evidence: Dovecot 2.3.19.1, `uidlmap conformance --random 100 --seed 1`
+/// (world random-1-80, imapc bare): one generated message served with LF line ends,
+/// LIST 1476 = the bytes served; Dovecot logged `size matches=0, total=1` and `1 mails
+/// matched by headers` (the header's 6 LFs counted as CRLF: 1482), where uidlmap had
+/// predicted a size match. Regression: `scenarios/sizes/bare-lf-header-crlf.yaml`.
 pub fn bare_size(message: &[u8]) -> u64 {
     let mut size = 0u64;
     let mut in_header = true;
     let mut dropping = false;
     for line in message.split_inclusive(|&b| b == b'\n') {
-        if in_header {
-            if line == b"\n" || line == b"\r\n" {
-                in_header = false;
-            } else if line.starts_with(b" ") || line.starts_with(b"\t") {
-                if dropping {
-                    continue;
-                }
-            } else {
-                let name_end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
-                let name = line[..name_end].trim_ascii_end();
-                dropping = name.eq_ignore_ascii_case(b"X-Message-Flag");
-                if dropping {
-                    continue;
-                }
+        if !in_header {
+            size += line.len() as u64;
+            continue;
+        }
+        if line == b"\n" || line == b"\r\n" {
+            in_header = false;
+        } else if line.starts_with(b" ") || line.starts_with(b"\t") {
+            if dropping {
+                continue;
+            }
+        } else {
+            let name_end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+            let name = line[..name_end].trim_ascii_end();
+            dropping = name.eq_ignore_ascii_case(b"X-Message-Flag");
+            if dropping {
+                continue;
             }
         }
-        size += line.len() as u64;
+        size += match line {
+            [.., b'\r', b'\n'] => line.len() as u64,
+            [.., b'\n'] => line.len() as u64 + 1,
+            // The last line of a header without a line end stays as it is.
+            _ => line.len() as u64,
+        };
     }
     size
 }
@@ -904,6 +922,11 @@ mod tests {
                 33,
             ),
             (b"a: b\r\n", 6),
+            // Header lines with LF are measured with CRLF, the body as it is.
+            (b"a: b\n\nbody\n", 13),
+            (b"a: b\n folded\n\r\nbody\n", 22),
+            (b"\nbody\n", 7),
+            (b"a: b", 4),
         ];
         for (msg, want) in cases {
             assert_eq!(bare_size(msg), *want, "{:?}", String::from_utf8_lossy(msg));
