@@ -112,6 +112,9 @@ pub struct Migration {
     pub all: Option<Reads>,
     /// Commands and round trips of the Dovecot-like part.
     pub traffic: Traffic,
+    /// The source's hierarchy separator, as `LIST` gave it (for the names the
+    /// destination stores, [`matcher::stored_name`]).
+    pub separator: Option<char>,
 }
 
 /// Failures that stop the run before Dovecot's plugin could even start.
@@ -529,10 +532,9 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         source,
     };
     let mut imap = imap_login(source, opts).await.map_err(imap_err)?;
-    let mut names: Vec<String> = imap
-        .list()
-        .await
-        .map_err(imap_err)?
+    let listed = imap.list().await.map_err(imap_err)?;
+    let separator = listed.iter().find_map(|m| m.delimiter);
+    let mut names: Vec<String> = listed
         .into_iter()
         .filter(|m| m.is_selectable())
         .map(|m| m.name)
@@ -542,7 +544,10 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
 
     let settings = &opts.settings;
     let batching = imap_batching(opts.profile);
-    let mut m = Migration::default();
+    let mut m = Migration {
+        separator,
+        ..Migration::default()
+    };
     let mut pop3: Option<Pop3Session> = None;
     let mut pop3_tried = false;
 
@@ -672,6 +677,8 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
 struct ImapSide {
     client: ImapClient<MaybeTls>,
     mailboxes: Vec<ImapMailbox>,
+    /// The hierarchy separator `LIST` gave.
+    separator: Option<char>,
     /// Sizes of every message, whether or not Dovecot would ask for them.
     sizes: BTreeMap<(String, u32), u64>,
     reads: Reads,
@@ -679,9 +686,9 @@ struct ImapSide {
 
 async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSide, ImapError> {
     let mut client = imap_login(source, opts).await?;
-    let mut names: Vec<String> = client
-        .list()
-        .await?
+    let listed = client.list().await?;
+    let separator = listed.iter().find_map(|m| m.delimiter);
+    let mut names: Vec<String> = listed
         .into_iter()
         .filter(|m| m.is_selectable())
         .map(|m| m.name)
@@ -691,6 +698,7 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
     let mut side = ImapSide {
         client,
         mailboxes: Vec::new(),
+        separator,
         sizes: BTreeMap::new(),
         reads: Reads::default(),
     };
@@ -811,7 +819,10 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
     );
     let mut imap = imap.map_err(imap_err)?;
     let settings = &opts.settings;
-    let mut m = Migration::default();
+    let mut m = Migration {
+        separator: imap.separator,
+        ..Migration::default()
+    };
     m.listing.imap = std::mem::take(&mut imap.mailboxes);
     // Dovecot asks for sizes only where the plugin acts and checks them.
     for mb in &mut m.listing.imap {

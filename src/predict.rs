@@ -94,6 +94,11 @@ impl Prediction<'_> {
             ids,
         );
         r.traffic = Some(self.migration.traffic.clone());
+        // Named as the destination stores them (the matcher and the audit keep the
+        // source's names, which the reads and the ground truth are keyed by).
+        for mb in &mut r.dovecot.mailboxes {
+            mb.name = crate::matcher::stored_name(&mb.name, self.migration.separator);
+        }
         r
     }
 }

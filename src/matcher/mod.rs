@@ -348,6 +348,41 @@ pub fn dsync_order(listing: &Listing) -> Vec<usize> {
     order
 }
 
+/// The name under which `doveadm backup` stores a source mailbox in a Maildir
+/// destination whose namespace separator is `/` (Dovecot's default layout, Maildir++,
+/// keeps the hierarchy as `.` on disk), as `doveadm fetch mailbox` shows it after the
+/// migration.
+///
+/// dsync splits the source name at the source's separator, writes a `/` inside one
+/// level as `_` (its `alt_char`), joins the levels with `/`, writes control characters
+/// as `_`, and, since Maildir++ cannot hold a `.` inside a level, writes each `.` as
+/// `_` too (`dsync_get_mailbox_name`, `dsync_fix_mailbox_name` in
+/// `dsync-brain-mailbox-tree.c`). Evidence: Dovecot 2.3.19.1, `uidlmap conformance
+/// --random 100 --seed 1`: with separator `.` the source's `Archive.2024` was stored
+/// as `Archive/2024` (world random-1-11); with separator `/`, `v1.2` as `v1_2`
+/// (random-1-91) and `a b/c.d` as `a b/c_d` (random-1-14). Regressions:
+/// `scenarios/folders/stored-names-*.yaml`.
+pub fn stored_name(name: &str, separator: Option<char>) -> String {
+    let levels: Vec<&str> = match separator {
+        Some(sep) => name.split(sep).collect(),
+        None => vec![name],
+    };
+    levels
+        .iter()
+        .map(|level| {
+            level
+                .chars()
+                .map(|c| match c {
+                    '/' | '.' => '_',
+                    c if (c as u32) < 0x20 => '_',
+                    c => c,
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Whether the plugin acts on a mailbox of this name.
 pub fn acts_on(settings: &Settings, name: &str) -> bool {
     enabled(settings) && (settings.all_mailboxes || name.eq_ignore_ascii_case("INBOX"))

@@ -676,3 +676,15 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn stored_names_as_a_maildir_destination_keeps_them() {
+    // Dovecot 2.3.19.1, doveadm fetch after backup (see `stored_name`).
+    use super::stored_name;
+    assert_eq!(stored_name("Archive.2024", Some('.')), "Archive/2024");
+    assert_eq!(stored_name("Q1/Q2", Some('.')), "Q1_Q2");
+    assert_eq!(stored_name("v1.2", Some('/')), "v1_2");
+    assert_eq!(stored_name("a b/c.d", Some('/')), "a b/c_d");
+    assert_eq!(stored_name("Entwürfe", Some('/')), "Entwürfe");
+    assert_eq!(stored_name("INBOX", None), "INBOX");
+}
