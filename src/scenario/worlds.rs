@@ -167,6 +167,7 @@ const FOLDER_NAMES: &[&str] = &[
     "a b{s}c.d",
     "Ünïcødé{s}Kind",
     "[Gmail]{s}All Mail",
+    "Q1/Q2",
 ];
 
 const SUBJECTS: &[&str] = &[
