@@ -32,6 +32,8 @@ pub struct HuntOptions {
     pub conformance: Options,
     /// Bound on the runs spent shrinking one failure.
     pub shrink_runs: usize,
+    /// Leave out of every world what [`worlds::KNOWN_GAPS`] lists.
+    pub skip_known_gaps: bool,
 }
 
 /// One failure found, shrunk.
@@ -135,7 +137,12 @@ pub async fn hunt(
     opts: &HuntOptions,
     progress: Arc<dyn Fn(usize, usize, usize) + Send + Sync>,
 ) -> HuntResult {
-    let specs = worlds::generate(opts.generate);
+    let mut specs = worlds::generate(opts.generate);
+    if opts.skip_known_gaps {
+        for w in &mut specs {
+            w.without_known_gaps();
+        }
+    }
     let total = specs.len();
     let jobs = Arc::new(Semaphore::new(opts.conformance.jobs.max(1)));
     let done = Arc::new(AtomicUsize::new(0));

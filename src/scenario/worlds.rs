@@ -561,8 +561,11 @@ fn cache(r: &mut Rng, w: &mut WorldSpec) {
     let Some(inbox) = w.folders.iter().find(|f| f.name == "INBOX") else {
         return;
     };
+    // Every INBOX message: the harness seeds the cache through a first run whose POP3
+    // side lists the cached messages, and a partial list can be paired by position
+    // (equal sizes, twins) so that the seeded cache is not the one written here.
     for (k, id) in inbox.messages.iter().enumerate() {
-        if r.chance(70) {
+        {
             // The id is the true UIDL unless a template or an override says otherwise;
             // then the entry is stale, as it is after a provider changed its UIDLs.
             let uidl = if r.chance(75) {
@@ -719,7 +722,65 @@ pub fn q(s: &str) -> String {
     out
 }
 
+/// Disagreements the hunt has found and uidlmap does not model yet, each with the part
+/// of a world that shows it; `--known-gaps skip` leaves those parts out of every world
+/// (CI does, so that it fails only on new disagreements). Found with Dovecot 2.3.19.1,
+/// `uidlmap conformance --random 300 --seed 2` (issue 12, part 1).
+pub const KNOWN_GAPS: &[(&str, &str)] = &[
+    (
+        "IMAP faults",
+        "imapc reconnects and resends after a disconnect (e.g. at the third EXAMINE the run \
+         still succeeds), and words failures its own way (`Mailbox listing for namespace '' \
+         failed: …`, `Can't open mailbox INBOX: …`), sometimes panicking \
+         (imapc_command_timeout): classes e and g",
+    ),
+    (
+        "events at imap.list",
+        "dsync sends LIST more often than uidlmap's reader, so an event at the n-th LIST \
+         fires at another point of the run",
+    ),
+    (
+        "events at imap.fetch_messages, and expunges",
+        "a message expunged or delivered while dsync downloads or before the plugin reads \
+         sizes (`Failed to get psize for imap uid N`, `Remote didn't send mail UID=N`): \
+         classes e and f",
+    ),
+    (
+        "literal_plus: false",
+        "with a non-ASCII folder name and no LITERAL+, doveadm aborts (exit 134)",
+    ),
+    (
+        "cache or POP3 faults with all_mailboxes",
+        "the cached-UIDL walk and a failed POP3 listing across several mailboxes",
+    ),
+];
+
 impl WorldSpec {
+    /// Leaves out of this world every part listed in [`KNOWN_GAPS`].
+    pub fn without_known_gaps(&mut self) {
+        self.faults.retain(|f| !f.yaml.contains("imap."));
+        self.events.retain(|e| {
+            !e.yaml.contains("imap.list")
+                && !e.yaml.contains("imap.fetch_messages")
+                && !e.yaml.contains("expunge:")
+        });
+        if self
+            .server
+            .as_deref()
+            .is_some_and(|s| s.contains("literal_plus"))
+        {
+            self.server = None;
+        }
+        let all_mailboxes = self
+            .settings
+            .iter()
+            .any(|(k, v)| k.ends_with("all_mailboxes") && YES.contains(&v.as_str()));
+        if all_mailboxes {
+            self.cache.clear();
+            self.faults.clear();
+        }
+    }
+
     /// Ids used by a folder, POP3 or an event.
     fn used(&self) -> Vec<&str> {
         let mut used: Vec<&str> = Vec::new();
