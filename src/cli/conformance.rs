@@ -228,9 +228,14 @@ fn hunt(args: &ConformanceArgs, n: usize) -> anyhow::Result<()> {
     stdout.flush()?;
     if !result.found.is_empty() {
         return Err(check_failed(anyhow::anyhow!(
-            "{} random runs disagree with Dovecot (reproduce: uidlmap conformance --random {n} --seed {})",
+            "{} random runs disagree with Dovecot (reproduce: uidlmap conformance --random {n} --seed {}{})",
             result.found.len(),
-            args.seed
+            args.seed,
+            if args.known_gaps == KnownGaps::Skip {
+                " --known-gaps skip"
+            } else {
+                ""
+            }
         )));
     }
     let errors = conformance::counts(&result.cases).error;

@@ -746,6 +746,18 @@ pub const KNOWN_GAPS: &[(&str, &str)] = &[
          classes e and f",
     ),
     (
+        "events at imap.fetch_sizes",
+        "Dovecot fetches RFC822.SIZE after its POP3 session locked the maildrop, uidlmap's \
+         reader before: a reorder there is seen by one and not the other (hunt seed 3, \
+         random-3-154)",
+    ),
+    (
+        "POP3 -ERR at TOP by index",
+        "`-ERR` to the first TOPs (`times: 2`, or the 2nd TOP) does not fail Dovecot's \
+         header read, where uidlmap predicts `Failed to get header for msg N` (hunt seed \
+         3, random-3-204 and random-3-234): pop3c's own retries, class g",
+    ),
+    (
         "literal_plus: false",
         "with a non-ASCII folder name and no LITERAL+, doveadm aborts (exit 134)",
     ),
@@ -759,8 +771,11 @@ impl WorldSpec {
     /// Leaves out of this world every part listed in [`KNOWN_GAPS`].
     pub fn without_known_gaps(&mut self) {
         self.faults.retain(|f| !f.yaml.contains("imap."));
+        self.faults
+            .retain(|f| !(f.yaml.contains("pop3.top") && f.yaml.contains("reply:")));
         self.events.retain(|e| {
             !e.yaml.contains("imap.list")
+                && !e.yaml.contains("imap.fetch_sizes")
                 && !e.yaml.contains("imap.fetch_messages")
                 && !e.yaml.contains("expunge:")
         });
