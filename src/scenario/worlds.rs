@@ -30,11 +30,11 @@ impl Rng {
     /// world 7 of seed S is the same whatever the count.
     pub fn for_world(seed: u64, index: u64) -> Rng {
         let mut r = Rng(seed ^ 0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(index.wrapping_add(1)));
-        r.next();
+        r.next_u64();
         r
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -44,12 +44,12 @@ impl Rng {
 
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 
     /// True with probability `percent` / 100.
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.next_u64() % 100 < percent
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -403,12 +403,12 @@ fn message_yaml(r: &mut Rng, id: &str, size: u32, k: usize) -> String {
             q(&raw)
         );
     }
-    let mut fields = vec![format!("subject: {}", q(*r.pick(SUBJECTS)))];
+    let mut fields = vec![format!("subject: {}", q(r.pick::<&str>(SUBJECTS)))];
     fields.push(format!("size: {size}"));
     if r.chance(10) {
         fields.push(format!(
             "headers: [{}]",
-            q(*r.pick(&[
+            q(r.pick::<&str>(&[
                 "X-UID: 7",
                 "Status: RO",
                 "X-Note: folded\n continued",
@@ -431,7 +431,7 @@ fn message_yaml(r: &mut Rng, id: &str, size: u32, k: usize) -> String {
         pop3.push(format!("list_size: {}", size - 1 - r.below(20) as u32));
     }
     if r.chance(12) {
-        pop3.push(format!("uidl: {}", q(*r.pick(ODD_UIDLS))));
+        pop3.push(format!("uidl: {}", q(r.pick::<&str>(ODD_UIDLS))));
     }
     if !imap.is_empty() {
         fields.push(format!("imap: {{ {} }}", imap.join(", ")));
