@@ -17,7 +17,7 @@
 //! 3. the two are compared ([`compare`]), precisely:
 //!    - **exit code**: doveadm's exit code equals the predicted one (0, 75, 134);
 //!    - **stored messages**: the set of (mailbox, UID) the destination holds equals the
-//!      set uidlmap says dsync copies; for each, the stored `pop3.uidl` and `pop3.order`
+//!      set uidlmap's TSV lists ([`Report::stored`]), strictly; for each, the stored `pop3.uidl` and `pop3.order`
 //!      (absent = empty / 0) are equal. uidlmap's `<maildir file name>` (an empty `P`
 //!      field) agrees with a read-back UIDL that is a Maildir base file name
 //!      (`<secs>.M<usecs>P<pid>.<host>,S=…`), which Dovecot then serves;
@@ -454,19 +454,12 @@ pub fn compare(predicted: &Report, real: &oracle::OracleRun) -> Vec<String> {
 
     // Stored messages.
     let mut want: BTreeMap<(String, u32), (String, u32)> = BTreeMap::new();
-    for mb in predicted.dovecot.mailboxes.iter().filter(|mb| mb.copied) {
-        // In a copied mailbox the audit says `not-migrated` only of a message that left
-        // the server during the run: dsync's download of it fails, nothing is stored.
-        for m in mb
-            .messages
-            .iter()
-            .filter(|m| m.verdict.as_deref() != Some("not-migrated"))
-        {
-            want.insert(
-                (mb.name.clone(), m.uid),
-                (m.uidl.clone().unwrap_or_default(), m.order.unwrap_or(0)),
-            );
-        }
+    // Exactly the rows the TSV lists.
+    for (mb, m) in predicted.stored() {
+        want.insert(
+            (mb.name.clone(), m.uid),
+            (m.uidl.clone().unwrap_or_default(), m.order.unwrap_or(0)),
+        );
     }
     let got: BTreeMap<(String, u32), (String, u32)> = real
         .messages

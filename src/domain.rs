@@ -184,6 +184,36 @@ impl Destination {
         }
     }
 
+    /// The name under which `doveadm backup` stores a source mailbox here (namespace
+    /// separator `/`, the default layout), as `doveadm fetch mailbox` shows it after the
+    /// migration.
+    ///
+    /// dsync splits the source name at the source's separator, joins the levels with
+    /// `/`, and writes each character a level cannot hold ([`Destination::holds_in_name`])
+    /// as `_`, its `alt_char` (`dsync_get_mailbox_name`, `dsync_fix_mailbox_name` in
+    /// `dsync-brain-mailbox-tree.c`). Evidence: Dovecot 2.3.19.1, `uidlmap conformance
+    /// --random 100 --seed 1`: with separator `.` the source's `Archive.2024` was stored
+    /// as `Archive/2024` (world random-1-11); with separator `/` on maildir, `v1.2` as
+    /// `v1_2` (random-1-91) and `a b/c.d` as `a b/c_d` (random-1-14); sdbox and mdbox keep
+    /// `v1.2` (`docs/dsync.md`). Regressions: `scenarios/folders/stored-names-*.yaml`,
+    /// `scenarios/destinations/folder-dots-sdbox.yaml`.
+    pub fn stored_name(self, name: &str, separator: Option<char>) -> String {
+        let levels: Vec<&str> = match separator {
+            Some(sep) => name.split(sep).collect(),
+            None => vec![name],
+        };
+        levels
+            .iter()
+            .map(|level| {
+                level
+                    .chars()
+                    .map(|c| if self.holds_in_name(c) { c } else { '_' })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
     /// The destination named by a Dovecot `mail_location` value (`sdbox:~/mail`), if it
     /// is one of the three.
     pub fn from_mail_location(location: &str) -> Option<Destination> {
@@ -288,6 +318,18 @@ mod tests {
             Some(Destination::Mdbox)
         );
         assert_eq!(Destination::from_mail_location("mbox:~/mail"), None);
+        let maildir = Destination::Maildir;
+        assert_eq!(
+            maildir.stored_name("Archive.2024", Some('.')),
+            "Archive/2024"
+        );
+        assert_eq!(maildir.stored_name("Q1/Q2", Some('.')), "Q1_Q2");
+        assert_eq!(maildir.stored_name("v1.2", Some('/')), "v1_2");
+        assert_eq!(maildir.stored_name("a b/c.d", Some('/')), "a b/c_d");
+        assert_eq!(maildir.stored_name("Entwürfe", Some('/')), "Entwürfe");
+        assert_eq!(maildir.stored_name("INBOX", None), "INBOX");
+        assert_eq!(Destination::Sdbox.stored_name("v1.2", Some('/')), "v1.2");
+        assert_eq!(Destination::Mdbox.stored_name("Q1/Q2", Some('.')), "Q1_Q2");
         assert!(!Destination::Maildir.holds_in_name('.'));
         assert!(Destination::Sdbox.holds_in_name('.') && Destination::Mdbox.holds_in_name('.'));
         assert!(!Destination::Sdbox.holds_in_name('/'));

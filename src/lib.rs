@@ -27,10 +27,12 @@
 //! - [`dovecot`]: real Dovecot run by hand: a source server for client tests, and
 //!   `doveadm backup` with the pop3_migration plugin as the oracle.
 //! - [`conformance`]: every scenario against real Dovecot, compared with the prediction.
+//! - [`hunt`]: random worlds against real Dovecot, each disagreement shrunk.
 
 pub mod conformance;
 pub mod domain;
 pub mod dovecot;
+pub mod hunt;
 pub mod imap;
 pub mod matcher;
 pub mod migrate;

@@ -112,6 +112,9 @@ pub struct Migration {
     pub all: Option<Reads>,
     /// Commands and round trips of the Dovecot-like part.
     pub traffic: Traffic,
+    /// The source's hierarchy separator, as `LIST` gave it (for the names the
+    /// destination stores, [`crate::domain::Destination::stored_name`]).
+    pub separator: Option<char>,
     /// Our client's error behind `listing.pop3_error`, when there is one: what kind of
     /// failure it was (login, network, protocol) is read from it, not from the words.
     pub pop3_failure: Option<Arc<Pop3Error>>,
@@ -168,29 +171,47 @@ fn hashed(bytes: &[u8]) -> Read {
 }
 
 /// The length Dovecot 2.3's default imapc measures: the whole message as downloaded,
-/// with every `X-Message-Flag:` header (and its folded lines) removed from the header.
+/// with every `X-Message-Flag:` header (and its folded lines) removed from the header,
+/// and every header line, the blank line that ends the header included, ending in CRLF.
+///
+/// Without `imapc_features = rfc822.size` imapc reads the downloaded `BODY[]` through
+/// a header filter (`imapc_stream_filter`, `i_stream_create_header_filter` with
+/// `HEADER_FILTER_EXCLUDE` only), which writes each header line it keeps with CRLF
+/// whatever the line end it came with; the body passes unchanged. The size is that
+/// stream's. Evidence: Dovecot 2.3.19.1, `uidlmap conformance --random 100 --seed 1`
+/// (world random-1-80, imapc bare): one generated message served with LF line ends,
+/// LIST 1476 = the bytes served; Dovecot logged `size matches=0, total=1` and `1 mails
+/// matched by headers` (the header's 6 LFs counted as CRLF: 1482), where uidlmap had
+/// predicted a size match. Regression: `scenarios/sizes/bare-lf-header-crlf.yaml`.
 pub fn bare_size(message: &[u8]) -> u64 {
     let mut size = 0u64;
     let mut in_header = true;
     let mut dropping = false;
     for line in message.split_inclusive(|&b| b == b'\n') {
-        if in_header {
-            if line == b"\n" || line == b"\r\n" {
-                in_header = false;
-            } else if line.starts_with(b" ") || line.starts_with(b"\t") {
-                if dropping {
-                    continue;
-                }
-            } else {
-                let name_end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
-                let name = line[..name_end].trim_ascii_end();
-                dropping = name.eq_ignore_ascii_case(b"X-Message-Flag");
-                if dropping {
-                    continue;
-                }
+        if !in_header {
+            size += line.len() as u64;
+            continue;
+        }
+        if line == b"\n" || line == b"\r\n" {
+            in_header = false;
+        } else if line.starts_with(b" ") || line.starts_with(b"\t") {
+            if dropping {
+                continue;
+            }
+        } else {
+            let name_end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+            let name = line[..name_end].trim_ascii_end();
+            dropping = name.eq_ignore_ascii_case(b"X-Message-Flag");
+            if dropping {
+                continue;
             }
         }
-        size += line.len() as u64;
+        size += match line {
+            [.., b'\r', b'\n'] => line.len() as u64,
+            [.., b'\n'] => line.len() as u64 + 1,
+            // The last line of a header without a line end stays as it is.
+            _ => line.len() as u64,
+        };
     }
     size
 }
@@ -534,10 +555,9 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         source,
     };
     let mut imap = imap_login(source, opts).await.map_err(imap_err)?;
-    let mut names: Vec<String> = imap
-        .list()
-        .await
-        .map_err(imap_err)?
+    let listed = imap.list().await.map_err(imap_err)?;
+    let separator = listed.iter().find_map(|m| m.delimiter);
+    let mut names: Vec<String> = listed
         .into_iter()
         .filter(|m| m.is_selectable())
         .map(|m| m.name)
@@ -547,7 +567,10 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
 
     let settings = &opts.settings;
     let batching = imap_batching(opts.profile);
-    let mut m = Migration::default();
+    let mut m = Migration {
+        separator,
+        ..Migration::default()
+    };
     let mut pop3: Option<Pop3Session> = None;
     let mut pop3_tried = false;
 
@@ -680,6 +703,8 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
 struct ImapSide {
     client: ImapClient<MaybeTls>,
     mailboxes: Vec<ImapMailbox>,
+    /// The hierarchy separator `LIST` gave.
+    separator: Option<char>,
     /// Sizes of every message, whether or not Dovecot would ask for them.
     sizes: BTreeMap<(String, u32), u64>,
     reads: Reads,
@@ -687,9 +712,9 @@ struct ImapSide {
 
 async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSide, ImapError> {
     let mut client = imap_login(source, opts).await?;
-    let mut names: Vec<String> = client
-        .list()
-        .await?
+    let listed = client.list().await?;
+    let separator = listed.iter().find_map(|m| m.delimiter);
+    let mut names: Vec<String> = listed
         .into_iter()
         .filter(|m| m.is_selectable())
         .map(|m| m.name)
@@ -699,6 +724,7 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
     let mut side = ImapSide {
         client,
         mailboxes: Vec::new(),
+        separator,
         sizes: BTreeMap::new(),
         reads: Reads::default(),
     };
@@ -819,7 +845,10 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
     );
     let mut imap = imap.map_err(imap_err)?;
     let settings = &opts.settings;
-    let mut m = Migration::default();
+    let mut m = Migration {
+        separator: imap.separator,
+        ..Migration::default()
+    };
     m.listing.imap = std::mem::take(&mut imap.mailboxes);
     // Dovecot asks for sizes only where the plugin acts and checks them.
     for mb in &mut m.listing.imap {
@@ -933,6 +962,11 @@ mod tests {
                 33,
             ),
             (b"a: b\r\n", 6),
+            // Header lines with LF are measured with CRLF, the body as it is.
+            (b"a: b\n\nbody\n", 13),
+            (b"a: b\n folded\n\r\nbody\n", 22),
+            (b"\nbody\n", 7),
+            (b"a: b", 4),
         ];
         for (msg, want) in cases {
             assert_eq!(bare_size(msg), *want, "{:?}", String::from_utf8_lossy(msg));

@@ -102,6 +102,13 @@ impl Prediction<'_> {
         );
         r.pop3 = Some(report::pop3_entries(&self.migration.listing));
         r.traffic = Some(self.migration.traffic.clone());
+        // Named as the destination stores them (the matcher and the audit keep the
+        // source's names, which the reads and the ground truth are keyed by).
+        for mb in &mut r.dovecot.mailboxes {
+            mb.name = self
+                .destination
+                .stored_name(&mb.name, self.migration.separator);
+        }
         r
     }
 }

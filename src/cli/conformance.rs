@@ -25,7 +25,11 @@ plugin's warnings and errors (normalised: ports and the wording of pop3c's and t
 storage's error details are left out). Needs Dovecot 2.3.19.1 (dovecot-core, \
 dovecot-imapd, dovecot-pop3d) and root. Exits 0 if every run agrees, 1 if any disagrees, \
 2 if it cannot run (Dovecot missing, bad scenario files, a harness error). \
-`--format table` prints the markdown table of README.md.";
+`--format table` prints the markdown table of README.md. With `--random N --seed S`, N \
+random worlds are generated instead (as `uidlmap scenario generate` writes them), every \
+disagreement is shrunk (folders, messages, events, faults, settings left out while it \
+still disagrees) and, with `--keep-failures DIR`, written there as a scenario whose \
+comments say what differed; progress on a terminal, then one summary line.";
 
 /// What `conformance` prints.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,11 +42,43 @@ pub enum Format {
     Json,
 }
 
+/// What `--random` does with the known gaps.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownGaps {
+    /// Keep them in the worlds (they will disagree)
+    Hunt,
+    /// Leave them out
+    Skip,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ConformanceArgs {
     /// Scenario files or folders
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "random")]
     pub paths: Vec<PathBuf>,
+
+    /// Hunt: generate this many random worlds instead of reading scenario files, and
+    /// shrink each disagreement
+    #[arg(long, value_name = "N", conflicts_with = "paths")]
+    pub random: Option<usize>,
+
+    /// Seed of the random worlds (with --random)
+    #[arg(long, default_value_t = 1, requires = "random")]
+    pub seed: u64,
+
+    /// About this many messages per random world (default: 1 to 9)
+    #[arg(long, value_name = "M", requires = "random")]
+    pub messages: Option<usize>,
+
+    /// With --random: `skip` leaves out of every world the parts that show
+    /// disagreements already known and not yet modelled (listed in the summary), `hunt`
+    /// keeps them
+    #[arg(long, value_enum, default_value = "hunt", requires = "random")]
+    pub known_gaps: KnownGaps,
+
+    /// Write each shrunk disagreement to this folder as a scenario (with --random)
+    #[arg(long, value_name = "DIR", requires = "random")]
+    pub keep_failures: Option<PathBuf>,
 
     /// Only the scenarios' runs under this imapc profile (both: every profile each
     /// scenario is about)
@@ -64,6 +100,9 @@ pub struct ConformanceArgs {
 }
 
 pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.random {
+        return hunt(args, n);
+    }
     // Listed first on its own for the typed error (a missing folder is no input, 66).
     uidlmap::scenario::discover(&args.paths).map_err(bad_input)?;
     let mut scenarios =
@@ -130,6 +169,101 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
                 cases.len()
             ),
         ));
+    }
+    Ok(())
+}
+
+/// `--random N`: hunt, shrink, keep, one summary line.
+fn hunt(args: &ConformanceArgs, n: usize) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use uidlmap::hunt::{self, HuntOptions};
+    use uidlmap::scenario::worlds::GenOptions;
+
+    if let Some(why) = uidlmap::dovecot::unavailable_reason() {
+        return Err(bad_input(anyhow::anyhow!("cannot run Dovecot here: {why}")));
+    }
+    let opts = HuntOptions {
+        generate: GenOptions {
+            seed: args.seed,
+            count: n,
+            messages: args.messages,
+        },
+        conformance: Options {
+            profile: args.profile,
+            jobs: args.jobs as usize,
+            dovecot_timeout: Duration::from_secs(30),
+            predict_timeout: Duration::from_secs(30),
+        },
+        shrink_runs: 40,
+        skip_known_gaps: args.known_gaps == KnownGaps::Skip,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let progress: std::sync::Arc<dyn Fn(usize, usize, usize) + Send + Sync> =
+        std::sync::Arc::new(move |done, total, failing| {
+            if terminal {
+                eprint!("\r{done}/{total} worlds, {failing} failing");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        });
+    let started = std::time::Instant::now();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(hunt::hunt(&opts, progress));
+    let secs = started.elapsed().as_secs_f64();
+    let mut stdout = std::io::stdout().lock();
+    for f in &result.found {
+        writeln!(
+            stdout,
+            "DISAGREE  {} ({}), class guess {}, shrunk in {} runs:",
+            f.world, f.profile, f.class, f.shrink_runs
+        )?;
+        for l in f.shrunk.render().lines() {
+            writeln!(stdout, "    {l}")?;
+        }
+    }
+    for c in &result.cases {
+        if let Verdict::Error(e) = &c.verdict {
+            writeln!(stdout, "ERROR     {} ({}): {e}", c.scenario, c.profile)?;
+        }
+    }
+    if let Some(dir) = &args.keep_failures {
+        let paths = hunt::keep_failures(&result.found, dir)
+            .with_context(|| format!("writing failures to {}", dir.display()))?;
+        for p in paths {
+            writeln!(stdout, "kept      {}", p.display())?;
+        }
+    }
+    if args.known_gaps == KnownGaps::Skip {
+        let names: Vec<&str> = uidlmap::scenario::worlds::KNOWN_GAPS
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        writeln!(stdout, "known gaps left out: {}", names.join("; "))?;
+    }
+    writeln!(stdout, "{}", hunt::summary(&result, args.seed, secs))?;
+    stdout.flush()?;
+    if !result.found.is_empty() {
+        return Err(check_failed(anyhow::anyhow!(
+            "{} random runs disagree with Dovecot (reproduce: uidlmap conformance --random {n} --seed {}{})",
+            result.found.len(),
+            args.seed,
+            if args.known_gaps == KnownGaps::Skip {
+                " --known-gaps skip"
+            } else {
+                ""
+            }
+        )));
+    }
+    let errors = conformance::counts(&result.cases).error;
+    if errors > 0 {
+        return Err(bad_input(anyhow::anyhow!(
+            "{errors} random runs could not be done (see above)"
+        )));
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
-//! `uidlmap scenario check|schema`: validate scenario files without running them; print
-//! the JSON Schema of the format for editors.
+//! `uidlmap scenario check|schema|generate`: validate scenario files without running
+//! them; print the JSON Schema of the format for editors; write random worlds.
 
 use std::path::PathBuf;
 
-use uidlmap::scenario;
+use uidlmap::scenario::{self, worlds};
 
 use super::bad_input;
 
@@ -17,10 +17,47 @@ pub enum ScenarioCommand {
     },
     /// Print a JSON Schema of the scenario format (for editors)
     Schema,
+    /// Write N valid random scenarios (the same bytes for the same seed), for hunting
+    /// disagreements with real Dovecot
+    Generate {
+        /// Seed of the generator
+        #[arg(long)]
+        seed: u64,
+        /// How many worlds
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// About this many messages per world (default: 1 to 9)
+        #[arg(long)]
+        messages: Option<usize>,
+        /// Folder to write `random-SEED-I.yaml` into (created if missing)
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn run(cmd: &ScenarioCommand) -> anyhow::Result<()> {
     match cmd {
+        ScenarioCommand::Generate {
+            seed,
+            count,
+            messages,
+            out,
+        } => {
+            std::fs::create_dir_all(out)
+                .map_err(|e| bad_input(anyhow::anyhow!("creating {}: {e}", out.display())))?;
+            let worlds = worlds::generate(worlds::GenOptions {
+                seed: *seed,
+                count: *count,
+                messages: *messages,
+            });
+            for w in &worlds {
+                let path = out.join(format!("{}.yaml", w.name));
+                std::fs::write(&path, w.render())
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            }
+            println!("{} scenarios written to {}", worlds.len(), out.display());
+            Ok(())
+        }
         ScenarioCommand::Schema => {
             let schema = scenario::json_schema();
             println!(

@@ -445,8 +445,15 @@ pub fn plan<'a>(listing: &'a Listing, settings: &Settings) -> Plan<'a> {
             mp.header_pass = true;
             let k = mp.walk.stopped_at;
             if !pop3_hashes_all {
-                if !first_pop3_read && !session_map.is_empty() {
+                if !first_pop3_read && (!session_map.is_empty() || !pop3_listing_failed) {
                     // The pop3c box of this sync was never synced: doveadm asserts.
+                    // An empty maildrop does not avoid it: the plugin begins a
+                    // transaction on the box before looking at the (empty) map
+                    // (`map_read_hdr_hashes`). Evidence: Dovecot 2.3.19.1, hunt seed 2,
+                    // worlds random-2-158 and random-2-193 (all_mailboxes, empty INBOX
+                    // and POP3, one message in a later folder): `Panic: ...
+                    // (mailbox_transaction_begin): assertion failed: (box->opened)`,
+                    // exit 134. Regression: dovecot-bugs/all-mailboxes-abort-empty-pop3.
                     mp.aborts = true;
                     mailboxes.push(mp);
                     continue;

@@ -291,6 +291,22 @@ fn destination_advice(mut advice: Advice, audit: &Audit, destination: Destinatio
 }
 
 impl Report {
+    /// The messages Dovecot stores, mailbox by mailbox: those of the mailboxes dsync
+    /// copies, except the ones it never stores. A message that left the server while
+    /// dsync downloaded it (audit verdict `not-migrated` in a copied mailbox) is absent
+    /// from the destination, not stored with an empty UIDL (issue 12 f): Dovecot
+    /// 2.3.19.1 logs `Remote didn't send mail UID=N` and `doveadm fetch` lists no such
+    /// message (hunt seed 2; `scenarios/race/expunged-during-download.yaml`). The TSV and
+    /// the conformance comparison both list exactly these.
+    pub fn stored(&self) -> impl Iterator<Item = (&MailboxReport, &MessageReport)> {
+        self.dovecot
+            .mailboxes
+            .iter()
+            .filter(|mb| mb.copied)
+            .flat_map(|mb| mb.messages.iter().map(move |m| (mb, m)))
+            .filter(|(_, m)| m.verdict.as_deref() != Some("not-migrated"))
+    }
+
     /// YAML, as `--format yaml` prints it.
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).expect("a report always serialises")

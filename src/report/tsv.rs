@@ -27,21 +27,19 @@ fn field(s: &str) -> String {
     out
 }
 
-/// One line per migrated message (mailboxes dsync copies), without the header line.
+/// One line per message Dovecot stores ([`Report::stored`]), without the header line.
 /// Fields are empty where Dovecot stores no UIDL or order.
 pub fn tsv_lines(report: &Report) -> String {
     let mut out = String::new();
-    for mb in report.dovecot.mailboxes.iter().filter(|m| m.copied) {
-        for m in &mb.messages {
-            let _ = writeln!(
-                out,
-                "{}\t{}\t{}\t{}",
-                field(&mb.name),
-                m.uid,
-                m.uidl.as_deref().map(field).unwrap_or_default(),
-                m.order.map(|o| o.to_string()).unwrap_or_default()
-            );
-        }
+    for (mb, m) in report.stored() {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            field(&mb.name),
+            m.uid,
+            m.uidl.as_deref().map(field).unwrap_or_default(),
+            m.order.map(|o| o.to_string()).unwrap_or_default()
+        );
     }
     out
 }

@@ -13,6 +13,7 @@
 //!   from the fake servers' crate).
 //! - [`serve`]: a scenario's world on the fake servers from a library call.
 //! - [`run`]: a scenario end to end: serve, read, predict, check the expectations.
+//! - [`worlds`]: the world generator: random valid scenarios, shrinkable, for hunting.
 
 pub mod format;
 pub mod generate;
@@ -20,6 +21,7 @@ pub mod knobs;
 pub mod load;
 pub mod run;
 pub mod serve;
+pub mod worlds;
 
 use std::collections::BTreeMap;
 use std::fmt;
