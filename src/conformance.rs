@@ -43,7 +43,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::domain::{ImapcProfile, ProfileChoice};
+use crate::domain::{DovecotVersion, ImapcProfile, ProfileChoice};
 use crate::dovecot::{self, oracle};
 use crate::matcher::Settings;
 use crate::report::{MAILDIR_FILE_NAME, Report};
@@ -188,10 +188,11 @@ pub async fn check_case(sc: &Scenario, profile: ImapcProfile, opts: &Options) ->
         if let Some(why) = not_runnable(sc) {
             break 'v Verdict::Skipped(why);
         }
-        let predicted = match run::predict(sc, profile, opts.predict_timeout).await {
-            Ok(r) => r,
-            Err(e) => break 'v Verdict::Error(format!("uidlmap's prediction: {e}")),
-        };
+        let predicted =
+            match run::predict(sc, profile, DovecotVersion::V2_3, opts.predict_timeout).await {
+                Ok(r) => r,
+                Err(e) => break 'v Verdict::Error(format!("uidlmap's prediction: {e}")),
+            };
         case.predicted_exit = Some(predicted.dovecot.exit_code);
         let real = match run_dovecot(sc, profile, opts).await {
             Ok(r) => r,

@@ -81,9 +81,14 @@ async fn each_kind_of_difference_is_caught() {
             .expect("loads");
     let opts = Options::default();
     let profile = ImapcProfile::Docs;
-    let predicted = uidlmap::scenario::run::predict(&sc, profile, opts.predict_timeout)
-        .await
-        .expect("predicts");
+    let predicted = uidlmap::scenario::run::predict(
+        &sc,
+        profile,
+        uidlmap::domain::DovecotVersion::V2_3,
+        opts.predict_timeout,
+    )
+    .await
+    .expect("predicts");
     let real = tokio::time::timeout(
         Duration::from_secs(60),
         conformance::run_dovecot(&sc, profile, &opts),

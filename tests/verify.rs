@@ -271,6 +271,14 @@ async fn uidlmap(mut args: Vec<String>, password: Option<&str>) -> Out {
     let password = password.map(str::to_string);
     if args.first().is_some_and(|a| a == "verify") {
         args.extend(["--connect-timeout", "5", "--timeout", "20"].map(String::from));
+        // Without these the version is the installed doveadm's: name it, so reports
+        // do not depend on the machine.
+        if !args
+            .iter()
+            .any(|a| a == "--dovecot-version" || a == "--dovecot-conf")
+        {
+            args.extend(["--dovecot-version", "2.3"].map(String::from));
+        }
     }
     let run = tokio::task::spawn_blocking(move || uidlmap_blocking(args, password));
     tokio::time::timeout(LIMIT, run)

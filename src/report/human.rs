@@ -37,7 +37,10 @@ pub fn human(r: &Report) -> String {
         },
         r.imapc
     );
-    let _ = writeln!(o, "dovecot: {}", r.dovecot.result);
+    for note in &r.setting_spellings {
+        let _ = writeln!(o, "!! SETTING SPELLING: {note}");
+    }
+    let _ = writeln!(o, "dovecot {}: {}", r.dovecot_version, r.dovecot.result);
     for mb in &r.dovecot.mailboxes {
         let _ = write!(o, "  {}: {}", mb.name, mb.status);
         if !mb.copied {
@@ -123,6 +126,14 @@ pub fn human(r: &Report) -> String {
                 let _ = writeln!(o, "  - {f}");
             }
         }
+    }
+    for other in &r.other_versions {
+        let _ = writeln!(
+            o,
+            "-- under Dovecot {} the answer differs:",
+            other.dovecot_version
+        );
+        o.push_str(&human(other));
     }
     o
 }

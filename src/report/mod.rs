@@ -34,6 +34,12 @@ pub struct Report {
     pub settings: BTreeMap<String, String>,
     /// The imapc profile the prediction is for (`docs` or `bare`).
     pub imapc: String,
+    /// The Dovecot version predicted (`2.3` or `2.4`).
+    pub dovecot_version: String,
+    /// Plugin settings whose spelling this version does not read as it reads to a
+    /// person (`off` meaning yes in 2.3; anything but yes/y/1/no refused by 2.4).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setting_spellings: Vec<String>,
     /// What Dovecot would do.
     pub dovecot: DovecotReport,
     /// How that compares with the truth (absent with `--no-audit`).
@@ -45,6 +51,10 @@ pub struct Report {
     /// Whether the scenario's expectations hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expectation: Option<Expectation>,
+    /// The same run predicted for the other Dovecot versions a scenario is about, where
+    /// their answer differs from this one (what is stored, or the exit code).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_versions: Vec<Report>,
 }
 
 /// Dovecot's answer.
@@ -141,7 +151,8 @@ pub struct Expectation {
     pub failures: Vec<String>,
 }
 
-/// Builds a report. `ids` names the message behind (mailbox, UID) where known.
+/// Builds a report, for Dovecot 2.3 ([`crate::predict::Prediction::report`] names the
+/// version it predicted). `ids` names the message behind (mailbox, UID) where known.
 pub fn build(
     name: &str,
     description: Option<&str>,
@@ -217,6 +228,8 @@ pub fn build(
         description: description.map(str::to_string),
         settings: outcome.settings.dovecot_pairs().into_iter().collect(),
         imapc: imapc.to_string(),
+        dovecot_version: crate::domain::DovecotVersion::default().name().to_string(),
+        setting_spellings: Vec::new(),
         dovecot: DovecotReport {
             exit_code: outcome.result.exit_code(),
             result: outcome.result.to_string(),
@@ -229,6 +242,7 @@ pub fn build(
         }),
         traffic: None,
         expectation: None,
+        other_versions: Vec::new(),
     }
 }
 

@@ -134,7 +134,7 @@ pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()>
             let sem = sem.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let r = verify(&plan.source, &plan.opts).await;
+                let r = verify(&plan).await;
                 (a, r)
             });
         }

@@ -18,8 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use uidlmap::domain::{Endpoint, ImapcProfile};
-use uidlmap::matcher::Settings;
+use uidlmap::domain::{DovecotVersion, Endpoint, ImapcProfile};
+use uidlmap::matcher::settings::ConfigError;
 use uidlmap::migrate::{self, Source};
 use uidlmap::predict;
 use uidlmap::report::{self, Report};
@@ -27,7 +27,7 @@ use uidlmap::retry::Retry;
 use uidlmap::tls::Trust;
 
 pub use args::{Format, LONG_ABOUT, VerifyArgs};
-use dovecot_conf::{DovecotConf, parse_dovecot_conf};
+use dovecot_conf::DovecotConf;
 use password::{password, read_password_file};
 use url::{Proto, endpoint};
 
@@ -37,6 +37,56 @@ use super::{bad_input, check_failed};
 pub(super) struct Plan {
     source: Source,
     opts: migrate::Options,
+    /// What the Dovecot version refuses in the configuration: predicted without
+    /// reading anything.
+    refusal: Option<ConfigError>,
+    version: DovecotVersion,
+}
+
+/// The version of the installed `doveadm`, if any (`2.3.19.1 (…)`, `2.4.1-4 (…)`).
+fn installed_version() -> Option<DovecotVersion> {
+    // Where PATH is unset or bare, the Debian package's place.
+    ["doveadm", "/usr/bin/doveadm"].into_iter().find_map(|bin| {
+        let out = std::process::Command::new(bin)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        version_of(&String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+/// The release line a `--version` output names.
+fn version_of(text: &str) -> Option<DovecotVersion> {
+    let v = text.split_whitespace().next()?;
+    if v.starts_with("2.3.") {
+        Some(DovecotVersion::V2_3)
+    } else if v.starts_with("2.4.") {
+        Some(DovecotVersion::V2_4)
+    } else {
+        None
+    }
+}
+
+/// `doveconf -n -P` of the installed Dovecot, read as `--dovecot-conf` would.
+fn doveconf_output() -> anyhow::Result<DovecotConf> {
+    let out = std::process::Command::new("doveconf")
+        .args(["-n", "-P"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running doveconf -n -P (is Dovecot installed here?)")?;
+    if !out.status.success() {
+        return Err(anyhow!(
+            "doveconf -n -P failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let dir = tempfile::tempdir().context("a temporary folder for doveconf's output")?;
+    let path = dir.path().join("doveconf-n-P.conf");
+    std::fs::write(&path, &out.stdout)?;
+    dovecot_conf::read_dovecot_conf(&path)
 }
 
 fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
@@ -55,21 +105,23 @@ pub(super) fn settle_for(
     pop3: Option<&str>,
     password_file: Option<&Path>,
 ) -> anyhow::Result<Plan> {
-    let conf = match &args.dovecot_conf {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            parse_dovecot_conf(path, &text)?
-        }
-        None => DovecotConf::default(),
+    let conf = match (&args.dovecot_conf, args.doveconf) {
+        (Some(path), _) => dovecot_conf::read_dovecot_conf(path)?,
+        (None, true) => doveconf_output()?,
+        (None, false) => DovecotConf::default(),
     };
-    let mut settings = Settings::enabled();
-    for (n, key, value) in &conf.plugin {
-        settings.set(key, value).map_err(|e| {
-            let path = args.dovecot_conf.as_deref().unwrap_or(Path::new("-"));
-            anyhow!("{}:{n}: {e}", path.display())
-        })?;
+    let version = args
+        .dovecot_version
+        .or(conf.syntax.as_ref().map(|(v, _)| *v))
+        .or_else(installed_version)
+        .unwrap_or(DovecotVersion::V2_4);
+    if let Some((v, why)) = &conf.syntax {
+        eprintln!(
+            "uidlmap: the configuration is in Dovecot {} syntax ({why})",
+            v.name()
+        );
     }
+    let mut settings = conf.settings()?;
     for s in &args.set {
         let (k, v) = s
             .split_once('=')
@@ -80,11 +132,42 @@ pub(super) fn settle_for(
     }
     let profile = args
         .imapc_profile
-        .or(conf.profile)
+        .or(conf.profile(version))
         .unwrap_or(ImapcProfile::Docs);
-    let (ih, ip, iu, is) = endpoint(Proto::Imap, imap, &conf.imap, args.starttls)?;
-    let (ph, pp, pu, ps) = endpoint(Proto::Pop3, pop3, &conf.pop3, args.starttls)?;
+    // The login user, for the configuration's `%u` / `%{user}`: the one a URL names.
+    let login = [imap, pop3]
+        .into_iter()
+        .flatten()
+        .find_map(|u| url::url_user(u));
+    let mut targets = [conf.imap.clone(), conf.pop3.clone()];
+    for (t, template) in targets.iter_mut().zip([&conf.imap_user, &conf.pop3_user]) {
+        if let (Some(tpl), Some(login)) = (template, &login) {
+            t.user = dovecot_conf::expand(tpl, login, version);
+        } else if let Some(tpl) = template.as_ref().filter(|t| !t.contains('%')) {
+            t.user = Some(tpl.clone());
+        }
+    }
+    let refusal = conf.refusal(version);
+    let [imap_target, pop3_target] = targets;
+    let (ih, ip, iu, is) = endpoint(Proto::Imap, imap, &imap_target, args.starttls)?;
+    let (ph, pp, pu, ps) = endpoint(Proto::Pop3, pop3, &pop3_target, args.starttls)?;
     let file = password_file.map(read_password_file).transpose()?;
+    if let Some(at) = &conf.hidden
+        && file.is_none()
+        && refusal.is_none()
+        && [
+            "UIDLMAP_IMAP_PASSWORD",
+            "UIDLMAP_POP3_PASSWORD",
+            "UIDLMAP_PASSWORD",
+        ]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none())
+    {
+        return Err(anyhow!(
+            "{at}: the password reads `# hidden, use -P to show it`: give the output of \
+             `doveconf -n -P` (with -P), or --password-file"
+        ));
+    }
     let ipass = password(
         Proto::Imap,
         file.as_ref(),
@@ -132,6 +215,8 @@ pub(super) fn settle_for(
             trust,
         },
         opts,
+        refusal,
+        version,
     })
 }
 
@@ -200,8 +285,13 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the source and builds the report.
-pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<Report> {
+/// Reads the source and builds the report (without reading anything where the version
+/// refuses the configuration).
+pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Report> {
+    if let Some(e) = &plan.refusal {
+        return Ok(refused_report(plan, e));
+    }
+    let (source, opts) = (&plan.source, &plan.opts);
     // Logins are retried inside; a connection dropped later costs the whole read.
     let m = opts
         .retry
@@ -227,7 +317,11 @@ pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<
             ));
         }
     }
-    let p = predict::predict(&m, &predict::Inputs::new(&opts.settings))?;
+    let inputs = predict::Inputs {
+        version: plan.version,
+        ..predict::Inputs::new(&opts.settings)
+    };
+    let p = predict::predict(&m, &inputs)?;
     let r = p.report(
         &format!("{}@{}", source.imap.user, source.imap.host),
         None,
@@ -235,6 +329,25 @@ pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<
         &|_, _| None,
     );
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_doveadm_prints() {
+        assert_eq!(
+            version_of("2.3.19.1 (9b53102964)\n"),
+            Some(DovecotVersion::V2_3)
+        );
+        assert_eq!(
+            version_of("2.4.1-4 (7d8c0e5759)"),
+            Some(DovecotVersion::V2_4)
+        );
+        assert_eq!(version_of("3.0.0"), None);
+        assert_eq!(version_of(""), None);
+    }
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -263,7 +376,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let report = runtime()?
         .block_on(async {
             if !show {
-                return verify(&plan.source, &plan.opts).await;
+                return verify(&plan).await;
             }
             // Progress on the terminal only: a line rewritten in place while reading.
             let ticker = tokio::spawn(async move {
@@ -272,20 +385,41 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
             });
-            let r = verify(&plan.source, &plan.opts).await;
+            let r = verify(&plan).await;
             ticker.abort();
             eprint!("\r\x1b[K");
             r
         })
         .context("verification failed")?;
-    let out = render(&report, args.format);
+    write_out(args, &render(&report, args.format))?;
+    verdict(&report).map_err(|m| check_failed(anyhow!(m)))
+}
+
+fn write_out(args: &VerifyArgs, out: &str) -> anyhow::Result<()> {
     match &args.output {
-        Some(path) => write_atomically(path, &out)?,
+        Some(path) => write_atomically(path, out),
         None => {
             let mut stdout = io::stdout().lock();
             stdout.write_all(out.as_bytes())?;
             stdout.flush()?;
+            Ok(())
         }
     }
-    verdict(&report).map_err(|m| check_failed(anyhow!(m)))
+}
+
+/// The prediction for a configuration the version refuses: doveadm stops before it
+/// reads anything, so neither is anything read here.
+fn refused_report(plan: &Plan, e: &ConfigError) -> Report {
+    let outcome = uidlmap::matcher::Outcome::config_error(plan.opts.settings.clone(), e);
+    let mut r = report::build(
+        &format!("{}@{}", plan.source.imap.user, plan.source.imap.host),
+        None,
+        plan.opts.profile.name(),
+        &outcome,
+        None,
+        &|_, _| None,
+    );
+    r.dovecot_version = plan.version.name().to_string();
+    r.setting_spellings = plan.opts.settings.misreadings(plan.version);
+    r
 }
