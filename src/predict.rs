@@ -123,6 +123,12 @@ impl Prediction<'_> {
         r.traffic = Some(self.migration.traffic.clone());
         r.dovecot_version = self.version.name().to_string();
         r.setting_spellings = self.misreadings.clone();
+        if matches!(
+            self.outcome.result,
+            matcher::DoveadmResult::ConfigError { .. }
+        ) {
+            r.mark_refused(&self.outcome.settings);
+        }
         r
     }
 }

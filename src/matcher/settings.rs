@@ -185,12 +185,12 @@ impl Settings {
                 DovecotVersion::V2_3 => {
                     let read = parse_bool_2_3(value);
                     if meant != Some(read) {
+                        let (read, other) = if read { ("YES", "no") } else { ("NO", "yes") };
                         out.push(format!(
-                            "{PREFIX}{name} = {value}: Dovecot 2.3 reads {shown} as {} (only a \
-                             first character n, N, 0, f or F means no); write `{}` if that is \
-                             what you mean",
-                            if read { "YES" } else { "NO" },
-                            if read { "yes" } else { "no" },
+                            "{PREFIX}{name} = {value}: Dovecot 2.3 reads {shown} as {read} \
+                             (only a first character n, N, 0, f or F means no); write `{}` \
+                             for what Dovecot does now, `{other}` for the opposite",
+                            read.to_lowercase(),
                         ));
                     }
                 }
@@ -199,10 +199,11 @@ impl Settings {
                         out.push(format!(
                             "{PREFIX}{name} = {value}: Dovecot 2.4 refuses {shown} (only yes, \
                              y, 1 and no): doveadm stops with a configuration error (exit \
-                             89) and migrates nothing; write `{}`",
+                             89) and migrates nothing; write {}",
                             match meant {
-                                Some(false) => "no",
-                                _ => "yes",
+                                Some(false) => "`no`",
+                                Some(true) => "`yes`",
+                                None => "`yes` or `no`",
                             }
                         ));
                     }

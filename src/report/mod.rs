@@ -282,6 +282,14 @@ pub fn recommendation_text(r: &Recommendation) -> String {
 }
 
 impl Report {
+    /// For a configuration the version refuses before reading anything: no traffic
+    /// (doveadm sends nothing), and the plugin's settings as the admin spelled them
+    /// (there is no reading of them to show).
+    pub fn mark_refused(&mut self, settings: &crate::matcher::Settings) {
+        self.traffic = None;
+        self.settings.extend(settings.spelled_pairs());
+    }
+
     /// YAML, as `--format yaml` prints it.
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).expect("a report always serialises")

@@ -421,5 +421,6 @@ fn refused_report(plan: &Plan, e: &ConfigError) -> Report {
     );
     r.dovecot_version = plan.version.name().to_string();
     r.setting_spellings = plan.opts.settings.misreadings(plan.version);
+    r.mark_refused(&plan.opts.settings);
     r
 }
