@@ -105,14 +105,19 @@ impl From<ImapcProfile> for ProfileChoice {
     }
 }
 
-/// The Dovecot whose plugin is predicted: 2.3 is 2.3.19.1 (Debian 12), 2.4 is 2.4.1
-/// (Debian 13). 2.4.3 and later also NFC-normalise `pop3_migration_mailbox`; 2.4.1 does
-/// not, and neither does the model (see `docs/dovecot-versions.md`).
+/// The Dovecot release line a prediction is for. 2.3 and 2.4 share the plugin's passes but
+/// differ in configuration syntax, imapc defaults, setting parsing and exit codes
+/// (`docs/dovecot-versions.md`). The real-Dovecot runner adds how to run each
+/// (`dovecot::DovecotVersion::root` and friends). 2.4.3 and later also NFC-normalise
+/// `pop3_migration_mailbox`; 2.4.1, the 2.4 modelled, does not, and neither does the
+/// model. The variants carry no doc comment of their own: clap would print it in `--help`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum DovecotVersion {
+    // 2.3.19.1 (Debian 12).
     #[default]
     #[value(name = "2.3")]
     V2_3,
+    // 2.4.1 (Debian 13).
     #[value(name = "2.4")]
     V2_4,
 }
@@ -140,23 +145,41 @@ impl DovecotVersion {
         }
     }
 
+    /// `2.3` or `2.4`.
     pub fn name(self) -> &'static str {
         match self {
             DovecotVersion::V2_3 => "2.3",
             DovecotVersion::V2_4 => "2.4",
         }
     }
+
+    /// Same as [`DovecotVersion::name`].
+    pub fn as_str(self) -> &'static str {
+        self.name()
+    }
+}
+
+impl std::fmt::Display for DovecotVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl std::str::FromStr for DovecotVersion {
     type Err = String;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "2.3" => Ok(DovecotVersion::V2_3),
-            "2.4" => Ok(DovecotVersion::V2_4),
-            other => Err(format!("unknown Dovecot version {other:?} (2.3 or 2.4)")),
+    /// `2.3` or `2.4`, or a full release of either line (`2.3.19.1`, `2.4.1`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        for v in DovecotVersion::ALL {
+            let line = v.name();
+            if s == line || s.strip_prefix(line).is_some_and(|r| r.starts_with('.')) {
+                return Ok(v);
+            }
         }
+        Err(format!(
+            "unknown Dovecot version {s:?}: expected 2.3 or 2.4"
+        ))
     }
 }
 

@@ -116,12 +116,13 @@ impl Prediction<'_> {
             name,
             description,
             profile.name(),
+            self.version,
             &self.outcome,
             self.audit.as_ref(),
             ids,
         );
+        r.pop3 = Some(report::pop3_entries(&self.migration.listing));
         r.traffic = Some(self.migration.traffic.clone());
-        r.dovecot_version = self.version.name().to_string();
         r.setting_spellings = self.misreadings.clone();
         if matches!(
             self.outcome.result,

@@ -74,7 +74,16 @@ async fn read(
 fn answer(sc: &Scenario, m: &Migration) -> report::DovecotReport {
     let p = predict::predict(m, &predict::Inputs::new(&sc.settings))
         .unwrap_or_else(|e| panic!("{}: {e}", sc.name));
-    report::build(&sc.name, None, "x", &p.outcome, None, &|_, _| None).dovecot
+    report::build(
+        &sc.name,
+        None,
+        "x",
+        uidlmap::domain::DovecotVersion::V2_3,
+        &p.outcome,
+        None,
+        &|_, _| None,
+    )
+    .dovecot
 }
 
 /// On every scenario whose servers do not act on the order of commands (no fault rules,

@@ -37,6 +37,9 @@ pub enum Format {
     /// shows it: `mailbox uid pop3_uidl pop3_order`, tab-separated; with several
     /// scenarios a first `scenario` column is added.
     Tsv,
+    /// One self-contained HTML page for all scenarios: the listings side by side with a
+    /// line per pairing, coloured by verdict.
+    Html,
 }
 
 #[derive(clap::Args, Debug)]
@@ -200,6 +203,7 @@ fn render(reports: &[Report], format: Format) -> String {
             o = serde_json::to_string_pretty(reports).expect("reports serialise");
             o.push('\n');
         }
+        Format::Html => o = report::html::render(reports),
         Format::Tsv => {
             let several = reports.len() > 1;
             if several {

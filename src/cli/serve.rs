@@ -2,16 +2,13 @@
 //! so that any client — Dovecot's dsync included — can be pointed at it.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use fake_servers::imap::{self as fimap, TlsMode};
-use fake_servers::pop3::{self as fpop3, Pop3Tls};
-use fake_servers::tls::TestCa;
+use fake_servers::ServeError;
 use serde_json::json;
-use tokio::net::TcpListener;
-use uidlmap::scenario::{self, run as scenario_run};
+use uidlmap::scenario::{self, serve as scenario_serve};
 
 use super::bad_input;
 
@@ -22,10 +19,13 @@ faults and timeline events applied to the served sessions as `uidlmap run` appli
 When ready, prints one JSON line on stdout: {\"pop3\":\"HOST:PORT\",\"imap\":\"HOST:PORT\",\
 \"user\":...,\"password\":...,\"settings\":{...}} where settings holds the scenario's \
 plugin settings under Dovecot's full names, ready to paste into a Dovecot configuration. \
-With --tls, POP3S and IMAPS listeners are added (\"pop3s\", \"imaps\"), STLS and STARTTLS \
-are offered on the plain ports, and \"ca_file\" names the test CA to trust. The password \
-printed is the scenario's own, not a secret of yours. Listens on 127.0.0.1 unless told \
-otherwise.";
+With --tls, POP3S and IMAPS listeners are added (\"pop3s\", \"imaps\"; --pop3s-port and \
+--imaps-port choose their ports), STLS and STARTTLS are offered on the plain ports, and \
+\"ca_file\" names the test CA to trust: a temporary file removed when serve exits, or \
+the --ca-out file, which is kept. The certificate names localhost, 127.0.0.1 and ::1; \
+clients that do not match IP addresses in certificates (isync) must connect to \
+localhost. The password printed is the scenario's own, not a secret of yours. Listens on \
+127.0.0.1 unless told otherwise.";
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -48,6 +48,18 @@ pub struct ServeArgs {
     /// Also serve POP3S and IMAPS, and offer STLS/STARTTLS, with a fresh test CA
     #[arg(long)]
     pub tls: bool,
+
+    /// POP3S port with --tls (0: any free port)
+    #[arg(long, default_value_t = 0, requires = "tls")]
+    pub pop3s_port: u16,
+
+    /// IMAPS port with --tls (0: any free port)
+    #[arg(long, default_value_t = 0, requires = "tls")]
+    pub imaps_port: u16,
+
+    /// With --tls, write the test CA (PEM) to FILE and keep it after serve exits
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca_out: Option<PathBuf>,
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
@@ -60,67 +72,45 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .block_on(serve(args, &sc))
 }
 
-async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(SocketAddr::new(ip, port))
-        .await
-        .with_context(|| format!("listening for {what} on {ip} port {port}"))
-        .map_err(bad_input)
-}
-
 async fn serve(args: &ServeArgs, sc: &scenario::Scenario) -> anyhow::Result<()> {
-    let pop3 = bind(args.listen, args.pop3_port, "POP3").await?;
-    let imap = bind(args.listen, args.imap_port, "IMAP").await?;
-    let ca = if args.tls || scenario_run::needs_tls(sc) {
-        Some(TestCa::generate().context("making the test CA")?)
-    } else {
-        None
-    };
-    let mut knobs = sc.knobs.clone();
-    if args.tls {
-        knobs.pop3.stls = true;
-        knobs.imap.starttls = true;
-    }
-    let mut with_knobs = sc.clone();
-    with_knobs.knobs = knobs;
-    let served = scenario_run::serve(&with_knobs, pop3, imap, ca.clone())?;
+    let servers = scenario_serve::servers(sc)
+        .context("making the test CA")?
+        .listen(args.listen)
+        .ports(args.pop3_port, args.imap_port)
+        .tls(args.tls)
+        .tls_ports(args.pop3s_port, args.imaps_port)
+        .start()
+        .map_err(|e| match e {
+            ServeError::Bind { .. } => bad_input(e),
+            other => anyhow::Error::new(other),
+        })?;
 
     let mut line = json!({
-        "pop3": served.pop3.to_string(),
-        "imap": served.imap.to_string(),
+        "pop3": servers.pop3().to_string(),
+        "imap": servers.imap().to_string(),
         "user": sc.world.user,
         "password": sc.world.password,
         "settings": sc.settings.dovecot_pairs().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
     });
-    // The CA file lives as long as we serve.
+    // A temporary CA file lives as long as we serve; a --ca-out file outlives us.
     let mut _ca_dir = None;
-    let mut tls_tasks = Vec::new();
-    if let (true, Some(ca)) = (args.tls, &ca) {
-        let dir = tempfile::tempdir().context("making a folder for the CA file")?;
-        let ca_file = dir.path().join("uidlmap-test-ca.pem");
-        std::fs::write(&ca_file, &ca.ca_pem).context("writing the CA file")?;
-        let pop3s = bind(args.listen, 0, "POP3S").await?;
-        let imaps = bind(args.listen, 0, "IMAPS").await?;
-        line["pop3s"] = json!(pop3s.local_addr()?.to_string());
-        line["imaps"] = json!(imaps.local_addr()?.to_string());
+    if let (Some(pop3s), Some(imaps)) = (servers.pop3s(), servers.imaps()) {
+        let ca_file = match &args.ca_out {
+            Some(path) => path.clone(),
+            None => {
+                let dir = tempfile::tempdir().context("making a folder for the CA file")?;
+                let path = dir.path().join("uidlmap-test-ca.pem");
+                _ca_dir = Some(dir);
+                path
+            }
+        };
+        servers
+            .write_ca(&ca_file)
+            .with_context(|| format!("writing the CA file {}", ca_file.display()))
+            .map_err(bad_input)?;
+        line["pop3s"] = json!(pop3s.to_string());
+        line["imaps"] = json!(imaps.to_string());
         line["ca_file"] = json!(ca_file.display().to_string());
-        let (mut p_opts, mut i_opts) = scenario_run::server_options(&with_knobs.knobs, Some(ca));
-        p_opts.tls = Pop3Tls::Implicit(ca.acceptor());
-        i_opts.tls = TlsMode::Implicit(ca.clone());
-        tls_tasks.push(tokio::spawn(fpop3::serve(
-            pop3s,
-            served.world.clone(),
-            served.script.clone(),
-            p_opts,
-            std::future::pending(),
-        )));
-        tls_tasks.push(tokio::spawn(fimap::serve(
-            imaps,
-            served.world.clone(),
-            served.script.clone(),
-            i_opts,
-            std::future::pending(),
-        )));
-        _ca_dir = Some(dir);
     }
     {
         let mut out = std::io::stdout().lock();
@@ -128,10 +118,7 @@ async fn serve(args: &ServeArgs, sc: &scenario::Scenario) -> anyhow::Result<()> 
         out.flush()?;
     }
     shutdown_signal().await;
-    for t in tls_tasks {
-        t.abort();
-    }
-    served.stop().await;
+    servers.stop().await;
     Ok(())
 }
 

@@ -1,15 +1,19 @@
-//! Real Dovecot (2.3.19.1, Debian packages) run by hand on 127.0.0.1, with no system daemon.
+//! Real Dovecot run by hand on 127.0.0.1, with no system daemon: 2.3.19.1 from the host's
+//! Debian packages, and 2.4.1 from a Debian 13 root (`.ci/dovecot24-root`) entered with
+//! `chroot`.
 //!
-//! - [`source`]: a private `dovecot -F` serving IMAP and POP3 (optionally TLS) from a
+//! - [`source`]: a private `dovecot -F` (2.3) serving IMAP and POP3 (optionally TLS) from a
 //!   Maildir we write, so UIDs, UIDVALIDITY and UIDLs are known in advance.
 //! - [`oracle`]: `doveadm backup -R imapc:` with the pop3_migration plugin against any IMAP +
-//!   POP3 source, then the stored `pop3.uidl` / `pop3.order` read back. This is the
-//!   reference uidlmap's matcher is checked against.
+//!   POP3 source, then the stored `pop3.uidl` / `pop3.order` read back, for either
+//!   [`DovecotVersion`]. This is the reference uidlmap's matcher is checked against.
+//! - [`config`]: the configuration files the oracle writes, in each version's syntax.
 //!
 //! Both need root: Dovecot refuses mail access as root, so the mail files are owned by
-//! `nobody` and Dovecot drops to that uid, which only root may do. How and why is in
-//! `notes/dovecot-interop.md`.
+//! `nobody` and Dovecot drops to that uid, which only root may do (and only root may
+//! chroot). How and why is in `notes/dovecot-interop.md` and `notes/dovecot-2.4.md`.
 
+pub mod config;
 pub mod oracle;
 pub mod source;
 
@@ -19,10 +23,12 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::domain::DovecotVersion;
 
 pub use oracle::{OracleOptions, OracleRun, PluginSummary, Rawlog, StoredMessage, run_backup};
 pub use source::{DovecotSource, Flag, SourceFolder, SourceMessage, SourceOptions};
@@ -31,6 +37,125 @@ pub use source::{DovecotSource, Flag, SourceFolder, SourceMessage, SourceOptions
 pub const DOVECOT_BIN: &str = "/usr/sbin/dovecot";
 /// The admin tool that runs dsync (and the plugin) and reads the result back.
 pub const DOVEADM_BIN: &str = "/usr/bin/doveadm";
+/// How the 2.4 binaries are entered.
+pub const CHROOT_BIN: &str = "/usr/sbin/chroot";
+/// The environment variable naming the Debian 13 root that holds Dovecot 2.4.
+pub const DOVECOT24_ROOT_ENV: &str = "UIDLMAP_DOVECOT24_ROOT";
+/// Where `.ci/dovecot24-root` builds that root when the variable is unset.
+pub const DOVECOT24_ROOT_DEFAULT: &str = "/var/cache/uidlmap/dovecot-2.4-root";
+/// Written by `.ci/dovecot24-root` as its last step: a root without it is half-built.
+pub const DOVECOT24_ROOT_MARKER: &str = ".uidlmap-root-complete";
+/// The pop3_migration plugin inside the 2.4 root.
+const PLUGIN_24: &str = "usr/lib/dovecot/modules/lib05_pop3_migration_plugin.so";
+
+impl DovecotVersion {
+    /// The directory doveadm sees as `/`: `None` for 2.3 (the host itself); for 2.4
+    /// `$UIDLMAP_DOVECOT24_ROOT`, else [`DOVECOT24_ROOT_DEFAULT`].
+    pub fn root(self) -> Option<PathBuf> {
+        match self {
+            DovecotVersion::V2_3 => None,
+            DovecotVersion::V2_4 => Some(
+                std::env::var_os(DOVECOT24_ROOT_ENV)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from(DOVECOT24_ROOT_DEFAULT)),
+            ),
+        }
+    }
+
+    /// Where a run's private directory goes on the host: every file doveadm reads or
+    /// writes must be inside its root, so for 2.4 this is the root's `/tmp`.
+    pub fn scratch_dir(self) -> PathBuf {
+        match self.root() {
+            None => std::env::temp_dir(),
+            Some(root) => root.join("tmp"),
+        }
+    }
+
+    /// A host path as doveadm of this version sees it (2.4: relative to the root);
+    /// `None` when a 2.4 run could not reach it.
+    pub fn inside_path(self, host: &Path) -> Option<PathBuf> {
+        match self.root() {
+            None => Some(host.to_path_buf()),
+            Some(root) => host
+                .strip_prefix(&root)
+                .ok()
+                .map(|rel| Path::new("/").join(rel)),
+        }
+    }
+
+    /// Why this version cannot be run here, or `None` when it can.
+    pub fn unavailable_reason(self) -> Option<String> {
+        let Some(root) = self.root() else {
+            return unavailable_reason();
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return Some("Dovecot 2.4 must be run as root here (chroot, then uid nobody)".into());
+        }
+        let complete = root.join(DOVECOT24_ROOT_MARKER).is_file()
+            && root.join(DOVEADM_BIN.trim_start_matches('/')).exists()
+            && root.join(PLUGIN_24).exists();
+        if !complete {
+            return Some(format!(
+                "no complete Debian 13 root with Dovecot 2.4 at {} (build it with \
+                 .ci/dovecot24-root, or point {DOVECOT24_ROOT_ENV} at one)",
+                root.display()
+            ));
+        }
+        if !Path::new(CHROOT_BIN).exists() {
+            return Some(format!("{CHROOT_BIN} not found"));
+        }
+        if lookup_user("nobody").is_none() {
+            return Some("no user 'nobody' on this system".into());
+        }
+        None
+    }
+
+    /// For tests: `true` when this version can run; otherwise prints
+    /// `skipped: <test>: Dovecot <version> not usable: ...` to stderr and returns `false`.
+    pub fn available_or_skip(self, test: &str) -> bool {
+        match self.unavailable_reason() {
+            None => true,
+            Some(why) => {
+                eprintln!("skipped: {test}: Dovecot {self} not usable: {why}");
+                false
+            }
+        }
+    }
+
+    /// What `dovecot --version` prints for this version, e.g. `2.4.1-4 (7d8c0e5759)`.
+    pub fn installed(self) -> Result<String, DovecotError> {
+        if let Some(why) = self.unavailable_reason() {
+            return Err(DovecotError::Unavailable(why));
+        }
+        let mut cmd = self.command(DOVECOT_BIN);
+        cmd.arg("--version").env_clear().stdin(Stdio::null());
+        let out = cmd
+            .output()
+            .map_err(DovecotError::io(format!("running {DOVECOT_BIN} --version")))?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || text.is_empty() {
+            return Err(DovecotError::Unavailable(format!(
+                "{DOVECOT_BIN} --version failed ({})",
+                out.status
+            )));
+        }
+        Ok(text)
+    }
+
+    /// A command running one of Dovecot's binaries (an absolute path) of this version.
+    pub(crate) fn command(self, bin: &str) -> Command {
+        match self.root() {
+            None => Command::new(bin),
+            Some(root) => {
+                let mut cmd = Command::new(CHROOT_BIN);
+                cmd.arg(root).arg(bin);
+                cmd
+            }
+        }
+    }
+}
 
 /// Everything that can go wrong while running Dovecot.
 #[derive(Debug, thiserror::Error)]
@@ -415,6 +540,37 @@ mod tests {
     fn quote_table() {
         assert_eq!(quote("plain"), "\"plain\"");
         assert_eq!(quote("a \"b\" #c\\"), "\"a \\\"b\\\" #c\\\\\"");
+    }
+
+    #[test]
+    fn versions_parse_and_print() {
+        for (text, want) in [
+            ("2.3", Some(DovecotVersion::V2_3)),
+            ("2.3.19.1", Some(DovecotVersion::V2_3)),
+            (" 2.4 ", Some(DovecotVersion::V2_4)),
+            ("2.4.1", Some(DovecotVersion::V2_4)),
+            ("2.45", None),
+            ("2", None),
+            ("", None),
+        ] {
+            assert_eq!(text.parse::<DovecotVersion>().ok(), want, "{text:?}");
+        }
+        assert_eq!(DovecotVersion::V2_4.to_string(), "2.4");
+        assert_eq!(DovecotVersion::default(), DovecotVersion::V2_3);
+    }
+
+    #[test]
+    fn paths_inside_the_root() {
+        let v = DovecotVersion::V2_3;
+        assert_eq!(v.inside_path(Path::new("/tmp/x")), Some("/tmp/x".into()));
+        let v = DovecotVersion::V2_4;
+        let root = v.root().expect("2.4 has a root");
+        assert_eq!(
+            v.inside_path(&root.join("tmp/run-1")),
+            Some("/tmp/run-1".into())
+        );
+        assert_eq!(v.inside_path(Path::new("/elsewhere/run")), None);
+        assert_eq!(v.scratch_dir(), root.join("tmp"));
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! plugin loaded, `doveadm fetch pop3.uidl` would reach the POP3 server again and match
 //! live instead of showing what was stored (spec §1).
 //!
+//! One oracle for both versions ([`OracleOptions::version`]): 2.4 runs as
+//! `chroot ROOT doveadm … --no-userdb-lookup` with every file of the run inside ROOT, and
+//! its configuration is written in 2.4's syntax ([`super::config`]); the log, rawlogs and
+//! stored rows are read back the same way.
+//!
 //! What 2.3.19.1 does that a caller must know (all seen on this harness):
 //! - exit 0 done, 75 temporary failure (the plugin refused INBOX), 134 abort (an IMAP
 //!   login failure, including an untrusted certificate on imaps), 139 crash (an
@@ -22,12 +27,13 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use super::config::{self, RunPaths};
 use super::{
-    DOVEADM_BIN, DovecotError, WorkDir, check_config_value, chown, exit_code, nobody,
-    prepare_child, quote, read_bounded, scrub, signal_group, wait_until,
+    DOVEADM_BIN, DovecotError, DovecotVersion, Ids, WorkDir, check_config_value, chown, exit_code,
+    nobody, prepare_child, read_bounded, scrub, signal_group, wait_until,
 };
 use crate::domain::{Endpoint, ImapcProfile};
 use crate::matcher::Settings;
@@ -44,25 +50,26 @@ const READ_LIMIT: u64 = 32 * 1024 * 1024;
 /// Bound on the read-back `doveadm fetch`.
 const READBACK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The destination's imapc lines for a profile.
-fn imapc_config(profile: ImapcProfile) -> &'static str {
-    match profile {
-        ImapcProfile::Bare => "imapc_features =\nmail_prefetch_count = 0\n",
-        ImapcProfile::Docs => {
-            "imapc_features = rfc822.size fetch-headers\nmail_prefetch_count = 20\n"
-        }
-    }
-}
-
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct OracleOptions {
+    /// Which Dovecot runs (2.3 on the host, 2.4 in its root).
+    pub version: DovecotVersion,
     pub imap: Endpoint,
     pub pop3: Endpoint,
     /// The plugin's settings. An empty `mailbox` leaves `pop3_migration_mailbox` unset,
     /// which turns the plugin off (it stays loaded).
     pub settings: Settings,
+    /// Plugin settings written exactly as given, `name = value` with no quoting (the
+    /// name with or without `pop3_migration_`), after [`Self::settings`] and replacing a
+    /// setting of the same name there: the admin's own spellings (`off`, `0`, an empty
+    /// value) that the typed settings cannot express.
+    pub raw_settings: Vec<(String, String)>,
     pub profile: ImapcProfile,
+    /// Replaces the profile's imapc lines with these, verbatim: `Some(vec![])` leaves
+    /// `imapc_features` and `mail_prefetch_count` unset (the version's own defaults);
+    /// `imapc_features = rfc822.size fetch-headers` under 2.4 measures the old name.
+    pub imapc_lines: Option<Vec<String>>,
     /// `imapc_cmd_timeout` (Dovecot's default is 5 min).
     pub imapc_cmd_timeout: Duration,
     /// The whole `doveadm backup`; past it doveadm's process group is killed.
@@ -76,6 +83,7 @@ pub struct OracleOptions {
     /// Reuse this directory (destination Maildir, imapc index) and keep it afterwards
     /// (it is made mode 0755 so `nobody` can reach the home inside); default: a fresh
     /// private directory, removed after the run. Rawlogs are cleared at each run.
+    /// For 2.4 it must be inside the root (e.g. under [`DovecotVersion::scratch_dir`]).
     pub workdir: Option<PathBuf>,
     /// Keep the fresh private directory after the run (for debugging).
     pub keep_workdir: bool,
@@ -84,14 +92,17 @@ pub struct OracleOptions {
 }
 
 impl OracleOptions {
-    /// The plugin on for `POP3-MIGRATION-NS/INBOX` with Dovecot's defaults, bare profile,
-    /// `imapc_cmd_timeout = 10s`, a 60 s bound on the whole run.
+    /// Dovecot 2.3, the plugin on for `POP3-MIGRATION-NS/INBOX` with Dovecot's defaults,
+    /// bare profile, `imapc_cmd_timeout = 10s`, a 60 s bound on the whole run.
     pub fn new(imap: Endpoint, pop3: Endpoint) -> Self {
         OracleOptions {
+            version: DovecotVersion::V2_3,
             imap,
             pop3,
             settings: Settings::enabled(),
+            raw_settings: Vec::new(),
             profile: ImapcProfile::Bare,
+            imapc_lines: None,
             imapc_cmd_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(60),
             ca_file: None,
@@ -160,8 +171,11 @@ pub struct PluginSummary {
 /// The outcome of one `doveadm backup`.
 #[derive(Clone, Debug)]
 pub struct OracleRun {
-    /// doveadm's exit code: 0 done, 75 temporary failure, 134 abort; 128 + signal when
-    /// killed (also after a timeout).
+    /// The version that ran.
+    pub version: DovecotVersion,
+    /// doveadm's exit code: 0 done, 75 temporary failure, 134 abort (2.3), 77 login
+    /// failure (2.4), 89 configuration error (2.4); 128 + signal when killed (also after
+    /// a timeout).
     pub exit_code: i32,
     pub timed_out: bool,
     pub elapsed: Duration,
@@ -234,38 +248,14 @@ fn plugin_line(line: &str) -> Option<(&str, &str)> {
 /// back what the destination stored. A failing migration is not an `Err`: its exit code
 /// and log are in the [`OracleRun`]; `Err` means the harness itself could not run.
 pub fn run_backup(opts: OracleOptions) -> Result<OracleRun, DovecotError> {
-    if let Some(why) = super::unavailable_reason() {
+    let version = opts.version;
+    if let Some(why) = version.unavailable_reason() {
         return Err(DovecotError::Unavailable(why));
     }
     validate(&opts)?;
     let mail_ids = nobody()?;
-    let mut wd = match &opts.workdir {
-        Some(p) => WorkDir::reuse(p)?,
-        None => WorkDir::create(None, "dovecot-oracle")?,
-    };
-    if opts.keep_workdir {
-        wd.keep();
-    }
-    let wd_str = wd.path().to_str().unwrap_or_default().to_string();
-    if wd_str.is_empty() || wd_str.contains([' ', '\t', '"', '\\']) {
-        return Err(DovecotError::BadOption(format!(
-            "the work directory {} must be a UTF-8 path without spaces, quotes or \\",
-            wd.path().display()
-        )));
-    }
-    for sub in ["home", "tmp", "state", "rawlog"] {
-        fs::create_dir_all(wd.join(sub))
-            .map_err(DovecotError::io(format!("creating {sub} in {wd_str}")))?;
-    }
-    // Each run's rawlogs stand alone, even in a reused directory.
-    for sub in ["rawlog/imapc", "rawlog/pop3c"] {
-        let _ = fs::remove_dir_all(wd.join(sub));
-        fs::create_dir(wd.join(sub))
-            .map_err(DovecotError::io(format!("creating {sub} in {wd_str}")))?;
-    }
-    for sub in ["home", "tmp", "rawlog/imapc", "rawlog/pop3c"] {
-        chown(&wd.join(sub), mail_ids)?;
-    }
+    let (wd, wd_str) = prepare_workdir(&opts, mail_ids)?;
+    let inside = |host: &Path| inside_str(version, host);
 
     // Dovecot reads ssl_client_ca_file only after dropping to nobody, so a copy that
     // nobody can read goes into the work directory (an unreadable CA file makes doveadm
@@ -281,38 +271,130 @@ pub fn run_backup(opts: OracleOptions) -> Result<OracleRun, DovecotError> {
         None => None,
     };
 
+    let paths = RunPaths {
+        workdir: wd_str.clone(),
+        ca_file: match &ca_copy {
+            Some(p) => Some(inside(p)?),
+            None => None,
+        },
+        mail_uid: mail_ids.uid,
+        mail_gid: mail_ids.gid,
+    };
     let dest_conf = wd.join("dest.conf");
     let read_conf = wd.join("readback.conf");
     super::write_file(
         &dest_conf,
-        destination_config(&wd_str, &opts, ca_copy.as_deref()).as_bytes(),
+        config::destination(&opts, &paths).as_bytes(),
         0o600,
     )?;
-    super::write_file(&read_conf, readback_config(&wd_str).as_bytes(), 0o600)?;
+    super::write_file(
+        &read_conf,
+        config::readback(version, &paths).as_bytes(),
+        0o600,
+    )?;
+    let (dest_inside, read_inside) = (inside(&dest_conf)?, inside(&read_conf)?);
 
     let secrets = [opts.imap.password.expose(), opts.pop3.password.expose()];
     let stdout_path = wd.join("backup.stdout");
     let stderr_path = wd.join("backup.stderr");
     let started = Instant::now();
+    let mut args = vec!["-D", "-c", dest_inside.as_str(), "backup"];
+    args.extend(no_userdb(version));
+    args.extend(["-R", opts.imapc_location.as_str()]);
     let (status, timed_out) = run_doveadm(
+        version,
         &wd,
-        &[
-            "-D".as_ref(),
-            "-c".as_ref(),
-            dest_conf.as_os_str(),
-            "backup".as_ref(),
-            "-R".as_ref(),
-            opts.imapc_location.as_ref(),
-        ],
+        &wd_str,
+        &args,
         &stdout_path,
         &stderr_path,
         opts.timeout,
     )?;
     let elapsed = started.elapsed();
 
+    let (log, plugin_lines) = read_log([&stderr_path, &stdout_path], &secrets);
+
+    let messages = read_back(version, &wd, &wd_str, &read_inside, &secrets)?;
+    let imapc_rawlog = read_rawlog(&wd.join("rawlog/imapc"), &secrets);
+    let pop3c_rawlog = read_rawlog(&wd.join("rawlog/pop3c"), &secrets);
+
+    let kept = opts.workdir.is_some() || opts.keep_workdir;
+    Ok(OracleRun {
+        version,
+        exit_code: exit_code(&status),
+        timed_out,
+        elapsed,
+        log,
+        plugin_lines,
+        messages,
+        imapc_rawlog,
+        pop3c_rawlog,
+        workdir: kept.then(|| wd.path().to_path_buf()),
+    })
+}
+
+/// The run's directory, created (or reused) with its subdirectories, owned as Dovecot
+/// needs them, and its path as doveadm sees it.
+fn prepare_workdir(opts: &OracleOptions, mail_ids: Ids) -> Result<(WorkDir, String), DovecotError> {
+    let version = opts.version;
+    let mut wd = match &opts.workdir {
+        Some(p) => WorkDir::reuse(p)?,
+        // 2.3 keeps its old place (the system temp dir); 2.4 must see the directory.
+        None => match version {
+            DovecotVersion::V2_3 => WorkDir::create(None, "dovecot-oracle")?,
+            DovecotVersion::V2_4 => {
+                WorkDir::create(Some(&version.scratch_dir()), "dovecot-oracle")?
+            }
+        },
+    };
+    if opts.keep_workdir {
+        wd.keep();
+    }
+    let wd_str = inside_str(version, wd.path())?;
+    if wd_str.is_empty() || wd_str.contains([' ', '\t', '"', '\\']) {
+        return Err(DovecotError::BadOption(format!(
+            "the work directory {} must be a UTF-8 path without spaces, quotes or \\",
+            wd.path().display()
+        )));
+    }
+    for sub in ["home", "tmp", "state", "rawlog"] {
+        fs::create_dir_all(wd.join(sub)).map_err(DovecotError::io(format!(
+            "creating {sub} in {}",
+            wd.path().display()
+        )))?;
+    }
+    // Each run's rawlogs stand alone, even in a reused directory.
+    for sub in ["rawlog/imapc", "rawlog/pop3c"] {
+        let _ = fs::remove_dir_all(wd.join(sub));
+        fs::create_dir(wd.join(sub)).map_err(DovecotError::io(format!(
+            "creating {sub} in {}",
+            wd.path().display()
+        )))?;
+    }
+    for sub in ["home", "tmp", "rawlog/imapc", "rawlog/pop3c"] {
+        chown(&wd.join(sub), mail_ids)?;
+    }
+    Ok((wd, wd_str))
+}
+
+/// A host path as doveadm of `version` sees it, as a string for a configuration file.
+fn inside_str(version: DovecotVersion, host: &Path) -> Result<String, DovecotError> {
+    let p = version.inside_path(host).ok_or_else(|| {
+        DovecotError::BadOption(format!(
+            "{} is outside the Dovecot {version} root {}",
+            host.display(),
+            version.root().unwrap_or_default().display()
+        ))
+    })?;
+    Ok(p.to_str().unwrap_or_default().to_string())
+}
+
+/// doveadm's stderr then stdout as lines (times stripped, secrets scrubbed), and the
+/// plugin's and every error, warning, fatal or panic line among them.
+fn read_log(paths: [&Path; 2], secrets: &[&str]) -> (Vec<String>, Vec<String>) {
     let mut log: Vec<String> = Vec::new();
-    for path in [&stderr_path, &stdout_path] {
-        let text = scrub(&read_bounded(path, READ_LIMIT), &secrets);
+    for path in paths {
+        let text = scrub(&read_bounded(path, READ_LIMIT), secrets);
         log.extend(text.lines().map(|l| strip_syslog_time(l).to_string()));
     }
     let plugin_lines = log
@@ -325,23 +407,7 @@ pub fn run_backup(opts: OracleOptions) -> Result<OracleRun, DovecotError> {
         })
         .cloned()
         .collect();
-
-    let messages = read_back(&wd, &read_conf, &secrets)?;
-    let imapc_rawlog = read_rawlog(&wd.join("rawlog/imapc"), &secrets);
-    let pop3c_rawlog = read_rawlog(&wd.join("rawlog/pop3c"), &secrets);
-
-    let kept = opts.workdir.is_some() || opts.keep_workdir;
-    Ok(OracleRun {
-        exit_code: exit_code(&status),
-        timed_out,
-        elapsed,
-        log,
-        plugin_lines,
-        messages,
-        imapc_rawlog,
-        pop3c_rawlog,
-        workdir: kept.then(|| wd.path().to_path_buf()),
-    })
+    (log, plugin_lines)
 }
 
 fn validate(opts: &OracleOptions) -> Result<(), DovecotError> {
@@ -371,124 +437,53 @@ fn validate(opts: &OracleOptions) -> Result<(), DovecotError> {
     for line in &opts.extra_config {
         check_config_value("an extra_config line", line)?;
     }
+    for line in opts.imapc_lines.iter().flatten() {
+        check_config_value("an imapc line", line)?;
+    }
+    for (k, v) in &opts.raw_settings {
+        check_config_value(&format!("the raw setting {k}"), v)?;
+        let short = k
+            .trim()
+            .strip_prefix(crate::matcher::settings::PREFIX)
+            .unwrap_or(k.trim());
+        if short.is_empty() || !short.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(DovecotError::BadOption(format!(
+                "a raw setting name must be a pop3_migration_ name, not {k:?}"
+            )));
+        }
+    }
     Ok(())
 }
 
-fn destination_config(wd: &str, opts: &OracleOptions, ca_file: Option<&Path>) -> String {
-    let secs = opts.imapc_cmd_timeout.as_secs().max(1);
-    let imapc_ssl = match opts.imap.security {
-        Security::Plain => "no",
-        Security::Implicit => "imaps",
-        Security::StartTls => "starttls",
-    };
-    let pop3c_ssl = match opts.pop3.security {
-        Security::Plain => "no",
-        Security::Implicit => "pop3s",
-        Security::StartTls => "starttls",
-    };
-    let mut conf = format!(
-        "# Written by uidlmap's oracle: the destination of doveadm backup -R imapc:
-# base_dir is empty so that pop3c does not ask the (absent) dns-client service.
-base_dir =
-state_dir = {wd}/state
-mail_uid = nobody
-mail_gid = nogroup
-mail_location = maildir:~/Maildir
-mail_temp_dir = {wd}/tmp
-mail_debug = yes
-mail_plugins = $mail_plugins pop3_migration
-imapc_host = {ihost}
-imapc_port = {iport}
-imapc_user = {iuser}
-imapc_password = {ipass}
-imapc_ssl = {imapc_ssl}
-imapc_ssl_verify = yes
-imapc_rawlog_dir = {wd}/rawlog/imapc
-imapc_cmd_timeout = {secs}s
-pop3c_host = {phost}
-pop3c_port = {pport}
-pop3c_user = {puser}
-pop3c_password = {ppass}
-pop3c_ssl = {pop3c_ssl}
-pop3c_ssl_verify = yes
-pop3c_rawlog_dir = {wd}/rawlog/pop3c
-{profile}namespace inbox {{
-  inbox = yes
-  separator = /
-  prefix =
-}}
-namespace pop3c {{
-  prefix = {POP3C_PREFIX}
-  separator = /
-  location = pop3c:
-  inbox = no
-  list = no
-  hidden = yes
-}}
-",
-        ihost = quote(&opts.imap.host),
-        iport = opts.imap.port,
-        iuser = quote(&opts.imap.user),
-        ipass = quote(opts.imap.password.expose()),
-        phost = quote(&opts.pop3.host),
-        pport = opts.pop3.port,
-        puser = quote(&opts.pop3.user),
-        ppass = quote(opts.pop3.password.expose()),
-        profile = imapc_config(opts.profile),
-    );
-    if let Some(ca) = ca_file {
-        conf.push_str(&format!(
-            "ssl_client_ca_file = {}\n",
-            quote(&ca.to_string_lossy())
-        ));
+/// 2.4's doveadm insists on a userdb unless told there is none; 2.3's does not know the
+/// option (the environment's `USER` and `HOME` stand in for the lookup).
+fn no_userdb(version: DovecotVersion) -> Option<&'static str> {
+    match version {
+        DovecotVersion::V2_3 => None,
+        DovecotVersion::V2_4 => Some("--no-userdb-lookup"),
     }
-    conf.push_str("plugin {\n");
-    for (k, v) in opts.settings.dovecot_pairs() {
-        conf.push_str(&format!("  {k} = {}\n", quote(&v)));
-    }
-    conf.push_str("}\n");
-    for line in &opts.extra_config {
-        conf.push_str(line);
-        conf.push('\n');
-    }
-    conf
 }
 
-fn readback_config(wd: &str) -> String {
-    format!(
-        "# Written by uidlmap's oracle: reads the destination back, without the plugin.
-base_dir =
-state_dir = {wd}/state
-mail_uid = nobody
-mail_gid = nogroup
-mail_location = maildir:~/Maildir
-mail_temp_dir = {wd}/tmp
-namespace inbox {{
-  inbox = yes
-  separator = /
-  prefix =
-}}
-"
-    )
-}
-
-/// Runs doveadm as [`LOCAL_USER`] with `HOME` in the work directory; kills its process
-/// group (TERM, then KILL) at `timeout`.
+/// Runs doveadm (of `version`, so inside its root for 2.4) as [`LOCAL_USER`] with `HOME`
+/// in the work directory (`wd_inside` is that directory as doveadm sees it); kills its
+/// process group (TERM, then KILL) at `timeout`.
 fn run_doveadm(
+    version: DovecotVersion,
     wd: &WorkDir,
-    args: &[&std::ffi::OsStr],
+    wd_inside: &str,
+    args: &[&str],
     stdout: &Path,
     stderr: &Path,
     timeout: Duration,
 ) -> Result<(std::process::ExitStatus, bool), DovecotError> {
     let out = fs::File::create(stdout).map_err(DovecotError::io("creating doveadm's stdout"))?;
     let err = fs::File::create(stderr).map_err(DovecotError::io("creating doveadm's stderr"))?;
-    let mut cmd = Command::new(DOVEADM_BIN);
+    let mut cmd = version.command(DOVEADM_BIN);
     cmd.args(args)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("USER", LOCAL_USER)
-        .env("HOME", wd.join("home"))
+        .env("HOME", format!("{wd_inside}/home"))
         .current_dir(wd.path())
         .stdin(Stdio::null())
         .stdout(out)
@@ -522,23 +517,25 @@ fn run_doveadm(
 
 /// Reads the stored UIDLs and orders with the plugin-free configuration.
 fn read_back(
+    version: DovecotVersion,
     wd: &WorkDir,
-    read_conf: &Path,
+    wd_inside: &str,
+    read_conf: &str,
     secrets: &[&str],
 ) -> Result<Vec<StoredMessage>, DovecotError> {
     let stdout = wd.join("readback.stdout");
     let stderr = wd.join("readback.stderr");
+    let mut args = vec!["-f", "json", "-c", read_conf, "fetch"];
+    args.extend(no_userdb(version));
+    args.extend([
+        "mailbox uid pop3.uidl pop3.order hdr.message-id hdr.subject",
+        "all",
+    ]);
     let (status, timed_out) = run_doveadm(
+        version,
         wd,
-        &[
-            "-f".as_ref(),
-            "json".as_ref(),
-            "-c".as_ref(),
-            read_conf.as_os_str(),
-            "fetch".as_ref(),
-            "mailbox uid pop3.uidl pop3.order hdr.message-id hdr.subject".as_ref(),
-            "all".as_ref(),
-        ],
+        wd_inside,
+        &args,
         &stdout,
         &stderr,
         READBACK_TIMEOUT,
@@ -695,6 +692,7 @@ mod tests {
     #[test]
     fn summaries_from_log() {
         let run = OracleRun {
+            version: DovecotVersion::V2_3,
             exit_code: 0,
             timed_out: false,
             elapsed: Duration::ZERO,
@@ -718,24 +716,6 @@ mod tests {
                 matched_by_headers: Some(3),
             }]
         );
-    }
-
-    #[test]
-    fn config_quotes_secrets_and_names_settings() {
-        let mut opts =
-            OracleOptions::same_account("127.0.0.1", 1, 2, "u", Secret::new("a \"b\" #c"));
-        opts.settings.skip_size_check = true;
-        opts.profile = ImapcProfile::Docs;
-        let conf = destination_config("/w", &opts, None);
-        assert!(
-            conf.contains("imapc_password = \"a \\\"b\\\" #c\"\n"),
-            "{conf}"
-        );
-        assert!(conf.contains("pop3_migration_mailbox = \"POP3-MIGRATION-NS/INBOX\""));
-        assert!(conf.contains("pop3_migration_skip_size_check = \"yes\""));
-        assert!(conf.contains("imapc_features = rfc822.size fetch-headers\n"));
-        assert!(conf.contains("imapc_cmd_timeout = 10s\n"));
-        assert!(!format!("{opts:?}").contains("#c"));
     }
 
     #[test]

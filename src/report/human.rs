@@ -6,7 +6,7 @@ use super::Report;
 
 /// Shows a UIDL readably: as it is when printable ASCII without spaces, quoted with
 /// escapes otherwise (spaces, tabs and 8-bit bytes are exactly what breaks things).
-fn show(uidl: &str) -> String {
+pub(super) fn show(uidl: &str) -> String {
     if !uidl.is_empty() && uidl.bytes().all(|b| b.is_ascii_graphic()) {
         uidl.to_string()
     } else {
@@ -108,7 +108,11 @@ pub fn human(r: &Report) -> String {
             a.counts.not_migrated,
             a.counts.unknown
         );
-        let _ = writeln!(o, "recommendation: {}", a.recommendation);
+        let _ = writeln!(o, "recommendation: {}", a.recommendation.reason);
+        // The block as it is to be pasted, indented so it stands apart from the text.
+        for line in a.recommendation.config.lines() {
+            let _ = writeln!(o, "  {line}");
+        }
     }
     if let Some(t) = &r.traffic {
         let _ = writeln!(

@@ -1,11 +1,14 @@
-//! Renderings of a result: the structured [`Report`] (YAML/JSON), a human summary,
-//! the TSV of what Dovecot would store, and dovecot-uidlist `P`/`O` fields.
+//! Renderings of a result: the structured [`Report`] (YAML/JSON), a human summary, the
+//! HTML page ([`html`]), the TSV of what Dovecot would store, and dovecot-uidlist
+//! `P`/`O` fields; the recommendation as advice with a configuration block.
 //!
 //! A report always says which answer is which: `dovecot` is what Dovecot 2.3.19 would
 //! do, bugs and all; `audit` is how that compares with the truth. Output is
 //! deterministic: mailboxes in dsync's order, messages in UID order, no ports, paths or
 //! timings.
 
+mod advice;
+pub mod html;
 mod human;
 mod tsv;
 
@@ -13,13 +16,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::matcher::audit::{Audit, Counts, Expected, Recommendation};
+use crate::matcher::Listing;
+use crate::matcher::audit::{Audit, Counts, Expected};
 use crate::matcher::outcome::{Stored, maildir_stored};
 use crate::matcher::{Outcome, SyncStatus};
 
 /// Shown for a UIDL that a maildir destination replaces by the message's file name.
 pub const MAILDIR_FILE_NAME: &str = "<maildir file name>";
 
+pub use advice::{Advice, advice, config_block};
 pub use human::human;
 pub use tsv::{TSV_HEADER, TsvError, dovecot_uidlist, read_cache, tsv_lines};
 
@@ -42,6 +47,9 @@ pub struct Report {
     pub setting_spellings: Vec<String>,
     /// What Dovecot would do.
     pub dovecot: DovecotReport,
+    /// The POP3 maildrop as listed (absent where it was not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pop3: Option<Vec<Pop3Entry>>,
     /// How that compares with the truth (absent with `--no-audit`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditReport>,
@@ -121,12 +129,35 @@ pub struct MessageReport {
     pub expected: Option<String>,
 }
 
+/// One POP3 message as `UIDL` and `LIST` gave it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Pop3Entry {
+    pub number: u32,
+    pub uidl: String,
+    /// `LIST` octets (absent where not read: `skip_size_check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// The POP3 side of a listing, for [`Report::pop3`].
+pub fn pop3_entries(listing: &Listing) -> Vec<Pop3Entry> {
+    listing
+        .pop3
+        .iter()
+        .map(|m| Pop3Entry {
+            number: m.number,
+            uidl: m.uidl.clone(),
+            size: m.size,
+        })
+        .collect()
+}
+
 /// The audit, summarised.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct AuditReport {
     #[serde(flatten)]
     pub counts: Counts,
-    pub recommendation: String,
+    pub recommendation: Advice,
 }
 
 /// Per-server traffic.
@@ -151,12 +182,13 @@ pub struct Expectation {
     pub failures: Vec<String>,
 }
 
-/// Builds a report, for Dovecot 2.3 ([`crate::predict::Prediction::report`] names the
-/// version it predicted). `ids` names the message behind (mailbox, UID) where known.
+/// Builds a report of what Dovecot `version` does (its advice in that version's
+/// syntax). `ids` names the message behind (mailbox, UID) where known.
 pub fn build(
     name: &str,
     description: Option<&str>,
     imapc: &str,
+    version: crate::domain::DovecotVersion,
     outcome: &Outcome<'_>,
     audit: Option<&Audit>,
     ids: &dyn Fn(&str, u32) -> Option<String>,
@@ -228,7 +260,7 @@ pub fn build(
         description: description.map(str::to_string),
         settings: outcome.settings.dovecot_pairs().into_iter().collect(),
         imapc: imapc.to_string(),
-        dovecot_version: crate::domain::DovecotVersion::default().name().to_string(),
+        dovecot_version: version.name().to_string(),
         setting_spellings: Vec::new(),
         dovecot: DovecotReport {
             exit_code: outcome.result.exit_code(),
@@ -236,48 +268,14 @@ pub fn build(
             mailboxes,
             log: outcome.log.iter().map(|l| l.to_string()).collect(),
         },
+        pop3: None,
         audit: audit.map(|a| AuditReport {
             counts: a.counts,
-            recommendation: recommendation_text(&a.recommendation),
+            recommendation: advice(&a.recommendation, version),
         }),
         traffic: None,
         expectation: None,
         other_versions: Vec::new(),
-    }
-}
-
-/// The recommendation in words.
-pub fn recommendation_text(r: &Recommendation) -> String {
-    let changes = |t: &crate::matcher::audit::Trial| {
-        t.changes
-            .iter()
-            .map(|(n, v)| format!("pop3_migration_{n}={}", if *v { "yes" } else { "no" }))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    match r {
-        Recommendation::KeepSettings => "keep these settings: every UIDL is carried right".into(),
-        Recommendation::Change(t) => format!("set {}: every UIDL is then carried right", changes(t)),
-        Recommendation::Impossible { best: Some(t) } if t.changes.is_empty() => format!(
-            "no combination of the plugin's settings does better than these ({} wrong, {} lost, {} order-lost, {} not migrated, exit {}): the cause lies outside the plugin's settings",
-            t.counts.wrong, t.counts.lost, t.counts.order_lost, t.counts.not_migrated, t.exit_code
-        ),
-        Recommendation::Impossible { best: Some(t) } => format!(
-            "no combination of the plugin's settings carries every UIDL right; the best, {}, still gives {} wrong, {} lost, {} order-lost, {} not migrated (exit {})",
-            changes(t),
-            t.counts.wrong,
-            t.counts.lost,
-            t.counts.order_lost,
-            t.counts.not_migrated,
-            t.exit_code
-        ),
-        Recommendation::Impossible { best: None } => {
-            "no combination of the plugin's settings carries every UIDL right".into()
-        }
-        Recommendation::Undecided => {
-            "undecided: some messages cannot be told apart by content (duplicates or unreadable headers)"
-                .into()
-        }
     }
 }
 
@@ -287,6 +285,7 @@ impl Report {
     /// (there is no reading of them to show).
     pub fn mark_refused(&mut self, settings: &crate::matcher::Settings) {
         self.traffic = None;
+        self.pop3 = None;
         self.settings.extend(settings.spelled_pairs());
     }
 

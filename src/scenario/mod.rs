@@ -9,14 +9,17 @@
 //! - [`format`](mod@format): the serde types mirroring the YAML, with positions; the JSON Schema.
 //! - [`knobs`]: the server knobs, defined once: defaults, schema, fake-server options.
 //! - [`load`]: parse, validate, build a [`Scenario`].
-//! - [`generate`]: deterministic message generation, line ends, UIDL templates.
-//! - [`run`]: serve a scenario's world, predict, check the expectations.
+//! - [`generate`]: deterministic message generation, line ends, UIDL templates (re-exported
+//!   from the fake servers' crate).
+//! - [`serve`]: a scenario's world on the fake servers from a library call.
+//! - [`run`]: a scenario end to end: serve, read, predict, check the expectations.
 
 pub mod format;
 pub mod generate;
 pub mod knobs;
 pub mod load;
 pub mod run;
+pub mod serve;
 
 use std::collections::BTreeMap;
 use std::fmt;

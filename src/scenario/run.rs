@@ -13,12 +13,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fake_servers::imap::{self as fimap, ImapOptions};
-use fake_servers::pop3::{self as fpop3, Pop3Options};
+use fake_servers::imap::ImapOptions;
+use fake_servers::pop3::Pop3Options;
 use fake_servers::tls::TestCa;
-use fake_servers::{Script, SharedWorld};
+use fake_servers::{FakeServers, Script, Servers, SharedWorld};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use super::{Scenario, ServerKnobs, Truth};
 use crate::domain::{DovecotVersion, Endpoint, ImapcProfile};
@@ -50,27 +49,13 @@ pub struct Served {
     pub world: SharedWorld,
     pub script: Script,
     pub ca: Option<TestCa>,
-    stops: Vec<oneshot::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    servers: FakeServers,
 }
 
 impl Served {
     /// Stops both servers and waits for their sessions to end.
-    pub async fn stop(mut self) {
-        for s in self.stops.drain(..) {
-            let _ = s.send(());
-        }
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        for s in self.stops.drain(..) {
-            let _ = s.send(());
-        }
+    pub async fn stop(self) {
+        self.servers.stop().await;
     }
 }
 
@@ -86,40 +71,23 @@ pub fn serve(
     imap_listener: TcpListener,
     ca: Option<TestCa>,
 ) -> std::io::Result<Served> {
-    let world = sc.shared_world();
-    let script = sc.script();
     let (pop3_opts, imap_opts) = server_options(&sc.knobs, ca.as_ref());
-    let (pop3, imap) = (pop3_listener.local_addr()?, imap_listener.local_addr()?);
-    let (ptx, prx) = oneshot::channel::<()>();
-    let (itx, irx) = oneshot::channel::<()>();
-    let tasks = vec![
-        tokio::spawn(fpop3::serve(
-            pop3_listener,
-            world.clone(),
-            script.clone(),
-            pop3_opts,
-            async {
-                let _ = prx.await;
-            },
-        )),
-        tokio::spawn(fimap::serve(
-            imap_listener,
-            world.clone(),
-            script.clone(),
-            imap_opts,
-            async {
-                let _ = irx.await;
-            },
-        )),
-    ];
+    let mut servers = Servers::shared(sc.shared_world())
+        .script(sc.script())
+        .pop3_options(pop3_opts)
+        .imap_options(imap_opts)
+        .listeners(pop3_listener, imap_listener);
+    if let Some(ca) = &ca {
+        servers = servers.ca(ca.clone());
+    }
+    let servers = servers.start().map_err(std::io::Error::other)?;
     Ok(Served {
-        pop3,
-        imap,
-        world,
-        script,
+        pop3: servers.pop3(),
+        imap: servers.imap(),
+        world: servers.world().clone(),
+        script: servers.script().clone(),
         ca,
-        stops: vec![ptx, itx],
-        tasks,
+        servers,
     })
 }
 
@@ -352,8 +320,13 @@ fn imap_failure_report(
             exit_code: exit,
             result,
             mailboxes: Vec::new(),
-            log: vec![format!("Error: {err}")],
+            log: vec![match err.split_once(": NO ").filter(|_| is_login) {
+                // imapc's own words, which both versions log (measured).
+                Some((_, why)) => format!("Error: Authentication failed: {why}"),
+                None => format!("Error: {err}"),
+            }],
         },
+        pop3: None,
         audit: None,
         traffic: None,
         expectation: None,
@@ -400,11 +373,11 @@ fn config_error_report(sc: &Scenario, profile: ImapcProfile, version: DovecotVer
         &sc.name,
         Some(&sc.description),
         profile.name(),
+        version,
         &outcome,
         None,
         &|_, _| None,
     );
-    r.dovecot_version = version.name().to_string();
     r.setting_spellings = sc.settings.misreadings(version);
     r.mark_refused(&sc.settings);
     r

@@ -30,6 +30,8 @@ pub enum Format {
     Tsv,
     /// The `P`/`O` fields Dovecot would write into each maildir's dovecot-uidlist.
     DovecotUidlist,
+    /// One self-contained HTML page: the listings side by side, a line per pairing.
+    Html,
 }
 
 #[derive(clap::Args, Debug)]

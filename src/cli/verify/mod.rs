@@ -260,6 +260,7 @@ fn render(r: &Report, format: Format) -> String {
             s
         }
         Format::Yaml => r.to_yaml(),
+        Format::Html => report::html::render(std::slice::from_ref(r)),
         Format::Tsv => {
             let mut o = String::new();
             let _ = writeln!(o, "{}", report::TSV_HEADER);
@@ -415,11 +416,11 @@ fn refused_report(plan: &Plan, e: &ConfigError) -> Report {
         &format!("{}@{}", plan.source.imap.user, plan.source.imap.host),
         None,
         plan.opts.profile.name(),
+        plan.version,
         &outcome,
         None,
         &|_, _| None,
     );
-    r.dovecot_version = plan.version.name().to_string();
     r.setting_spellings = plan.opts.settings.misreadings(plan.version);
     r.mark_refused(&plan.opts.settings);
     r
