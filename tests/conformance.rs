@@ -158,6 +158,8 @@ fn the_command_prints_the_table_and_exits_by_agreement() {
         "table",
         "--jobs",
         "2",
+        "--dovecot-version",
+        "2.3",
         "scenarios/basic",
     ]);
     if !dovecot_or_skip("the_command_prints_the_table_and_exits_by_agreement") {
@@ -166,7 +168,7 @@ fn the_command_prints_the_table_and_exits_by_agreement() {
     }
     let stdout = &out.stdout;
     assert_eq!(out.code, 0, "{stdout}\n{}", out.stderr);
-    assert!(stdout.starts_with("| scenario | imapc docs | imapc bare |\n|---|---|---|\n"));
+    assert!(stdout.starts_with("| scenario | 2.3 docs | 2.3 bare |\n|---|---|---|\n"));
     assert!(
         stdout.contains("| `basic/identical` | agree | agree |"),
         "{stdout}"

@@ -88,7 +88,7 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
     for v in &versions {
         if let Some(why) = v.unavailable_reason() {
             return Err(bad_input(anyhow::anyhow!(
-                "cannot run Dovecot {} here: {why}",
+                "cannot run Dovecot {} here: {why} (--dovecot-version picks the versions run)",
                 v.name()
             )));
         }

@@ -334,20 +334,22 @@ fn reword_2_4(line: &LogLine) -> String {
     if rest.starts_with("UIDL for msg ") {
         return format!("imapc: {t}");
     }
-    for head in [
-        "Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: ",
-        "Failed to get size for msg ",
-    ] {
-        if rest.starts_with(head) {
-            // `Failed to get size for msg N: Mailbox …: why` loses the inner prefix too.
-            let cut = match rest.find(": ").map(|i| i + 2) {
-                Some(i) if head.starts_with("Failed") => {
-                    format!("{}{}", &rest[..i], rest[i..].trim_start_matches(INNER))
-                }
-                _ => format!("{head}{}", rest[head.len()..].trim_start_matches(INNER)),
-            };
-            return format!("imapc: pop3_migration: {cut}");
-        }
+    const SYNC: &str = "Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: ";
+    if let Some(why) = rest.strip_prefix(SYNC) {
+        return format!(
+            "imapc: pop3_migration: {SYNC}{}",
+            why.trim_start_matches(INNER)
+        );
+    }
+    // `Failed to get size for msg N: Mailbox …: why` loses the inner prefix too.
+    if rest.starts_with("Failed to get size for msg ")
+        && let Some(i) = rest.find(": ")
+    {
+        let (head, why) = rest.split_at(i + 2);
+        return format!(
+            "imapc: pop3_migration: {head}{}",
+            why.trim_start_matches(INNER)
+        );
     }
     if rest.starts_with("cached uidls=") || rest.ends_with("mails matched by headers") {
         // The counters carry the same prefix in both versions.
@@ -687,4 +689,67 @@ fn sync_mailbox<'a>(
         }
     }
     true
+}
+
+#[cfg(test)]
+mod reword_tests {
+    use super::*;
+
+    /// The 2.3 → 2.4 pairs of `docs/dovecot-versions.md`, "Log lines".
+    #[test]
+    fn lines_in_2_4_words() {
+        let line = |text: &str, pop3_side: bool| LogLine {
+            level: Level::Error,
+            mailbox: "INBOX".into(),
+            text: text.into(),
+            pop3_side,
+        };
+        let inner = "Mailbox POP3-MIGRATION-NS/INBOX: ";
+        let sync = "Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: ";
+        for (text, pop3_side, want) in [
+            (
+                "pop3_migration: UIDL for msg 2 is empty".to_string(),
+                false,
+                "imapc: pop3_migration: UIDL for msg 2 is empty".to_string(),
+            ),
+            (
+                format!("pop3_migration: {sync}{inner}UIDL failed: Disconnected"),
+                false,
+                format!("imapc: pop3_migration: {sync}UIDL failed: Disconnected"),
+            ),
+            (
+                format!("pop3_migration: Failed to get size for msg 1: {inner}Unexpected LIST seq"),
+                false,
+                "imapc: pop3_migration: Failed to get size for msg 1: Unexpected LIST seq".into(),
+            ),
+            (
+                "pop3_migration: Failed to get header for msg 2: No such message".into(),
+                true,
+                format!("{inner}pop3_migration: Failed to get header for msg 2: No such message"),
+            ),
+            (
+                "pop3_migration: Failed to get header for msg 2: Message was expunged".into(),
+                false,
+                "Mailbox INBOX: pop3_migration: Failed to get header for msg 2: Message was expunged"
+                    .into(),
+            ),
+            (
+                "Remote didn't send mail UID=2".into(),
+                false,
+                "brain M: Import mailbox INBOX: Remote didn't send mail UID=2".into(),
+            ),
+            (
+                "pop3_migration: cached uidls=0, size matches=3, total=3".into(),
+                false,
+                "pop3_migration: cached uidls=0, size matches=3, total=3".into(),
+            ),
+            (
+                "POP3 UIDLs couldn't be synced".into(),
+                false,
+                "POP3 UIDLs couldn't be synced".into(),
+            ),
+        ] {
+            assert_eq!(reword_2_4(&line(&text, pop3_side)), want);
+        }
+    }
 }

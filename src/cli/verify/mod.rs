@@ -135,10 +135,7 @@ pub(super) fn settle_for(
         .or(conf.profile(version))
         .unwrap_or(ImapcProfile::Docs);
     // The login user, for the configuration's `%u` / `%{user}`: the one a URL names.
-    let login = [imap, pop3]
-        .into_iter()
-        .flatten()
-        .find_map(|u| url::url_user(u));
+    let login = [imap, pop3].into_iter().flatten().find_map(url::url_user);
     let mut targets = [conf.imap.clone(), conf.pop3.clone()];
     for (t, template) in targets.iter_mut().zip([&conf.imap_user, &conf.pop3_user]) {
         if let (Some(tpl), Some(login)) = (template, &login) {
@@ -332,25 +329,6 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Report> {
     Ok(r)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_doveadm_prints() {
-        assert_eq!(
-            version_of("2.3.19.1 (9b53102964)\n"),
-            Some(DovecotVersion::V2_3)
-        );
-        assert_eq!(
-            version_of("2.4.1-4 (7d8c0e5759)"),
-            Some(DovecotVersion::V2_4)
-        );
-        assert_eq!(version_of("3.0.0"), None);
-        assert_eq!(version_of(""), None);
-    }
-}
-
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -424,4 +402,23 @@ fn refused_report(plan: &Plan, e: &ConfigError) -> Report {
     r.setting_spellings = plan.opts.settings.misreadings(plan.version);
     r.mark_refused(&plan.opts.settings);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_doveadm_prints() {
+        assert_eq!(
+            version_of("2.3.19.1 (9b53102964)\n"),
+            Some(DovecotVersion::V2_3)
+        );
+        assert_eq!(
+            version_of("2.4.1-4 (7d8c0e5759)"),
+            Some(DovecotVersion::V2_4)
+        );
+        assert_eq!(version_of("3.0.0"), None);
+        assert_eq!(version_of(""), None);
+    }
 }
