@@ -1,15 +1,14 @@
 //! The `uidlmap` binary: parse the arguments, run the command, and end with one of the exit
-//! codes documented in `--help` ([`cli::EXIT_CODES_HELP`]). Exit codes are decided here and
-//! nowhere else.
+//! codes documented in `--help` ([`cli::EXIT_CODES_HELP`]), as [`cli::exit::classify`]
+//! decides them.
 
 mod cli;
 
-use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Exit, Failure};
+use cli::Exit;
 
 fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
@@ -18,7 +17,7 @@ fn main() -> ExitCode {
             // clap prints help and version to stdout, usage errors to stderr.
             let _ = e.print();
             let exit = if e.use_stderr() {
-                Exit::BadInput
+                Exit::Usage
             } else {
                 Exit::Success
             };
@@ -28,30 +27,11 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let exit = exit_for(&err);
+            let exit = cli::exit::classify(&err);
             if exit != Exit::Success {
-                eprintln!("uidlmap: {err:#}");
+                eprintln!("uidlmap: {}", cli::exit::message(&err));
             }
             ExitCode::from(exit.code())
         }
-    }
-}
-
-/// The one mapping from errors to exit codes.
-fn exit_for(err: &anyhow::Error) -> Exit {
-    if let Some(failure) = err.chain().find_map(|e| e.downcast_ref::<Failure>()) {
-        return failure.exit;
-    }
-    // The reader of our output went away (`uidlmap hash --hex-lines … | head`): not a
-    // failure of ours, and nobody is left to tell.
-    let broken_pipe = err.chain().any(|e| {
-        e.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    });
-    if broken_pipe {
-        Exit::Success
-    } else {
-        // Anything not marked otherwise means the command could not do its job.
-        Exit::BadInput
     }
 }

@@ -112,6 +112,21 @@ pub struct Migration {
     pub all: Option<Reads>,
     /// Commands and round trips of the Dovecot-like part.
     pub traffic: Traffic,
+    /// Our client's error behind `listing.pop3_error`, when there is one: what kind of
+    /// failure it was (login, network, protocol) is read from it, not from the words.
+    pub pop3_failure: Option<Arc<Pop3Error>>,
+}
+
+/// Why the POP3 listing failed: the line Dovecot would log, and the client's error.
+struct ListFailed {
+    line: String,
+    error: Option<Arc<Pop3Error>>,
+}
+
+impl ListFailed {
+    fn line(line: String) -> Self {
+        ListFailed { line, error: None }
+    }
 }
 
 /// Failures that stop the run before Dovecot's plugin could even start.
@@ -263,7 +278,7 @@ async fn imap_login(source: &Source, opts: &Options) -> Result<ImapClient<MaybeT
 async fn pop3_list(
     source: &Source,
     opts: &Options,
-) -> Result<(Pop3Session, Vec<Pop3Message>), String> {
+) -> Result<(Pop3Session, Vec<Pop3Message>), ListFailed> {
     let e = &source.pop3;
     // Dovecot names the peer `pop3c(host:port)`; the port is left out so that reports
     // of runs against servers on ephemeral ports stay comparable.
@@ -280,7 +295,12 @@ async fn pop3_list(
             }
             other => format!("pop3c({host}): {other}"),
         };
-        format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}")
+        ListFailed {
+            line: format!(
+                "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}"
+            ),
+            error: Some(Arc::new(err)),
+        }
     };
     let timeouts = pop3c::Timeouts {
         connect: opts.connect_timeout,
@@ -291,10 +311,10 @@ async fn pop3_list(
         .map_err(fail)?;
     let caps = client.capa().await.map_err(fail)?.clone();
     if !caps.uidl {
-        return Err(
+        return Err(ListFailed::line(
             "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: UIDLs not supported by server"
                 .to_string(),
-        );
+        ));
     }
     client.set_window(if caps.pipelining {
         pop3_window(opts.profile)
@@ -317,9 +337,12 @@ async fn pop3_list(
                         Pop3Error::Protocol { source, .. } => source.to_string(),
                         other => other.to_string(),
                     };
-                    format!(
-                        "pop3_migration: Failed to get size for msg 1: Mailbox POP3-MIGRATION-NS/INBOX: {detail}"
-                    )
+                    ListFailed {
+                        line: format!(
+                            "pop3_migration: Failed to get size for msg 1: Mailbox POP3-MIGRATION-NS/INBOX: {detail}"
+                        ),
+                        error: Some(Arc::new(err)),
+                    }
                 })?,
         )
     };
@@ -574,7 +597,10 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                     m.listing.pop3 = messages;
                     pop3 = Some(session);
                 }
-                Err(line) => m.listing.pop3_error = Some(line),
+                Err(f) => {
+                    m.listing.pop3_error = Some(f.line);
+                    m.pop3_failure = f.error;
+                }
             }
         }
         // The plan of the mailboxes listed so far: dsync's order puts every later
@@ -739,7 +765,7 @@ async fn fast_pop3(
     all: bool,
 ) -> (
     Option<Pop3Session>,
-    Result<Vec<Pop3Message>, String>,
+    Result<Vec<Pop3Message>, ListFailed>,
     ReadMap,
 ) {
     let mut reads = ReadMap::default();
@@ -811,7 +837,10 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
     {
         match pop3_listing {
             Ok(messages) => m.listing.pop3 = messages,
-            Err(line) => m.listing.pop3_error = Some(line),
+            Err(f) => {
+                m.listing.pop3_error = Some(f.line);
+                m.pop3_failure = f.error;
+            }
         }
     } else {
         pop3 = None;

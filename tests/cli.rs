@@ -85,7 +85,7 @@ fn unmet_expectation_exits_1_and_says_why() {
 }
 
 #[test]
-fn malformed_scenario_exits_2_with_file_line_column() {
+fn malformed_scenario_exits_65_with_file_line_column() {
     let dir = tempdir();
     let path = write_file(
         dir.path(),
@@ -94,7 +94,7 @@ fn malformed_scenario_exits_2_with_file_line_column() {
     );
     for args in [vec!["run"], vec!["scenario", "check"]] {
         let out = output(command().args(&args).arg(&path));
-        assert_eq!(out.code, 2, "{args:?}");
+        assert_eq!(out.code, 65, "{args:?}: EX_DATAERR");
         let err = &out.stderr;
         assert!(
             err.contains(&format!("{}:2:", path.display())),
@@ -107,7 +107,7 @@ fn malformed_scenario_exits_2_with_file_line_column() {
         );
     }
     let out = uidlmap(["run", "scenarios/does-not-exist"]);
-    assert_eq!(out.code, 2);
+    assert_eq!(out.code, 66, "EX_NOINPUT: {}", out.stderr);
 }
 
 #[test]
@@ -174,4 +174,53 @@ fn serve_prints_a_ready_line_and_serves_pop3_and_imap() {
 
 fn terminate(child: &std::process::Child) {
     let _ = Command::new("kill").arg(child.id().to_string()).status();
+}
+
+#[test]
+fn human_output_of_a_big_mailbox_shows_the_summary_first_and_only_problems() {
+    // 57 messages in the same order on both sides, then the crossed pair of
+    // dovecot-bugs/positional-size-crossed: 60 in all, 2 wrong.
+    let ids: Vec<String> = (1..=57).map(|n| format!("m{n}")).collect();
+    // Sizes all different, so that the size pass pairs every message by position.
+    let mut messages: String = (1..=57)
+        .map(|n| format!("  m{n}: {{ size: {} }}\n", 1000 + 10 * n))
+        .collect();
+    messages.push_str(
+        "  a: { subject: \"Statement March\", size: 3000 }\n  \
+         a2: { subject: \"Statement April\", size: 3000 }\n  \
+         c: { subject: Unrelated, size: 1800 }\n",
+    );
+    let list = ids.join(", ");
+    let yaml = format!(
+        "description: A big mailbox with one crossed pair.\nmessages:\n{messages}\
+         imap:\n  mailboxes:\n    INBOX: [{list}, a2, c, a]\n\
+         pop3:\n  messages: [{list}, a, c, a2]\n\
+         expect: {{ outcome: success, wrong: 2 }}\n"
+    );
+    let dir = tempdir();
+    let path = write_file(dir.path(), "big.yaml", yaml);
+    let path = path.display().to_string();
+    let out = uidlmap(["run", "--format", "human", &path]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let text = &out.stdout;
+    let audit = text
+        .find("audit: 58 right, 2 wrong")
+        .expect("the audit line");
+    let table = text.find("  INBOX: synced").expect("the mailbox");
+    assert!(audit < table, "summary first:\n{text}");
+    assert!(
+        text.contains("2 of 60 rows shown: those not right (--rows all shows every row)"),
+        "{text}"
+    );
+    assert_eq!(text.matches("wrong (positional size pairing)").count(), 2);
+    assert!(text.lines().count() < 20, "{text}");
+
+    let all = uidlmap(["run", "--format", "human", "--rows", "all", &path]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert_eq!(
+        all.stdout.matches("  size  right").count(),
+        58,
+        "{}",
+        all.stdout
+    );
 }

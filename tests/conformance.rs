@@ -163,7 +163,7 @@ fn the_command_prints_the_table_and_exits_by_agreement() {
         "scenarios/basic",
     ]);
     if !dovecot_or_skip("the_command_prints_the_table_and_exits_by_agreement") {
-        assert_eq!(out.code, 2, "Dovecot missing means exit 2");
+        assert_eq!(out.code, 69, "Dovecot missing means EX_UNAVAILABLE");
         return;
     }
     let stdout = &out.stdout;
@@ -175,7 +175,7 @@ fn the_command_prints_the_table_and_exits_by_agreement() {
     );
 
     let bad = uidlmap(["conformance", "/nonexistent/scenarios"]);
-    assert_eq!(bad.code, 2);
+    assert_eq!(bad.code, 66, "EX_NOINPUT: {}", bad.stderr);
 }
 
 #[test]

@@ -15,6 +15,10 @@ fn uidlmap(args: &[&str], stdin: &[u8]) -> Out {
     output_with_stdin(command().args(args), stdin)
 }
 
+const EX_USAGE: i32 = 64;
+const EX_DATAERR: i32 = 65;
+const EX_NOINPUT: i32 = 66;
+
 #[track_caller]
 fn assert_ok(out: &Out, stdout: &str) {
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
@@ -23,8 +27,8 @@ fn assert_ok(out: &Out, stdout: &str) {
 }
 
 #[track_caller]
-fn assert_bad_input(out: &Out, stdout: &str, stderr_has: &[&str]) {
-    assert_eq!(out.code, 2, "stderr: {}", out.stderr);
+fn assert_exit(code: i32, out: &Out, stdout: &str, stderr_has: &[&str]) {
+    assert_eq!(out.code, code, "stderr: {}", out.stderr);
     assert_eq!(out.stdout, stdout);
     let stderr = &out.stderr;
     for part in stderr_has {
@@ -146,12 +150,14 @@ fn hex_lines_accepts_crlf_and_empty_lines() {
 #[test]
 fn bad_hex_names_the_line_and_prints_nothing_for_it() {
     let earlier = "adc83b19e793491b1c6ea0fd8b46cd9f32e592fc 1\n".repeat(2);
-    assert_bad_input(
+    assert_exit(
+        EX_DATAERR,
         &uidlmap(&["hash", "--hex-lines"], b"0a\n0a\n0a0g\n0a\n"),
         &earlier,
         &["standard input, line 3: invalid hex digit \"g\" at column 4"],
     );
-    assert_bad_input(
+    assert_exit(
+        EX_DATAERR,
         &uidlmap(&["hash", "--hex-lines"], b"0a\n0a\n0a0\n"),
         &earlier,
         &["line 3: odd number of hex digits (3)"],
@@ -159,7 +165,8 @@ fn bad_hex_names_the_line_and_prints_nothing_for_it() {
     let dir = tempdir();
     let path = write_file(dir.path(), "blocks.hex", b"0a\n0a\n0a 0a\n");
     let name = path.display().to_string();
-    assert_bad_input(
+    assert_exit(
+        EX_DATAERR,
         &uidlmap(&["hash", "--hex-lines", &name], b""),
         &earlier,
         &[&format!(
@@ -169,18 +176,20 @@ fn bad_hex_names_the_line_and_prints_nothing_for_it() {
 }
 
 #[test]
-fn unreadable_input_is_bad_input() {
+fn unreadable_input_is_no_input() {
     let dir = tempdir();
     let missing = dir.path().join("missing.eml");
     let missing = missing.to_str().unwrap();
-    assert_bad_input(
+    assert_exit(
+        EX_NOINPUT,
         &uidlmap(&["hash", missing], b""),
         "",
         &[&format!("cannot open {missing}"), "No such file"],
     );
     let dir_name = dir.path().to_str().unwrap();
     for args in [&["hash", dir_name][..], &["hash", "--explain", dir_name]] {
-        assert_bad_input(
+        assert_exit(
+            EX_NOINPUT,
             &uidlmap(args, b""),
             "",
             &[&format!("cannot read {dir_name}")],
@@ -190,22 +199,34 @@ fn unreadable_input_is_bad_input() {
 
 #[test]
 fn usage_errors_and_help() {
-    assert_bad_input(&uidlmap(&["hash", "--bogus"], b""), "", &["--bogus"]);
-    assert_bad_input(
+    assert_exit(
+        EX_USAGE,
+        &uidlmap(&["hash", "--bogus"], b""),
+        "",
+        &["--bogus"],
+    );
+    assert_exit(
+        EX_USAGE,
         &uidlmap(&["hash", "--explain", "--hex-lines"], b""),
         "",
         &["cannot be used with"],
     );
-    assert_bad_input(&uidlmap(&["frobnicate"], b""), "", &["frobnicate"]);
+    assert_exit(
+        EX_USAGE,
+        &uidlmap(&["frobnicate"], b""),
+        "",
+        &["frobnicate"],
+    );
     for args in [&["--help"][..], &["hash", "--help"]] {
         let out = uidlmap(args, b"");
         assert_eq!(out.code, 0);
         let help = out.stdout;
         assert!(
-            help.contains("Exit codes:\n  0  success") && help.contains("\n  1  failure"),
+            help.contains("Exit codes:\n   0  success") && help.contains("\n   1  failure"),
             "{help}"
         );
-        assert!(help.contains("  2  bad usage or bad input"), "{help}");
+        assert!(help.contains("\n  64  bad usage"), "{help}");
+        assert!(help.contains("\n  77  authentication failed"), "{help}");
     }
 }
 

@@ -425,7 +425,7 @@ async fn wrong_uidls_exit_1_and_settings_that_fix_them() {
         Some(&s.password),
     )
     .await;
-    assert_eq!(out.code, 2);
+    assert_eq!(out.code, 64, "EX_USAGE: {}", out.stderr);
     assert!(out.stderr.contains("no IMAP user"), "{}", out.stderr);
 }
 
@@ -441,11 +441,12 @@ async fn starttls_and_implicit_tls_verified_by_the_ca() {
         let out = uidlmap(a, Some(&s.password)).await;
         assert_eq!(out.code, 0, "{}", out.stderr);
 
-        // Without the CA the certificate is not trusted: verification fails.
+        // Without the CA the certificate is not trusted: verification fails
+        // (EX_UNAVAILABLE, as for a host that cannot be reached).
         let mut a = args(&["verify"]);
         a.extend(s.urls(tls));
         let out = uidlmap(a.clone(), Some(&s.password)).await;
-        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert_eq!(out.code, 69, "{}", out.stderr);
         assert!(
             out.stderr.to_lowercase().contains("certificate"),
             "{}",
@@ -480,20 +481,20 @@ async fn in_use_then_success_through_a_retry() {
     let out = uidlmap(a, Some(&s.password)).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
 
-    // Without retries the lock ends the verification: exit 2, the command and the
-    // reply named, the password not.
+    // Without retries the lock ends the verification: exit 75 (EX_TEMPFAIL: try again
+    // later), the command and the reply named, the password not.
     let s = start(&sc, Mode::Plain, vec![pop3_in_use_once()]).await;
     let mut a = args(&["verify", "--retries", "0"]);
     a.extend(s.urls(Mode::Plain));
     let out = uidlmap(a, Some(&s.password)).await;
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(out.stderr.contains("[IN-USE]"), "{}", out.stderr);
     assert!(out.stderr.contains("PASS ***"), "{}", out.stderr);
     assert!(!out.stderr.contains(&s.password), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
+async fn faults_and_bad_input_exit_with_their_codes_and_leave_no_output_file() {
     let sc = scenario("providers/dovecot.yaml");
     // The IMAP server drops the connection on every FETCH.
     let drop_fetch = Rule {
@@ -515,7 +516,8 @@ async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
     ]);
     a.extend(s.urls(Mode::Plain));
     let out = uidlmap(a, Some(&s.password)).await;
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    // A dropped connection is worth trying again later: EX_TEMPFAIL.
+    assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(out.stderr.contains(&s.imap.to_string()), "{}", out.stderr);
     assert!(out.stderr.contains("UID FETCH"), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&output).expect("read"), "earlier\n");
@@ -554,25 +556,46 @@ async fn faults_and_bad_input_exit_2_and_leave_no_output_file() {
         Some("pw"),
     )
     .await;
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.code, 69, "EX_UNAVAILABLE: {}", out.stderr);
 
-    // Bad input.
-    for bad in [
-        vec!["verify", "--imap", "http://a@b", "--pop3", "pop3://a@b"],
-        vec!["verify", "--imap", "imap://a:pw@b", "--pop3", "pop3://a@b"],
-        vec![
-            "verify",
-            "--imap",
-            "imap://a@b",
-            "--pop3",
-            "pop3://a@b",
-            "--set",
-            "nonsense=yes",
-        ],
-        vec!["verify", "--pop3", "pop3://a@b"],
+    // Bad input: usage (64) or configuration (78).
+    for (code, bad) in [
+        (
+            64,
+            vec!["verify", "--imap", "http://a@b", "--pop3", "pop3://a@b"],
+        ),
+        (
+            64,
+            vec!["verify", "--imap", "imap://a:pw@b", "--pop3", "pop3://a@b"],
+        ),
+        (
+            78,
+            vec![
+                "verify",
+                "--imap",
+                "imap://a@b",
+                "--pop3",
+                "pop3://a@b",
+                "--set",
+                "nonsense=yes",
+            ],
+        ),
+        (64, vec!["verify", "--pop3", "pop3://a@b"]),
+        (
+            64,
+            vec![
+                "verify",
+                "--imap",
+                "imap://a@b",
+                "--pop3",
+                "pop3://a@b",
+                "--set",
+                "x",
+            ],
+        ),
     ] {
         let out = uidlmap(args(&bad), Some("pw")).await;
-        assert_eq!(out.code, 2, "{bad:?}: {}", out.stderr);
+        assert_eq!(out.code, code, "{bad:?}: {}", out.stderr);
         assert!(!out.stderr.contains("pw@"), "{}", out.stderr);
     }
 }
@@ -659,7 +682,8 @@ fn real_dovecot_over_implicit_tls_and_starttls() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
 
-    // A wrong password: verification fails (2), naming the command but not the password.
+    // A wrong password: authentication failed (77, EX_NOPERM), naming the command but
+    // not the password.
     let out = real(
         &["--ca-file", &ca],
         format!(
@@ -672,7 +696,7 @@ fn real_dovecot_over_implicit_tls_and_starttls() {
         ),
         "not-the-password",
     );
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.code, 77, "{}", out.stderr);
     assert!(out.stderr.contains("LOGIN"), "{}", out.stderr);
     assert!(!out.stderr.contains("not-the-password"), "{}", out.stderr);
 }
@@ -767,11 +791,19 @@ async fn accounts_jobs_shard_and_resume_as_json_lines() {
     let lines = std::fs::read_to_string(&output).expect("read");
     assert_eq!(lines.lines().count(), 1, "{lines}");
 
-    // --resume does the rest, once each.
+    // --resume does the rest, once each; the exit code is the largest of the accounts'
+    // (69: the third cannot be reached), and a tally ends the run.
     let mut rest = base.clone();
     rest.push("--resume".into());
     let out = uidlmap(rest, Some(&good.password)).await;
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.code, 69, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "uidlmap: 2 accounts: 1 right, 0 would go wrong, 1 error (exit 69: 1); 1 already done (--resume)"
+        ),
+        "{}",
+        out.stderr
+    );
     let text = std::fs::read_to_string(&output).expect("read");
     let mut got: Vec<(u64, u64)> = text
         .lines()
@@ -784,15 +816,61 @@ async fn accounts_jobs_shard_and_resume_as_json_lines() {
         })
         .collect();
     got.sort();
-    assert_eq!(got, vec![(2, 0), (3, 1), (4, 2)], "{text}");
+    assert_eq!(got, vec![(2, 0), (3, 1), (4, 69)], "{text}");
     assert!(!text.contains(&good.password));
 
-    // Nothing left: a resumed run does nothing and succeeds.
+    // An error is not a result: a resumed run tries the unreachable account again (and
+    // only it), appending its new line.
     let mut again = base.clone();
     again.push("--resume".into());
+    let out = uidlmap(again.clone(), Some(&good.password)).await;
+    assert_eq!(out.code, 69, "{}", out.stderr);
+    let after = std::fs::read_to_string(&output).expect("read");
+    let added = after.strip_prefix(text.as_str()).expect("appended");
+    assert_eq!(added.lines().count(), 1, "{added}");
+    assert!(added.contains("\"account\":4"), "{added}");
+
+    // Once it answers, nothing is left: a resumed run does nothing and succeeds.
+    std::fs::write(
+        &accounts,
+        format!(
+            "# three accounts\nimap://alice@{} pop3://alice@{}\nimap://alice@{} pop3://alice@{}\n\
+             imap://alice@{} pop3://alice@{}\n",
+            good.imap, good.pop3, crossed.imap, crossed.pop3, good.imap, good.pop3
+        ),
+    )
+    .expect("write accounts");
+    let out = uidlmap(again.clone(), Some(&good.password)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let out = uidlmap(again, Some(&good.password)).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(std::fs::read_to_string(&output).expect("read"), text);
+    assert!(out.stderr.contains("0 accounts: 0 right"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_over_plain_text_to_another_machine_is_warned_about() {
+    // TEST-NET-1: never answers; the warning comes before any connection.
+    let plain = args(&[
+        "verify",
+        "--retries",
+        "0",
+        "--imap",
+        "imap://alice@192.0.2.1",
+        "--pop3",
+        "pop3://alice@192.0.2.1",
+    ]);
+    let out = uidlmap(plain.clone(), Some("pw")).await;
+    assert_eq!(out.code, 69, "{}", out.stderr);
+    for proto in ["IMAP", "POP3"] {
+        let warning = format!(
+            "WARNING: the {proto} password for 192.0.2.1 would be sent as plain text (no TLS)"
+        );
+        assert!(out.stderr.contains(&warning), "{}", out.stderr);
+    }
+    let mut starttls = plain;
+    starttls.push("--starttls".into());
+    let out = uidlmap(starttls, Some("pw")).await;
+    assert!(!out.stderr.contains("plain text"), "{}", out.stderr);
 }
 
 /// `--dovecot-conf` in 2.4's syntax as `doveconf -n -P` prints it, and in 2.3's: the

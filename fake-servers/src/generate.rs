@@ -367,6 +367,10 @@ enum Piece {
     },
 }
 
+/// Widest padding a template variable may ask for: UIDLs are short (RFC 1939 allows 70
+/// bytes), and an unbounded width would build a string of that many bytes per message.
+pub const MAX_TEMPLATE_WIDTH: usize = 1000;
+
 /// A parsed UIDL template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
@@ -407,7 +411,17 @@ fn parse_brace_var(text: &str, i: usize) -> Result<(Piece, usize), TemplateError
     })?;
     let zero = fmt.starts_with('0');
     let ndigits = fmt.bytes().take_while(u8::is_ascii_digit).count();
-    let width: usize = fmt[..ndigits].parse().unwrap_or(0);
+    // Too many digits for usize is too wide, not "no width".
+    let width: usize = match ndigits {
+        0 => 0,
+        _ => fmt[..ndigits].parse().unwrap_or(usize::MAX),
+    };
+    if width > MAX_TEMPLATE_WIDTH {
+        return Err(err(
+            i,
+            format!("width in `{{{inner}}}` is over {MAX_TEMPLATE_WIDTH}"),
+        ));
+    }
     let rest = &fmt[ndigits..];
     let radix = match rest {
         "" | "d" => Radix::Decimal,
@@ -442,6 +456,13 @@ fn parse_percent_var(b: &[u8], start: usize) -> Result<(Piece, usize), TemplateE
             .saturating_mul(10)
             .saturating_add(usize::from(d - b'0'));
         i += 1;
+    }
+    if width > MAX_TEMPLATE_WIDTH {
+        let shown = String::from_utf8_lossy(&b[start..i]);
+        return Err(err(
+            start,
+            format!("width in `{shown}` is over {MAX_TEMPLATE_WIDTH}"),
+        ));
     }
     let mut radix = Radix::Decimal;
     let mut case = Case::Keep;
@@ -730,7 +751,17 @@ mod tests {
             ["n", "md5"]
         );
         assert_eq!(Template::parse("{md5}").unwrap().expand(vars), Err("md5"));
-        for bad in ["{nope}", "{uid:q}", "{uid", "a}", "%f", "%"] {
+        // Widths past the bound (or past usize) are errors, not huge strings.
+        let wide = [
+            "{uid:1001x}",
+            "{uid:99999999999999999999999}",
+            "%1001u",
+            "%99999999999999999999999u",
+        ];
+        for bad in ["{nope}", "{uid:q}", "{uid", "a}", "%f", "%"]
+            .into_iter()
+            .chain(wide)
+        {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Template::parse("ab%g").unwrap_err().offset, 2);

@@ -10,6 +10,7 @@ use anyhow::Context;
 use uidlmap::conformance::{self, Options, Verdict};
 use uidlmap::domain::{DovecotVersion, ProfileChoice};
 
+use super::exit::{Exit, marked};
 use super::{bad_input, check_failed};
 
 /// The long `--help` text of `uidlmap conformance`.
@@ -83,14 +84,19 @@ pub struct ConformanceArgs {
 }
 
 pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
+    // Listed first on its own for the typed error (a missing folder is no input, 66).
+    uidlmap::scenario::discover(&args.paths).map_err(bad_input)?;
     let scenarios = conformance::load(&args.paths).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     let versions = args.dovecot_version.versions();
     for v in &versions {
         if let Some(why) = v.unavailable_reason() {
-            return Err(bad_input(anyhow::anyhow!(
-                "cannot run Dovecot {} here: {why} (--dovecot-version picks the versions run)",
-                v.name()
-            )));
+            return Err(marked(
+                Exit::Unavailable,
+                anyhow::anyhow!(
+                    "cannot run Dovecot {} here: {why} (--dovecot-version picks the versions run)",
+                    v.name()
+                ),
+            ));
         }
     }
     if versions.contains(&DovecotVersion::V2_3) {
@@ -139,11 +145,14 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
         )));
     }
     if n.error > 0 {
-        return Err(bad_input(anyhow::anyhow!(
-            "{} of {} runs could not be done (see above)",
-            n.error,
-            cases.len()
-        )));
+        return Err(marked(
+            Exit::Unavailable,
+            anyhow::anyhow!(
+                "{} of {} runs could not be done (see above)",
+                n.error,
+                cases.len()
+            ),
+        ));
     }
     Ok(())
 }

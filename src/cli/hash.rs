@@ -11,6 +11,7 @@ use uidlmap::matcher::header_hash::{
 };
 
 use super::bad_input;
+use super::exit::{Exit, marked};
 
 /// The long `--help` text of `uidlmap hash`.
 pub const LONG_ABOUT: &str = "\
@@ -43,7 +44,10 @@ pub fn run(args: &HashArgs) -> anyhow::Result<()> {
         Some(p) if p.as_os_str() == "-" => ("standard input".into(), Box::new(io::stdin().lock())),
         Some(p) => {
             let file = File::open(p).map_err(|e| {
-                bad_input(anyhow!(e).context(format!("cannot open {}", p.display())))
+                marked(
+                    Exit::NoInput,
+                    anyhow!(e).context(format!("cannot open {}", p.display())),
+                )
             })?;
             (p.display().to_string(), Box::new(file))
         }
@@ -65,6 +69,14 @@ pub fn run(args: &HashArgs) -> anyhow::Result<()> {
     flushed.context("cannot write to standard output")
 }
 
+/// The input could not be read (a folder, a device error): not bad data, no input.
+fn read_failed(e: io::Error, name: &str) -> anyhow::Error {
+    marked(
+        Exit::NoInput,
+        anyhow!(e).context(format!("cannot read {name}")),
+    )
+}
+
 fn hash_line(hash: HeaderHash) -> String {
     format!("{hash} eoh={}", if hash.eoh { "yes" } else { "no" })
 }
@@ -78,7 +90,7 @@ fn hash_stream(mut input: impl Read, name: &str) -> anyhow::Result<HeaderHash> {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(bad_input(anyhow!(e).context(format!("cannot read {name}")))),
+            Err(e) => return Err(read_failed(e, name)),
         };
         hasher.update(&buf[..n]);
     }
@@ -89,7 +101,7 @@ fn read_all(mut input: impl Read, name: &str) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     input
         .read_to_end(&mut bytes)
-        .map_err(|e| bad_input(anyhow!(e).context(format!("cannot read {name}"))))?;
+        .map_err(|e| read_failed(e, name))?;
     Ok(bytes)
 }
 
@@ -100,7 +112,7 @@ fn hex_lines(mut input: impl BufRead, name: &str, out: &mut impl Write) -> anyho
         line.clear();
         let read = input
             .read_until(b'\n', &mut line)
-            .map_err(|e| bad_input(anyhow!(e).context(format!("cannot read {name}"))))?;
+            .map_err(|e| read_failed(e, name))?;
         if read == 0 {
             break;
         }

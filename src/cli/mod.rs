@@ -2,35 +2,31 @@
 //!
 //! To add a command: write `cli/<name>.rs` with a clap `Args` struct and
 //! `run(&Args) -> anyhow::Result<()>`, then add a [`Command`] variant and a [`run`] arm.
-//! Errors are `anyhow` errors with context. An error that must end with a particular exit
-//! code is wrapped in [`Failure`] (for bad input: [`bad_input`]); `main` turns errors into
-//! exit codes, and nothing else does. A new exit code means a new [`Exit`] variant and its
-//! line in [`EXIT_CODES_HELP`] (a test checks that they match).
+//! Errors are `anyhow` errors with context, typed errors of the library inside. Where
+//! the type does not tell the exit code (a malformed file, a bad option), the command
+//! marks the error ([`bad_input`], [`usage`], [`config`], [`check_failed`]);
+//! [`exit::classify`] turns errors into exit codes, and nothing else does. A new exit
+//! code means a new [`Exit`] variant and its line in [`exit::TABLE`] and the README
+//! (tests check that they match).
 
 pub mod conformance;
+pub mod exit;
 pub mod hash;
 pub mod run;
 pub mod scenario;
 pub mod serve;
 pub mod verify;
 
-use std::fmt;
-
 use clap::{Parser, Subcommand};
 
-/// The exit codes, shown at the end of every `--help`.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  success: the command did its job and every check held (verify: Dovecot would carry every UIDL correctly)
-  1  failure: a check did not hold (run: a scenario's expectation was not met; conformance: a run disagrees with Dovecot; verify: Dovecot would fail, lose or mis-assign UIDLs)
-  2  bad usage or bad input, or the command could not do its job: unknown option, unreadable or malformed file, network, TLS, login or server error, Dovecot not usable (conformance)";
+pub use exit::{EXIT_CODES_HELP, Exit, bad_input, check_failed, config, read_input, usage};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "uidlmap",
     version,
     about = "Predict, check and explain how Dovecot's pop3-migration plugin carries POP3 UIDLs over",
-    after_help = EXIT_CODES_HELP,
+    after_help = EXIT_CODES_HELP.as_str(),
     propagate_version = true
 )]
 pub struct Cli {
@@ -41,19 +37,19 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run scenarios against real Dovecot and compare with uidlmap's prediction
-    #[command(long_about = conformance::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    #[command(long_about = conformance::LONG_ABOUT, after_help = EXIT_CODES_HELP.as_str())]
     Conformance(conformance::ConformanceArgs),
     /// Hash a header block exactly as Dovecot's pop3-migration plugin does
-    #[command(long_about = hash::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    #[command(long_about = hash::LONG_ABOUT, after_help = EXIT_CODES_HELP.as_str())]
     Hash(hash::HashArgs),
     /// Run scenarios end to end against the fake servers and check their expectations
-    #[command(long_about = run::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    #[command(long_about = run::LONG_ABOUT, after_help = EXIT_CODES_HELP.as_str())]
     Run(run::RunArgs),
     /// Serve a scenario's world over real POP3 and IMAP until interrupted
-    #[command(long_about = serve::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    #[command(long_about = serve::LONG_ABOUT, after_help = EXIT_CODES_HELP.as_str())]
     Serve(serve::ServeArgs),
     /// Check a live provider's IMAP and POP3 services before the migration
-    #[command(long_about = verify::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    #[command(long_about = verify::LONG_ABOUT, after_help = EXIT_CODES_HELP.as_str())]
     Verify(Box<verify::VerifyArgs>),
     /// Validate scenario files, or print the JSON Schema of the format
     #[command(subcommand)]
@@ -72,57 +68,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// How the process ends. The numbers are part of the interface: never renumber.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    Success = 0,
-    Failure = 1,
-    BadInput = 2,
-}
-
-impl Exit {
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-}
-
-/// An error that ends the process with a chosen exit code. Its message is the wrapped
-/// error's, context chain included.
-#[derive(Debug)]
-pub struct Failure {
-    pub exit: Exit,
-    pub error: anyhow::Error,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#}", self.error)
-    }
-}
-
-// No `source()`: Display already prints the wrapped chain, and `{:#}` on an outer
-// anyhow error would print it twice.
-impl std::error::Error for Failure {}
-
-/// Marks an error as a failed check (exit code 1).
-pub fn check_failed(error: impl Into<anyhow::Error>) -> anyhow::Error {
-    Failure {
-        exit: Exit::Failure,
-        error: error.into(),
-    }
-    .into()
-}
-
-/// Marks an error as bad input (exit code 2).
-pub fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {
-    Failure {
-        exit: Exit::BadInput,
-        error: error.into(),
-    }
-    .into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,28 +80,19 @@ mod tests {
 
     #[test]
     fn help_documents_every_exit_code() {
-        // A new variant breaks this match, and so leads here.
-        let all = [Exit::Success, Exit::Failure, Exit::BadInput];
-        for exit in all {
-            match exit {
-                Exit::Success | Exit::Failure | Exit::BadInput => {}
-            }
-            let line = format!("\n  {}  ", exit.code());
-            assert!(
-                EXIT_CODES_HELP.contains(&line),
-                "{exit:?} missing from the help"
-            );
-        }
-        assert_eq!(EXIT_CODES_HELP.lines().count(), all.len() + 1);
         let help = Cli::command().render_help().to_string();
-        assert!(help.contains(EXIT_CODES_HELP));
+        assert!(help.contains(EXIT_CODES_HELP.as_str()));
+        for (exit, meaning) in exit::TABLE {
+            let line = format!("\n  {:>2}  {meaning}", exit.code());
+            assert!(EXIT_CODES_HELP.contains(&line), "{exit:?} missing");
+        }
+        assert_eq!(EXIT_CODES_HELP.lines().count(), exit::TABLE.len() + 1);
     }
 
     #[test]
     fn failure_keeps_its_code_and_message_through_context() {
         let err = bad_input(anyhow::anyhow!("line 3: bad hex")).context("reading input.txt");
-        let failure = err.chain().find_map(|e| e.downcast_ref::<Failure>());
-        assert_eq!(failure.map(|f| f.exit), Some(Exit::BadInput));
+        assert_eq!(exit::classify(&err), Exit::DataErr);
         assert_eq!(format!("{err:#}"), "reading input.txt: line 3: bad hex");
     }
 }

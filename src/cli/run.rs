@@ -62,6 +62,11 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub imapc_profile: Option<ImapcProfile>,
 
+    /// Message rows in --format human: auto (every row up to 50 messages a mailbox,
+    /// beyond that only those not right), all, or problems
+    #[arg(long, value_enum, default_value = "auto")]
+    pub rows: report::Rows,
+
     /// Scenarios run at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
@@ -93,7 +98,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?
         .block_on(run_all(&scenarios, args))?;
 
-    let out = render(&reports, args.format);
+    let out = render(&reports, args.format, args.rows);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
@@ -145,7 +150,7 @@ async fn run_all(scenarios: &[Scenario], args: &RunArgs) -> anyhow::Result<Vec<R
         .collect())
 }
 
-fn render(reports: &[Report], format: Format) -> String {
+fn render(reports: &[Report], format: Format, rows: report::Rows) -> String {
     let mut o = String::new();
     match format {
         Format::Summary => {
@@ -189,7 +194,7 @@ fn render(reports: &[Report], format: Format) -> String {
         }
         Format::Human => {
             for r in reports {
-                o.push_str(&report::human(r));
+                o.push_str(&report::human_with(r, rows));
                 o.push('\n');
             }
         }

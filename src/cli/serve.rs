@@ -11,6 +11,7 @@ use serde_json::json;
 use uidlmap::scenario::{self, serve as scenario_serve};
 
 use super::bad_input;
+use super::exit::{Exit, marked};
 
 /// The long `--help` text of `uidlmap serve`.
 pub const LONG_ABOUT: &str = "\
@@ -81,7 +82,8 @@ async fn serve(args: &ServeArgs, sc: &scenario::Scenario) -> anyhow::Result<()> 
         .tls_ports(args.pop3s_port, args.imaps_port)
         .start()
         .map_err(|e| match e {
-            ServeError::Bind { .. } => bad_input(e),
+            // The port is taken or not ours to bind: nothing to serve on.
+            ServeError::Bind { .. } => marked(Exit::Unavailable, e),
             other => anyhow::Error::new(other),
         })?;
 
@@ -107,7 +109,7 @@ async fn serve(args: &ServeArgs, sc: &scenario::Scenario) -> anyhow::Result<()> 
         servers
             .write_ca(&ca_file)
             .with_context(|| format!("writing the CA file {}", ca_file.display()))
-            .map_err(bad_input)?;
+            .map_err(|e| marked(Exit::IoErr, e))?;
         line["pop3s"] = json!(pop3s.to_string());
         line["imaps"] = json!(imaps.to_string());
         line["ca_file"] = json!(ca_file.display().to_string());

@@ -352,6 +352,8 @@ pub struct ImapClient<S> {
     untagged_run: usize,
     /// Bumped whenever the server announces capabilities.
     caps_generation: u64,
+    /// How far the response at `rpos` is framed, while it is incomplete.
+    resume: codec::Resume,
 }
 
 /// Leaves the buffers out: the output buffer may hold a password being sent.
@@ -424,6 +426,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             alerts: Vec::new(),
             untagged_run: 0,
             caps_generation: 0,
+            resume: codec::Resume::default(),
         }
     }
 

@@ -240,9 +240,28 @@ pub enum Section {
 
 /// Decodes one response from the start of `buf`.
 pub fn decode(buf: &[u8], limits: &CodecLimits) -> Result<Decoded<Response>, CodecError> {
-    let Some(end) = frame(buf, limits)? else {
+    decode_resuming(buf, limits, &mut Resume::default())
+}
+
+/// Where framing of an incomplete response stopped: the start of its first line (or
+/// literal announcement) not yet known to be complete. Everything before it is framed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resume(usize);
+
+/// [`decode`] for a caller that calls again with the same bytes plus more after an
+/// `Incomplete`: framing goes on from `resume` instead of rescanning the response from
+/// its start, so a response of many lines arriving in small reads costs one scan, not
+/// one per read. Reset `resume` (to its default) whenever the bytes before it change,
+/// that is after every `Complete` or error. The result is that of [`decode`].
+pub fn decode_resuming(
+    buf: &[u8],
+    limits: &CodecLimits,
+    resume: &mut Resume,
+) -> Result<Decoded<Response>, CodecError> {
+    let Some(end) = frame(buf, limits, resume)? else {
         return Ok(Decoded::Incomplete);
     };
+    *resume = Resume::default();
     let mut p = Parser {
         b: &buf[..end],
         i: 0,
@@ -256,10 +275,16 @@ pub fn decode(buf: &[u8], limits: &CodecLimits) -> Result<Decoded<Response>, Cod
 }
 
 /// Finds the end of the first complete response: lines, with literals announced at line
-/// ends skipped by length. `Ok(None)` means more bytes are needed.
-fn frame(buf: &[u8], limits: &CodecLimits) -> Result<Option<usize>, CodecError> {
-    let mut pos: usize = 0;
+/// ends skipped by length. `Ok(None)` means more bytes are needed; `resume` then says
+/// where to go on from.
+fn frame(
+    buf: &[u8],
+    limits: &CodecLimits,
+    resume: &mut Resume,
+) -> Result<Option<usize>, CodecError> {
+    let mut pos: usize = resume.0.min(buf.len());
     loop {
+        resume.0 = pos;
         // Only look one byte past the limit, so a long buffer is never rescanned in full.
         let window = &buf[pos..buf.len().min(pos.saturating_add(limits.max_line + 2))];
         let Some(lf) = window.iter().position(|&b| b == b'\n') else {

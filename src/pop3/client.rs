@@ -658,34 +658,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         Ok(())
     }
 
+    /// Reads until new bytes hold an LF or the unread bytes pass the line limit. Before
+    /// that a partial status line stays partial, so decoding again would only rescan it:
+    /// a long line arriving in small reads would cost the square of its length.
+    async fn fill_to_lf(&mut self, command: &str) -> Result<(), Pop3Error> {
+        loop {
+            // `fill` may move the unread bytes to the front; their length stays.
+            let seen = self.rbuf.len() - self.rpos;
+            self.fill(command).await?;
+            let unread = &self.rbuf[self.rpos..];
+            if memchr::memchr(b'\n', &unread[seen..]).is_some()
+                || unread.len() > self.limits.max_line
+            {
+                return Ok(());
+            }
+        }
+    }
+
     /// Reads more bytes into the buffer; end of stream is [`Pop3Error::Disconnected`].
     async fn fill(&mut self, command: &str) -> Result<(), Pop3Error> {
         if self.rpos > 0 && (self.rpos == self.rbuf.len() || self.rpos >= READ_CHUNK) {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
-        let old = self.rbuf.len();
-        self.rbuf.resize(old + READ_CHUNK, 0);
+        // Read into spare capacity: zeroing a whole chunk per read would cost 32 KiB of
+        // writes per byte against a server that sends one byte at a time.
+        self.rbuf.reserve(READ_CHUNK);
         let after = self.timeouts.command;
-        let read = tokio::time::timeout(after, self.stream.read(&mut self.rbuf[old..])).await;
+        let read = tokio::time::timeout(after, self.stream.read_buf(&mut self.rbuf)).await;
         let n = match read {
             Ok(Ok(n)) => n,
             Ok(Err(source)) => {
-                self.rbuf.truncate(old);
                 return Err(self.fail(Pop3Error::Io {
                     command: command.into(),
                     source,
                 }));
             }
             Err(_) => {
-                self.rbuf.truncate(old);
                 return Err(self.fail(Pop3Error::Timeout {
                     command: command.into(),
                     after,
                 }));
             }
         };
-        self.rbuf.truncate(old + n);
         if n == 0 {
             return Err(self.fail(Pop3Error::Disconnected {
                 command: command.into(),
@@ -702,7 +717,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
                     self.rpos += consumed;
                     return Ok(value);
                 }
-                Ok(Decoded::NeedMore) => self.fill(command).await?,
+                Ok(Decoded::NeedMore) => self.fill_to_lf(command).await?,
                 Err(source) => return Err(self.fail_protocol(command, source)),
             }
         }

@@ -25,7 +25,7 @@ use crate::matcher::{Outcome, SyncStatus};
 pub const MAILDIR_FILE_NAME: &str = "<maildir file name>";
 
 pub use advice::{Advice, advice, config_block};
-pub use human::human;
+pub use human::{FULL_UP_TO, Rows, human, human_with};
 pub use tsv::{TSV_HEADER, TsvError, dovecot_uidlist, read_cache, tsv_lines};
 
 /// Everything known about one run (a scenario, or a live verification).

@@ -1,14 +1,16 @@
 //! `verify --accounts`: many accounts, `--jobs` at once, one JSON line each, with
-//! `--shard` and `--resume`; and the progress line a terminal shows while reading.
+//! `--shard` and `--resume` (which tries errored accounts again), and the tally at the end.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
-use uidlmap::migrate;
 
+use super::progress;
 use super::url::{Proto, parse_url, redact_url};
-use super::{VerifyArgs, bad_input, check_failed, runtime, settle_for, verdict, verify};
+use super::{Plan, VerifyArgs, runtime, settle_for, verdict, verify};
+use crate::cli::exit::{self, Exit, marked};
+use crate::cli::{bad_input, check_failed, read_input, usage};
 
 /// One line of an accounts file: `IMAP_URL POP3_URL [PASSWORD_FILE]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +65,8 @@ fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
     Ok((i, n))
 }
 
-/// Accounts already in a JSON Lines result file (for --resume).
+/// Accounts with a result in a JSON Lines result file (for --resume): a verdict, not an
+/// error (an account that could not be read is tried again).
 fn done_accounts(path: &Path) -> anyhow::Result<std::collections::BTreeSet<usize>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -75,6 +78,7 @@ fn done_accounts(path: &Path) -> anyhow::Result<std::collections::BTreeSet<usize
         // A line cut short by an interrupted run is simply done again.
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
             && let Some(n) = v.get("account").and_then(|a| a.as_u64())
+            && v.get("report").is_some()
         {
             done.insert(n as usize);
         }
@@ -82,14 +86,69 @@ fn done_accounts(path: &Path) -> anyhow::Result<std::collections::BTreeSet<usize
     Ok(done)
 }
 
+/// How the accounts of a run ended, for the line printed at the end.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    right: usize,
+    wrong: usize,
+    /// Errors by exit code.
+    errors: std::collections::BTreeMap<u8, usize>,
+    /// Accounts skipped by --resume.
+    skipped: usize,
+}
+
+impl Tally {
+    fn add(&mut self, exit: Exit) {
+        match exit {
+            Exit::Success => self.right += 1,
+            Exit::Failure => self.wrong += 1,
+            other => *self.errors.entry(other.code()).or_default() += 1,
+        }
+    }
+
+    /// The process's exit code: the largest of the accounts' (errors before doubts).
+    fn exit(&self) -> Exit {
+        let code = self.errors.keys().next_back().copied();
+        match code.and_then(|c| exit::TABLE.iter().find(|(e, _)| e.code() == c)) {
+            Some((e, _)) => *e,
+            None if self.wrong > 0 => Exit::Failure,
+            None => Exit::Success,
+        }
+    }
+
+    /// `12 accounts: 9 right, 2 would go wrong, 1 error (77: 1)`.
+    fn line(&self) -> String {
+        let errors: usize = self.errors.values().sum();
+        let mut s = format!(
+            "{} accounts: {} right, {} would go wrong, {} error{}",
+            self.right + self.wrong + errors,
+            self.right,
+            self.wrong,
+            errors,
+            if errors == 1 { "" } else { "s" }
+        );
+        if errors > 0 {
+            let by: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(code, n)| format!("exit {code}: {n}"))
+                .collect();
+            s.push_str(&format!(" ({})", by.join(", ")));
+        }
+        if self.skipped > 0 {
+            s.push_str(&format!("; {} already done (--resume)", self.skipped));
+        }
+        s
+    }
+}
+
 /// Verifies every account of `--accounts`, `--jobs` at once, one JSON line each (to
 /// `--output`, appended line by line so that `--resume` can skip what is done).
 pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = read_input(path)?;
     let mut accounts = parse_accounts(path, &text).map_err(bad_input)?;
     if let Some(shard) = &args.shard {
-        let (i, n) = parse_shard(shard).map_err(bad_input)?;
+        let (i, n) = parse_shard(shard).map_err(usage)?;
         accounts = accounts
             .into_iter()
             .enumerate()
@@ -97,13 +156,16 @@ pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()>
             .map(|(_, a)| a)
             .collect();
     }
+    let mut tally = Tally::default();
     if args.resume {
         let out = args
             .output
             .as_deref()
-            .ok_or_else(|| bad_input(anyhow!("--resume needs --output")))?;
-        let done = done_accounts(out)?;
+            .ok_or_else(|| usage(anyhow!("--resume needs --output")))?;
+        let done = done_accounts(out).map_err(|e| marked(Exit::IoErr, e))?;
+        let before = accounts.len();
         accounts.retain(|a| !done.contains(&a.line));
+        tally.skipped = before - accounts.len();
     }
     // Settle everything first: bad input or a password prompt before any connection.
     let mut plans = Vec::new();
@@ -119,76 +181,92 @@ pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()>
                 .create(true)
                 .append(true)
                 .open(p)
-                .with_context(|| format!("opening {}", p.display()))?,
+                .with_context(|| format!("opening {}", p.display()))
+                .map_err(|e| marked(Exit::IoErr, e))?,
         ),
         None => Box::new(io::stdout()),
     };
-    let sink = std::sync::Arc::new(std::sync::Mutex::new(sink));
-    let jobs = args.jobs.max(1) as usize;
-    let total = plans.len();
-    let progress = io::IsTerminal::is_terminal(&io::stderr());
-    let worst = runtime()?.block_on(async move {
-        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs));
-        let mut set = tokio::task::JoinSet::new();
-        for (a, plan) in plans {
-            let sem = sem.clone();
-            set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                let r = verify(&plan).await;
-                (a, r)
-            });
-        }
-        let (mut worst, mut finished) = (0u8, 0usize);
-        while let Some(joined) = set.join_next().await {
-            let (a, r) = joined.context("an account's task panicked")?;
-            let (exit, value) = match r {
-                Ok(report) => {
-                    let exit = if verdict(&report).is_ok() { 0 } else { 1 };
-                    (exit, serde_json::json!({
-                        "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
-                        "exit": exit, "report": report,
-                    }))
-                }
-                Err(e) => (2, serde_json::json!({
-                    "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
-                    "exit": 2, "error": format!("{e:#}"),
-                })),
-            };
-            worst = worst.max(exit);
-            finished += 1;
-            let mut w = sink.lock().map_err(|_| anyhow!("output lock poisoned"))?;
-            writeln!(w, "{value}")?;
-            w.flush()?;
-            if progress {
-                eprint!("\ruidlmap: {finished}/{total} accounts verified");
-            }
-        }
-        if progress {
-            eprintln!();
-        }
-        Ok::<_, anyhow::Error>(worst)
-    })?;
-    match worst {
-        0 => Ok(()),
-        1 => Err(check_failed(anyhow!(
+    let show = io::IsTerminal::is_terminal(&io::stderr());
+    let tally = runtime()?.block_on(verify_all(
+        plans,
+        args.jobs.max(1) as usize,
+        sink,
+        show,
+        tally,
+    ))?;
+    eprintln!("uidlmap: {}", tally.line());
+    match tally.exit() {
+        Exit::Success => Ok(()),
+        Exit::Failure => Err(check_failed(anyhow!(
             "Dovecot would not carry every UIDL right for some accounts (\"exit\": 1)"
         ))),
-        _ => Err(bad_input(anyhow!(
-            "verification failed for some accounts (\"exit\": 2)"
-        ))),
+        other => Err(marked(
+            other,
+            anyhow!(
+                "some accounts could not be verified (their lines hold \"error\"); the largest exit code was {}",
+                other.code()
+            ),
+        )),
     }
 }
 
-/// `listing…`, then `headers: POP3 a/b, IMAP c/d`.
-pub(super) fn progress_line(p: &migrate::Progress) -> String {
-    use std::sync::atomic::Ordering::Relaxed;
-    let (pl, il) = (p.pop3_listed.load(Relaxed), p.imap_listed.load(Relaxed));
-    let (pr, ir) = (p.pop3_read.load(Relaxed), p.imap_read.load(Relaxed));
-    if pl == 0 && il == 0 {
-        "uidlmap: listing IMAP and POP3…".to_string()
-    } else {
-        format!("uidlmap: headers read: POP3 {pr}/{pl}, IMAP {ir}/{il}")
+/// Verifies the accounts, `jobs` at once, writing each result as it comes.
+async fn verify_all(
+    plans: Vec<(Account, Plan)>,
+    jobs: usize,
+    sink: Box<dyn Write + Send>,
+    show: bool,
+    mut tally: Tally,
+) -> anyhow::Result<Tally> {
+    let multi = progress::multi(show);
+    let overall = progress::accounts_bar(&multi, plans.len());
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut set = tokio::task::JoinSet::new();
+    for (a, plan) in plans {
+        let (sem, multi) = (sem.clone(), multi.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let label = format!("  account {} ({}): ", a.line, redact_url(&a.imap));
+            let ticker = show
+                .then(|| progress::Ticker::start(Some(&multi), label, plan.opts.progress.clone()));
+            let r = verify(&plan).await;
+            if let Some(t) = ticker {
+                t.finish();
+            }
+            (a, r)
+        });
     }
+    let mut sink = sink;
+    while let Some(joined) = set.join_next().await {
+        let (a, r) = joined.context("an account's task panicked")?;
+        let mut value = serde_json::json!({
+            "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
+        });
+        let exit = match r {
+            Ok(report) => {
+                let exit = if verdict(&report).is_ok() {
+                    Exit::Success
+                } else {
+                    Exit::Failure
+                };
+                value["exit"] = exit.code().into();
+                value["report"] = serde_json::to_value(&report)?;
+                exit
+            }
+            Err(e) => {
+                let exit = exit::classify(&e);
+                value["exit"] = exit.code().into();
+                value["error"] = exit::message(&e).into();
+                exit
+            }
+        };
+        tally.add(exit);
+        writeln!(sink, "{value}")?;
+        sink.flush()?;
+        overall.inc(1);
+    }
+    overall.finish_and_clear();
+    Ok(tally)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use uidlmap::domain::{DovecotVersion, ImapcProfile};
+use uidlmap::report::Rows;
 
 /// The long `--help` text of `uidlmap verify`.
 pub const LONG_ABOUT: &str = "\
@@ -114,6 +115,11 @@ pub struct VerifyArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+
+    /// Message rows in --format human: auto (every row up to 50 messages a mailbox,
+    /// beyond that only those not right), all, or problems
+    #[arg(long, value_enum, default_value = "auto")]
+    pub rows: Rows,
 
     /// Write the output to FILE (atomically) instead of standard output
     #[arg(long, value_name = "FILE")]

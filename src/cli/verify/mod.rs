@@ -10,8 +10,10 @@ mod accounts;
 mod args;
 mod dovecot_conf;
 mod password;
+mod progress;
 mod url;
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
@@ -24,16 +26,18 @@ use uidlmap::migrate::{self, Source};
 use uidlmap::predict;
 use uidlmap::report::{self, Report};
 use uidlmap::retry::Retry;
-use uidlmap::tls::Trust;
+use uidlmap::tls::{Security, Trust};
 
 pub use args::{Format, LONG_ABOUT, VerifyArgs};
 use dovecot_conf::DovecotConf;
 use password::{password, read_password_file};
 use url::{Proto, endpoint};
 
-use super::{bad_input, check_failed};
+use super::exit::{Exit, Worded, marked};
+use super::{bad_input, check_failed, config, read_input, usage};
 
 /// Everything settled before connecting.
+#[derive(Clone)]
 pub(super) struct Plan {
     source: Source,
     opts: migrate::Options,
@@ -106,8 +110,8 @@ pub(super) fn settle_for(
     password_file: Option<&Path>,
 ) -> anyhow::Result<Plan> {
     let conf = match (&args.dovecot_conf, args.doveconf) {
-        (Some(path), _) => dovecot_conf::read_dovecot_conf(path)?,
-        (None, true) => doveconf_output()?,
+        (Some(path), _) => dovecot_conf::read_dovecot_conf(path).map_err(config)?,
+        (None, true) => doveconf_output().map_err(config)?,
         (None, false) => DovecotConf::default(),
     };
     let version = args
@@ -125,7 +129,7 @@ pub(super) fn settle_for(
     for s in &args.set {
         let (k, v) = s
             .split_once('=')
-            .ok_or_else(|| anyhow!("--set {s:?}: expected NAME=VALUE"))?;
+            .ok_or_else(|| usage(anyhow!("--set {s:?}: expected NAME=VALUE")))?;
         settings
             .set(k.trim(), v.trim())
             .with_context(|| format!("--set {s:?}"))?;
@@ -146,8 +150,12 @@ pub(super) fn settle_for(
     }
     let refusal = conf.refusal(version);
     let [imap_target, pop3_target] = targets;
-    let (ih, ip, iu, is) = endpoint(Proto::Imap, imap, &imap_target, args.starttls)?;
-    let (ph, pp, pu, ps) = endpoint(Proto::Pop3, pop3, &pop3_target, args.starttls)?;
+    let (ih, ip, iu, is) =
+        endpoint(Proto::Imap, imap, &imap_target, args.starttls).map_err(usage)?;
+    let (ph, pp, pu, ps) =
+        endpoint(Proto::Pop3, pop3, &pop3_target, args.starttls).map_err(usage)?;
+    warn_plain_text(Proto::Imap, &ih, is);
+    warn_plain_text(Proto::Pop3, &ph, ps);
     let file = password_file.map(read_password_file).transpose()?;
     if let Some(at) = &conf.hidden
         && file.is_none()
@@ -189,8 +197,7 @@ pub(super) fn settle_for(
         delay: Duration::from_millis(args.retry_delay_ms),
     };
     if let Some(path) = &args.cache {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = read_input(path)?;
         opts.cache = report::read_cache(&text).map_err(|e| anyhow!("{}:{e}", path.display()))?;
     }
     Ok(Plan {
@@ -215,6 +222,39 @@ pub(super) fn settle_for(
         refusal,
         version,
     })
+}
+
+/// Warns (once per service and host) when a password would cross the network unencrypted:
+/// no TLS and no STARTTLS, to a host other than this machine.
+fn warn_plain_text(proto: Proto, host: &str, security: Security) {
+    static WARNED: std::sync::Mutex<BTreeSet<(&'static str, String)>> =
+        std::sync::Mutex::new(BTreeSet::new());
+    if security != Security::Plain || is_loopback(host) {
+        return;
+    }
+    let first = WARNED
+        .lock()
+        .map(|mut w| w.insert((proto.name(), host.to_string())))
+        .unwrap_or(true);
+    if first {
+        eprintln!(
+            "uidlmap: WARNING: the {} password for {host} would be sent as plain text (no TLS): use {}s:// or --starttls",
+            proto.name(),
+            match proto {
+                Proto::Imap => "imap",
+                Proto::Pop3 => "pop3",
+            }
+        );
+    }
+}
+
+/// This machine: the password never leaves it.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The verdict: whether Dovecot would carry every UIDL correctly.
@@ -248,9 +288,9 @@ pub(super) fn verdict(r: &Report) -> Result<(), String> {
     }
 }
 
-fn render(r: &Report, format: Format) -> String {
+fn render(r: &Report, format: Format, rows: report::Rows) -> String {
     match format {
-        Format::Human => report::human(r),
+        Format::Human => report::human_with(r, rows),
         Format::Json => {
             let mut s = r.to_json();
             s.push('\n');
@@ -298,9 +338,7 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Report> {
             |e| eprintln!("uidlmap: {e}; trying again"),
             || migrate::fast_read(source, opts),
         )
-        .await
-        // The message already holds the cause; anyhow's chain would repeat it.
-        .map_err(|e| anyhow!("{e}"))?;
+        .await?;
     if let Some(line) = &m.listing.pop3_error {
         // UIDL missing is Dovecot's failure to report; anything else (network, login)
         // keeps us from verifying at all.
@@ -308,11 +346,18 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Report> {
             let line = line
                 .strip_prefix("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: ")
                 .unwrap_or(line);
-            return Err(anyhow!(
+            let text = format!(
                 "POP3 server {}:{}: {line}",
-                source.pop3.host,
-                source.pop3.port
-            ));
+                source.pop3.host, source.pop3.port
+            );
+            return Err(match &m.pop3_failure {
+                Some(cause) => Worded {
+                    text,
+                    cause: cause.clone(),
+                }
+                .into(),
+                None => marked(Exit::Protocol, anyhow!(text)),
+            });
         }
     }
     let inputs = predict::Inputs {
@@ -347,7 +392,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         return accounts::run_accounts(args, path);
     }
     if args.resume || args.shard.is_some() {
-        return Err(bad_input(anyhow!("--resume and --shard need --accounts")));
+        return Err(usage(anyhow!("--resume and --shard need --accounts")));
     }
     let plan = settle(args).map_err(bad_input)?;
     let show = io::IsTerminal::is_terminal(&io::stderr());
@@ -357,26 +402,19 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
             if !show {
                 return verify(&plan).await;
             }
-            // Progress on the terminal only: a line rewritten in place while reading.
-            let ticker = tokio::spawn(async move {
-                loop {
-                    eprint!("\r\x1b[K{}", accounts::progress_line(&progress));
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-            });
+            let ticker = progress::Ticker::start(None, "uidlmap: ".into(), progress);
             let r = verify(&plan).await;
-            ticker.abort();
-            eprint!("\r\x1b[K");
+            ticker.finish();
             r
         })
         .context("verification failed")?;
-    write_out(args, &render(&report, args.format))?;
+    write_out(args, &render(&report, args.format, args.rows))?;
     verdict(&report).map_err(|m| check_failed(anyhow!(m)))
 }
 
 fn write_out(args: &VerifyArgs, out: &str) -> anyhow::Result<()> {
     match &args.output {
-        Some(path) => write_atomically(path, out),
+        Some(path) => write_atomically(path, out).map_err(|e| marked(Exit::IoErr, e)),
         None => {
             let mut stdout = io::stdout().lock();
             stdout.write_all(out.as_bytes())?;

@@ -1,38 +1,88 @@
 //! Where `verify` gets passwords, first that has one: the password file, the
 //! environment, the Dovecot config, then a prompt on the terminal (never echoed).
 
-use std::io::{self, BufRead, Write};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{Context, anyhow};
 use uidlmap::secret::Secret;
 
 use super::url::Proto;
+use crate::cli::config;
+use crate::cli::exit::read_input_as;
+
+/// The terminal's settings before the first prompt, for the signal handler to put back.
+static SAVED: OnceLock<libc::termios> = OnceLock::new();
+
+const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Puts the terminal back as it was, then dies of the signal as if uncaught (so the shell
+/// sees 130 for Ctrl-C). Only async-signal-safe calls: open, tcsetattr, write, signal, raise.
+extern "C" fn restore_and_die(sig: libc::c_int) {
+    if let Some(saved) = SAVED.get() {
+        // SAFETY: plain system calls on a freshly opened descriptor and static data.
+        unsafe {
+            let fd = libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+            if fd >= 0 {
+                libc::tcsetattr(fd, libc::TCSANOW, saved);
+                libc::write(fd, b"\n".as_ptr().cast(), 1);
+                libc::close(fd);
+            }
+        }
+    }
+    // SAFETY: resetting to the default action and raising it again is the documented way
+    // to end with the signal's own status.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// While alive, a signal that ends the process first restores the terminal: the
+/// prompt turns echo (and line editing) off, and Ctrl-C there must not leave the
+/// terminal mute.
+struct TerminalGuard {
+    previous: Vec<(libc::c_int, libc::sighandler_t)>,
+}
+
+impl TerminalGuard {
+    fn new(tty: &std::fs::File) -> Self {
+        use std::os::fd::AsRawFd;
+        // SAFETY: tcgetattr fills plain data on an open descriptor.
+        let mut now: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(tty.as_raw_fd(), &mut now) } == 0 {
+            let _ = SAVED.set(now);
+        }
+        let handler = restore_and_die as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        let previous = SIGNALS
+            .iter()
+            // SAFETY: the handler only makes async-signal-safe calls.
+            .map(|&sig| (sig, unsafe { libc::signal(sig, handler) }))
+            .collect();
+        TerminalGuard { previous }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        for &(sig, old) in &self.previous {
+            // SAFETY: putting back the disposition found before.
+            unsafe { libc::signal(sig, old) };
+        }
+    }
+}
 
 /// Reads a password on the terminal without echo.
 fn prompt_password(label: &str) -> anyhow::Result<Secret> {
-    use std::os::fd::AsRawFd;
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .context("no password given and no terminal to ask on (see --password-file)")?;
-    let fd = tty.as_raw_fd();
-    // SAFETY: fd is an open terminal for the duration; termios is plain data.
-    let mut old: libc::termios = unsafe { std::mem::zeroed() };
-    if unsafe { libc::tcgetattr(fd, &mut old) } != 0 {
-        return Err(anyhow!("cannot read the terminal's settings"));
-    }
-    let mut quiet = old;
-    quiet.c_lflag &= !libc::ECHO;
-    quiet.c_lflag |= libc::ECHONL;
-    (&tty).write_all(format!("{label}: ").as_bytes())?;
-    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
-    let mut line = String::new();
-    let read = io::BufReader::new(&tty).read_line(&mut line);
-    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
-    read.context("reading the password")?;
-    Ok(Secret::new(line.trim_end_matches(['\r', '\n']).to_string()))
+        .context("no password given and no terminal to ask on (see --password-file)")
+        .map_err(config)?;
+    let _guard = TerminalGuard::new(&tty);
+    let line = rpassword::prompt_password(format!("{label}: ")).context("reading the password")?;
+    Ok(Secret::new(line))
 }
 
 /// The password for one service, from the first source that has one.
@@ -61,8 +111,10 @@ pub(super) fn password(
 }
 
 pub(super) fn read_password_file(path: &Path) -> anyhow::Result<Secret> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the password file {}", path.display()))?;
+    let text = read_input_as(
+        path,
+        format!("reading the password file {}", path.display()),
+    )?;
     let first = text.lines().next().unwrap_or("");
     if first.is_empty() {
         return Err(anyhow!(

@@ -152,19 +152,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     /// EXPUNGE, BYE, alerts) and the untagged count checked.
     pub(super) async fn next_response(&mut self, context: &str) -> Result<Response, ImapError> {
         loop {
-            match codec::decode(&self.rbuf[self.rpos..], &self.limits.codec) {
+            let unread = &self.rbuf[self.rpos..];
+            match codec::decode_resuming(unread, &self.limits.codec, &mut self.resume) {
                 Ok(Decoded::Complete { value, consumed }) => {
                     self.rpos += consumed;
                     self.absorb(&value, context)?;
                     return Ok(value);
                 }
-                Ok(Decoded::Incomplete) => self.fill(context).await?,
+                Ok(Decoded::Incomplete) => self.fill_to_lf(context).await?,
                 Err(source) => {
+                    self.resume = codec::Resume::default();
                     return Err(ImapError::Codec {
                         context: context.to_string(),
                         source,
                     });
                 }
+            }
+        }
+    }
+
+    /// Reads until new bytes hold an LF, or the unread bytes no longer fit in one line.
+    /// Until then an incomplete response stays incomplete and no line can pass the limit,
+    /// so decoding again would only rescan: without this a long line arriving in small
+    /// reads costs the square of its length.
+    async fn fill_to_lf(&mut self, context: &str) -> Result<(), ImapError> {
+        loop {
+            // `fill` may move the unread bytes to the front; their length stays.
+            let seen = self.rbuf.len() - self.rpos;
+            self.fill(context).await?;
+            let unread = &self.rbuf[self.rpos..];
+            if memchr::memchr(b'\n', &unread[seen..]).is_some()
+                || unread.len() > self.limits.codec.max_line + 1
+            {
+                return Ok(());
             }
         }
     }
