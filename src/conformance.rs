@@ -1,8 +1,13 @@
-//! Conformance: every scenario run against real Dovecot 2.3.19.1 and compared with
-//! uidlmap's own prediction for the same scenario and imapc profile.
+//! Conformance: every scenario run against real Dovecot (2.3.19.1 on the host, 2.4.1 in
+//! its Debian 13 root) and compared with uidlmap's own prediction for the same scenario,
+//! imapc profile and Dovecot version.
 //!
 //! One *case* is a scenario × one concrete imapc profile it is about
-//! (`Scenario::imapc.concrete()`). For each case:
+//! (`Scenario::imapc.concrete()`) × one Dovecot version asked for ([`Options::versions`];
+//! every scenario runs under each, whatever its `dovecot:` says, since the reads and the
+//! passes are the same). The plugin settings reach Dovecot as the scenario spells them
+//! (`OracleOptions::raw_settings`), so each version reads `off` or `0` its own way. For
+//! each case:
 //! 1. uidlmap predicts ([`run::predict`]): its clients read a fresh copy of the scenario's
 //!    world from the fake servers, and the matcher resolves what Dovecot stores;
 //! 2. Dovecot runs ([`oracle::run_backup`]): `doveadm backup -R imapc:` with the
@@ -45,7 +50,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::domain::{ImapcProfile, ProfileChoice};
+use crate::domain::{DovecotVersion, ImapcProfile, ProfileChoice};
 use crate::dovecot::{self, oracle};
 use crate::matcher::Settings;
 use crate::report::{MAILDIR_FILE_NAME, Report};
@@ -58,6 +63,8 @@ use crate::tls::Security;
 pub struct Options {
     /// Only the runs under these profiles (`both`: every profile each scenario is about).
     pub profile: ProfileChoice,
+    /// The Dovecot versions each case runs under, oldest first.
+    pub versions: Vec<DovecotVersion>,
     /// Cases run at once (each holds one doveadm process at most).
     pub jobs: usize,
     /// Bound on one doveadm backup.
@@ -70,6 +77,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             profile: ProfileChoice::Both,
+            versions: DovecotVersion::ALL.to_vec(),
             jobs: 2,
             dovecot_timeout: Duration::from_secs(45),
             predict_timeout: Duration::from_secs(30),
@@ -91,7 +99,7 @@ pub enum Verdict {
     Error(String),
 }
 
-/// One scenario × profile.
+/// One scenario × profile × Dovecot version.
 #[derive(Clone, Debug, Serialize)]
 pub struct Case {
     pub scenario: String,
@@ -99,6 +107,8 @@ pub struct Case {
     pub profile: &'static str,
     /// `maildir`, `sdbox` or `mdbox`.
     pub destination: &'static str,
+    /// `2.3` or `2.4`.
+    pub version: &'static str,
     #[serde(flatten)]
     pub verdict: Verdict,
     /// doveadm's exit code, when it ran.
@@ -159,12 +169,14 @@ pub async fn check_all(scenarios: Vec<Scenario>, opts: &Options) -> Vec<Case> {
     let mut handles = Vec::new();
     for sc in scenarios {
         let sc = Arc::new(sc);
-        for profile in profiles(&sc, opts.profile) {
-            let (sc, jobs, opts) = (sc.clone(), jobs.clone(), opts.clone());
-            handles.push(tokio::spawn(async move {
-                let _permit = jobs.acquire_owned().await.expect("never closed");
-                check_case(&sc, profile, &opts).await
-            }));
+        for &version in &opts.versions {
+            for profile in profiles(&sc, opts.profile) {
+                let (sc, jobs, opts) = (sc.clone(), jobs.clone(), opts.clone());
+                handles.push(tokio::spawn(async move {
+                    let _permit = jobs.acquire_owned().await.expect("never closed");
+                    check_case(&sc, profile, version, &opts).await
+                }));
+            }
         }
     }
     let mut out = Vec::with_capacity(handles.len());
@@ -175,30 +187,36 @@ pub async fn check_all(scenarios: Vec<Scenario>, opts: &Options) -> Vec<Case> {
 }
 
 /// Runs one case: uidlmap's prediction, then Dovecot, then [`compare`].
-pub async fn check_case(sc: &Scenario, profile: ImapcProfile, opts: &Options) -> Case {
+pub async fn check_case(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    version: DovecotVersion,
+    opts: &Options,
+) -> Case {
     let started = Instant::now();
     let mut case = Case {
         scenario: sc.name.clone(),
         profile: profile.name(),
         destination: sc.destination.name(),
+        version: version.name(),
         verdict: Verdict::Agree,
         dovecot_exit: None,
         predicted_exit: None,
         millis: 0,
     };
     case.verdict = 'v: {
-        if let Some(why) = dovecot::unavailable_reason() {
-            break 'v Verdict::Skipped(format!("Dovecot not usable: {why}"));
+        if let Some(why) = version.unavailable_reason() {
+            break 'v Verdict::Skipped(format!("Dovecot {} not usable: {why}", version.name()));
         }
         if let Some(why) = not_runnable(sc) {
             break 'v Verdict::Skipped(why);
         }
-        let predicted = match run::predict(sc, profile, opts.predict_timeout).await {
+        let predicted = match run::predict(sc, profile, version, opts.predict_timeout).await {
             Ok(r) => r,
             Err(e) => break 'v Verdict::Error(format!("uidlmap's prediction: {e}")),
         };
         case.predicted_exit = Some(predicted.dovecot.exit_code);
-        let real = match run_dovecot(sc, profile, opts).await {
+        let real = match run_dovecot(sc, profile, version, opts).await {
             Ok(r) => r,
             Err(e) => break 'v Verdict::Error(e),
         };
@@ -228,6 +246,7 @@ async fn serve_and_backup(
     sc: &Scenario,
     settings: Settings,
     profile: ImapcProfile,
+    version: DovecotVersion,
     opts: &Options,
     workdir: Option<std::path::PathBuf>,
 ) -> Result<oracle::OracleRun, String> {
@@ -267,6 +286,9 @@ async fn serve_and_backup(
     if sc.knobs.imap.starttls {
         o.imap.security = Security::StartTls;
     }
+    o.version = version;
+    // The admin's spellings, as written: each version reads them its own way.
+    o.raw_settings = settings.spelled_pairs();
     o.settings = settings;
     o.profile = profile;
     o.destination = sc.destination;
@@ -289,20 +311,23 @@ async fn serve_and_backup(
 pub async fn run_dovecot(
     sc: &Scenario,
     profile: ImapcProfile,
+    version: DovecotVersion,
     opts: &Options,
 ) -> Result<oracle::OracleRun, String> {
     if sc.cache.is_empty() {
-        return serve_and_backup(sc, sc.settings.clone(), profile, opts, None).await;
+        return serve_and_backup(sc, sc.settings.clone(), profile, version, opts, None).await;
     }
+    // 2.4 reads and writes only inside its root.
     let dir = tempfile::Builder::new()
         .prefix("uidlmap-conformance-cache")
-        .tempdir()
+        .tempdir_in(version.scratch_dir())
         .map_err(|e| format!("making a work directory: {e}"))?;
     let seed = seeding_scenario(sc);
     let first = serve_and_backup(
         &seed,
         Settings::enabled(),
         profile,
+        version,
         opts,
         Some(dir.path().to_path_buf()),
     )
@@ -326,6 +351,7 @@ pub async fn run_dovecot(
         sc,
         sc.settings.clone(),
         profile,
+        version,
         opts,
         Some(dir.path().to_path_buf()),
     )
@@ -587,8 +613,8 @@ pub fn summary(cases: &[Case]) -> String {
             Verdict::Error(e) => ("ERROR", vec![e.clone()]),
         };
         out.push_str(&format!(
-            "{word:<9} {:<55} {:<4} {:<7} {:>6} ms\n",
-            c.scenario, c.profile, c.destination, c.millis
+            "{word:<9} {:<55} {} {:<4} {:<7} {:>6} ms\n",
+            c.scenario, c.version, c.profile, c.destination, c.millis
         ));
         for d in detail {
             out.push_str(&format!("          {d}\n"));
@@ -606,10 +632,16 @@ pub fn summary(cases: &[Case]) -> String {
     out
 }
 
-/// A markdown table, one row per scenario, one column per profile. Deterministic: no
-/// timings.
+/// A markdown table, one row per scenario, one column per Dovecot version and profile
+/// run. Deterministic: no timings.
 pub fn table(cases: &[Case]) -> String {
-    let mut rows: BTreeMap<&str, [&str; 2]> = BTreeMap::new();
+    let mut columns: Vec<(&str, &str)> = Vec::new();
+    for v in DovecotVersion::ALL {
+        if cases.iter().any(|c| c.version == v.name()) {
+            columns.extend(ImapcProfile::ALL.iter().map(|p| (v.name(), p.name())));
+        }
+    }
+    let mut rows: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for c in cases {
         let cell = match c.verdict {
             Verdict::Agree => "agree",
@@ -617,13 +649,23 @@ pub fn table(cases: &[Case]) -> String {
             Verdict::Skipped(_) => "skipped",
             Verdict::Error(_) => "**error**",
         };
-        let row = rows.entry(c.scenario.as_str()).or_insert(["–", "–"]);
-        row[usize::from(c.profile == "bare")] = cell;
+        let row = rows
+            .entry(c.scenario.as_str())
+            .or_insert_with(|| vec!["–"; columns.len()]);
+        if let Some(i) = columns.iter().position(|&k| k == (c.version, c.profile)) {
+            row[i] = cell;
+        }
     }
     let n = counts(cases);
-    let mut out = String::from("| scenario | imapc docs | imapc bare |\n|---|---|---|\n");
-    for (name, [docs, bare]) in rows {
-        out.push_str(&format!("| `{name}` | {docs} | {bare} |\n"));
+    let mut out = String::from("| scenario |");
+    for (v, p) in &columns {
+        out.push_str(&format!(" {v} {p} |"));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(columns.len()));
+    out.push('\n');
+    for (name, cells) in rows {
+        out.push_str(&format!("| `{name}` | {} |\n", cells.join(" | ")));
     }
     out.push_str(&format!(
         "\n{} runs: {} agree, {} disagree, {} skipped, {} errors (– : the scenario is not about that profile).\n",
@@ -650,8 +692,13 @@ pub fn dovecot_version() -> Option<String> {
 
 /// Every case and the counts, as JSON.
 pub fn json(cases: &[Case]) -> String {
+    let versions: BTreeMap<&str, Option<String>> = DovecotVersion::ALL
+        .iter()
+        .filter(|v| cases.iter().any(|c| c.version == v.name()))
+        .map(|v| (v.name(), v.installed().ok()))
+        .collect();
     serde_json::to_string_pretty(&serde_json::json!({
-        "dovecot": dovecot_version(),
+        "dovecot": versions,
         "counts": counts(cases),
         "cases": cases,
     }))

@@ -233,19 +233,42 @@ impl std::fmt::Display for Destination {
 /// The Dovecot release line a prediction is for. 2.3 and 2.4 share the plugin's passes but
 /// differ in configuration syntax, imapc defaults, setting parsing and exit codes
 /// (`docs/dovecot-versions.md`). The real-Dovecot runner adds how to run each
-/// (`dovecot::DovecotVersion::root` and friends).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// (`dovecot::DovecotVersion::root` and friends). 2.4.3 and later also NFC-normalise
+/// `pop3_migration_mailbox`; 2.4.1, the 2.4 modelled, does not, and neither does the
+/// model. The variants carry no doc comment of their own: clap would print it in `--help`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum DovecotVersion {
-    /// 2.3.19.1 (Debian 12).
+    // 2.3.19.1 (Debian 12).
     #[default]
+    #[value(name = "2.3")]
     V2_3,
-    /// 2.4.1 (Debian 13).
+    // 2.4.1 (Debian 13).
+    #[value(name = "2.4")]
     V2_4,
 }
 
 impl DovecotVersion {
-    /// Both, oldest first.
+    /// Both, oldest first, as reports and scenarios list them.
     pub const ALL: [DovecotVersion; 2] = [DovecotVersion::V2_3, DovecotVersion::V2_4];
+
+    /// The imapc profile of this version's defaults (no `imapc_features`): 2.3 sizes by
+    /// download (`bare`), 2.4 by RFC822.SIZE (`docs`: its `fetch-size` is on unless
+    /// `no-fetch-size`).
+    pub fn default_profile(self) -> ImapcProfile {
+        match self {
+            DovecotVersion::V2_3 => ImapcProfile::Bare,
+            DovecotVersion::V2_4 => ImapcProfile::Docs,
+        }
+    }
+
+    /// doveadm's exit code when imapc's login fails: 2.3.19.1 panics on the way out
+    /// (134), 2.4.1 exits 77 (both measured).
+    pub fn login_failure_exit(self) -> i32 {
+        match self {
+            DovecotVersion::V2_3 => 134,
+            DovecotVersion::V2_4 => 77,
+        }
+    }
 
     /// `2.3` or `2.4`.
     pub fn name(self) -> &'static str {

@@ -17,9 +17,12 @@ use crate::report::{self, Report};
 /// What the pipeline is told besides the reads.
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a> {
+    /// The settings as the admin spelled them ([`Settings::spellings`]): each version
+    /// reads the spellings its own way.
     pub settings: &'a Settings,
-    /// The Dovecot predicted. Only 2.3 is modelled yet: every version is predicted as
-    /// 2.3 until the 2.4 differences are filled in.
+    /// The Dovecot predicted. The plugin's passes are the same in 2.3 and 2.4; the
+    /// version decides how the settings' spellings are read (2.4 refuses some: exit 89,
+    /// nothing read) and how the log is worded.
     pub version: DovecotVersion,
     /// What the audit judges against, where the caller knows it (a scenario); else
     /// the audit infers it from content.
@@ -31,7 +34,8 @@ pub struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
-    /// Dovecot 2.3 with `settings`, nothing known beyond the reads.
+    /// Dovecot 2.3 with `settings`, nothing known beyond the reads (set
+    /// [`Inputs::version`] for another).
     pub fn new(settings: &'a Settings) -> Self {
         Inputs {
             settings,
@@ -52,13 +56,33 @@ pub struct Prediction<'m> {
     pub plan: Plan<'m>,
     /// What Dovecot does: log, per-message UIDLs, doveadm's result.
     pub outcome: Outcome<'m>,
-    /// Present when every header was read ([`Migration::all`]).
+    /// Present when every header was read ([`Migration::all`]) and the configuration
+    /// is accepted.
     pub audit: Option<Audit>,
+    pub version: DovecotVersion,
+    /// The spellings this version reads otherwise than they read.
+    pub misreadings: Vec<String>,
 }
 
 /// Plans, resolves and (when `m.all` is there) audits.
 pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'m>, ResolveError> {
-    let plan = matcher::plan(&m.listing, inputs.settings);
+    let misreadings = inputs.settings.misreadings(inputs.version);
+    let settings = match inputs.settings.for_version(inputs.version) {
+        Ok(s) => s,
+        Err(e) => {
+            // doveconf stops before doveadm connects anywhere: nothing to resolve.
+            return Ok(Prediction {
+                migration: m,
+                destination: inputs.destination,
+                plan: matcher::plan(&m.listing, inputs.settings),
+                outcome: Outcome::config_error(inputs.settings.clone(), &e),
+                audit: None,
+                version: inputs.version,
+                misreadings,
+            });
+        }
+    };
+    let plan = matcher::plan(&m.listing, &settings);
     let mut outcome = matcher::resolve(&plan, &m.reads)?;
     outcome.apply_vanished(inputs.vanished);
     let audit = match &m.all {
@@ -72,12 +96,16 @@ pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'
         )?),
         None => None,
     };
+    // The audit reads 2.3's words (it only counts); the report shows the version's.
+    outcome.reword_for(inputs.version);
     Ok(Prediction {
         migration: m,
         destination: inputs.destination,
         plan,
         outcome,
         audit,
+        version: inputs.version,
+        misreadings,
     })
 }
 
@@ -96,6 +124,7 @@ impl Prediction<'_> {
             description,
             profile.name(),
             self.destination,
+            self.version,
             &self.outcome,
             self.audit.as_ref(),
             ids,
@@ -108,6 +137,13 @@ impl Prediction<'_> {
             mb.name = self
                 .destination
                 .stored_name(&mb.name, self.migration.separator);
+        }
+        r.setting_spellings = self.misreadings.clone();
+        if matches!(
+            self.outcome.result,
+            matcher::DoveadmResult::ConfigError { .. }
+        ) {
+            r.mark_refused(&self.outcome.settings);
         }
         r
     }

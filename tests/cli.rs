@@ -128,7 +128,7 @@ fn malformed_scenario_exits_65_with_file_line_column() {
     let path = write_file(
         dir.path(),
         "bad.yaml",
-        "description: x\nsettings: { skip_size_check: maybe }\nexpect: { outcome: success }\n",
+        "description: x\nsettings: { skip_uidl_check: yes }\nexpect: { outcome: success }\n",
     );
     for args in [vec!["run"], vec!["scenario", "check"]] {
         let out = output(command().args(&args).arg(&path));

@@ -1,5 +1,5 @@
-//! Conformance with real Dovecot 2.3.19.1: every scenario under `scenarios/`, under each
-//! imapc profile it is about, run through `doveadm backup -R imapc:` with the
+//! Conformance with real Dovecot 2.3.19.1 and 2.4.1: every scenario under `scenarios/`,
+//! under each imapc profile it is about and each version, run through `doveadm backup -R imapc:` with the
 //! pop3_migration plugin and compared with uidlmap's prediction
 //! ([`uidlmap::conformance`], the same code as `uidlmap conformance`).
 //!
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::{dovecot_or_skip, uidlmap};
 use uidlmap::conformance::{self, Options, Verdict};
-use uidlmap::domain::ImapcProfile;
+use uidlmap::domain::{DovecotVersion, ImapcProfile};
 use uidlmap::scenario::load_file;
 
 const START: &str = "<!-- conformance:start -->";
@@ -55,7 +55,16 @@ async fn every_scenario_agrees_with_real_dovecot() {
         "uidlmap disagrees with Dovecot:\n{summary}"
     );
 
-    // README.md's table is what `uidlmap conformance scenarios/ --format table` prints.
+    // README.md's table is what `uidlmap conformance scenarios/ --format table` prints,
+    // with both versions: it cannot be checked where one of them could not run.
+    if let Some(Verdict::Skipped(why)) = cases
+        .iter()
+        .map(|c| &c.verdict)
+        .find(|v| matches!(v, Verdict::Skipped(w) if w.contains("not usable")))
+    {
+        eprintln!("skipped: every_scenario_agrees_with_real_dovecot: README table check: {why}");
+        return;
+    }
     let readme = std::fs::read_to_string(support::root().join("README.md")).expect("README.md");
     let table = readme
         .split_once(START)
@@ -81,12 +90,17 @@ async fn each_kind_of_difference_is_caught() {
             .expect("loads");
     let opts = Options::default();
     let profile = ImapcProfile::Docs;
-    let predicted = uidlmap::scenario::run::predict(&sc, profile, opts.predict_timeout)
-        .await
-        .expect("predicts");
+    let predicted = uidlmap::scenario::run::predict(
+        &sc,
+        profile,
+        uidlmap::domain::DovecotVersion::V2_3,
+        opts.predict_timeout,
+    )
+    .await
+    .expect("predicts");
     let real = tokio::time::timeout(
         Duration::from_secs(60),
-        conformance::run_dovecot(&sc, profile, &opts),
+        conformance::run_dovecot(&sc, profile, DovecotVersion::V2_3, &opts),
     )
     .await
     .expect("in time")
@@ -144,6 +158,8 @@ fn the_command_prints_the_table_and_exits_by_agreement() {
         "table",
         "--jobs",
         "2",
+        "--dovecot-version",
+        "2.3",
         "scenarios/basic",
     ]);
     if !dovecot_or_skip("the_command_prints_the_table_and_exits_by_agreement") {
@@ -152,7 +168,7 @@ fn the_command_prints_the_table_and_exits_by_agreement() {
     }
     let stdout = &out.stdout;
     assert_eq!(out.code, 0, "{stdout}\n{}", out.stderr);
-    assert!(stdout.starts_with("| scenario | imapc docs | imapc bare |\n|---|---|---|\n"));
+    assert!(stdout.starts_with("| scenario | 2.3 docs | 2.3 bare |\n|---|---|---|\n"));
     assert!(
         stdout.contains("| `basic/identical` | agree | agree |"),
         "{stdout}"
@@ -177,7 +193,12 @@ async fn a_scenario_dovecot_cannot_run_is_skipped_with_its_reason() {
     sc.knobs.pop3.stls = true;
     let case = tokio::time::timeout(
         Duration::from_secs(30),
-        conformance::check_case(&sc, ImapcProfile::Docs, &Options::default()),
+        conformance::check_case(
+            &sc,
+            ImapcProfile::Docs,
+            DovecotVersion::V2_3,
+            &Options::default(),
+        ),
     )
     .await
     .expect("in time");
@@ -202,14 +223,24 @@ async fn imapc_over_starttls_agrees() {
     sc.knobs.imap.starttls = true;
     let case = tokio::time::timeout(
         Duration::from_secs(90),
-        conformance::check_case(&sc, ImapcProfile::Docs, &Options::default()),
+        conformance::check_case(
+            &sc,
+            ImapcProfile::Docs,
+            DovecotVersion::V2_3,
+            &Options::default(),
+        ),
     )
     .await
     .expect("in time");
     assert_eq!(case.verdict, Verdict::Agree, "{case:?}");
-    let real = conformance::run_dovecot(&sc, ImapcProfile::Docs, &Options::default())
-        .await
-        .expect("Dovecot ran");
+    let real = conformance::run_dovecot(
+        &sc,
+        ImapcProfile::Docs,
+        DovecotVersion::V2_3,
+        &Options::default(),
+    )
+    .await
+    .expect("Dovecot ran");
     assert!(
         real.imapc_rawlog
             .sent

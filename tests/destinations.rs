@@ -53,7 +53,7 @@ async fn check(version: DovecotVersion, dest: Destination) {
     assert_eq!(sc.destination, dest, "the scenario names its destination");
     sc.destination = dest;
     let real = backup(&sc, version).await;
-    let predicted = run::predict(&sc, ImapcProfile::Docs, Duration::from_secs(30))
+    let predicted = run::predict(&sc, ImapcProfile::Docs, version, Duration::from_secs(30))
         .await
         .expect("uidlmap predicts");
     assert_eq!(predicted.destination, dest.name());

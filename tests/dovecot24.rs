@@ -131,9 +131,14 @@ async fn both_versions_store_the_same_rows() {
     assert!(sent(&docs, "(RFC822.SIZE)") && sent(&defaults, "(RFC822.SIZE)"));
     assert!(!sent(&bare, "RFC822.SIZE"), "{:#?}", bare.imapc_rawlog.sent);
 
-    let predicted = run::predict(&sc, ImapcProfile::Docs, Duration::from_secs(30))
-        .await
-        .expect("uidlmap predicts");
+    let predicted = run::predict(
+        &sc,
+        ImapcProfile::Docs,
+        DovecotVersion::V2_4,
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("uidlmap predicts");
     assert_eq!(
         conformance::compare(&predicted, &docs),
         Vec::<String>::new()

@@ -229,7 +229,14 @@ async fn measure_scenarios_under_both_versions() {
             continue;
         }
         for profile in conformance::profiles(sc, ProfileChoice::Both) {
-            let predicted = match run::predict(sc, profile, Duration::from_secs(30)).await {
+            let predicted = match run::predict(
+                sc,
+                profile,
+                DovecotVersion::V2_3,
+                Duration::from_secs(30),
+            )
+            .await
+            {
                 Ok(p) => p,
                 Err(e) => {
                     println!("-- {}: no prediction: {e}", sc.name);
@@ -369,9 +376,10 @@ async fn measure_cache_scenarios_under_both_versions() {
             continue;
         }
         for profile in conformance::profiles(sc, ProfileChoice::Both) {
-            let predicted = run::predict(sc, profile, Duration::from_secs(30))
-                .await
-                .expect("uidlmap predicts");
+            let predicted =
+                run::predict(sc, profile, DovecotVersion::V2_3, Duration::from_secs(30))
+                    .await
+                    .expect("uidlmap predicts");
             let oracle_profile = profile;
             for version in DovecotVersion::ALL {
                 let scratch = version.scratch_dir();

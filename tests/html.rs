@@ -309,6 +309,9 @@ fn big_report(n: u32) -> Report {
         .into(),
         imapc: "docs".into(),
         destination: "maildir".into(),
+        dovecot_version: "2.3".into(),
+        setting_spellings: Vec::new(),
+        other_versions: Vec::new(),
         dovecot: DovecotReport {
             exit_code: 0,
             result: "success (exit 0)".into(),
@@ -336,7 +339,7 @@ fn big_report(n: u32) -> Report {
                 ..Default::default()
             },
             recommendation: Advice {
-                config: report::config_block(&settings, report::ConfigSyntax::Dovecot23),
+                config: report::config_block(&settings, uidlmap::domain::DovecotVersion::V2_3),
                 settings,
                 reason: "set pop3_migration_skip_size_check=yes: every UIDL is then carried right"
                     .into(),

@@ -348,9 +348,14 @@ fn error_table() {
             "description: x\nsettings: { skip_uidl_check: yes }\nexpect: { outcome: success }\n",
             "t/case.yaml:2:13: unknown setting 'skip_uidl_check'",
         ),
+        // Dovecot versions (any boolean spelling loads: each version reads it its way)
         (
-            "description: x\nsettings:\n  all_mailboxes: maybe\nexpect: { outcome: success }\n",
-            "t/case.yaml:3:18: setting 'all_mailboxes' takes yes or no, not 'maybe'",
+            "description: x\nexpect: { outcome: success }\nexpect_by_version:\n  2.4: { outcome: config_error }\n",
+            "t/case.yaml:4:3: expectations for Dovecot 2.4, which `dovecot:` does not list",
+        ),
+        (
+            "description: x\ndovecot: [2.3, 2.5]\nexpect: { outcome: success }\n",
+            "t/case.yaml:2:16: unknown Dovecot version",
         ),
         (
             "description: x\nsettings: { skip_size_check: yes, pop3_migration_skip_size_check: no }\nexpect: { outcome: success }\n",
@@ -479,7 +484,7 @@ fn display_carries_a_snippet() {
     let text = e.to_string();
     assert_eq!(
         text,
-        "t/case.yaml:2:20: unknown variant `nope`, expected one of success, failure, abort\n  |\n2 | expect: { outcome: nope }\n  |                    ^"
+        "t/case.yaml:2:20: unknown variant `nope`, expected one of success, failure, abort, config_error, login_failure\n  |\n2 | expect: { outcome: nope }\n  |                    ^"
     );
 }
 

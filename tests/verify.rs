@@ -79,6 +79,7 @@ fn answer(sc: &Scenario, m: &Migration) -> report::DovecotReport {
         None,
         "x",
         Destination::Maildir,
+        uidlmap::domain::DovecotVersion::V2_3,
         &p.outcome,
         None,
         &|_, _| None,
@@ -280,6 +281,14 @@ async fn uidlmap(mut args: Vec<String>, password: Option<&str>) -> Out {
     let password = password.map(str::to_string);
     if args.first().is_some_and(|a| a == "verify") {
         args.extend(["--connect-timeout", "5", "--timeout", "20"].map(String::from));
+        // Without these the version is the installed doveadm's: name it, so reports
+        // do not depend on the machine.
+        if !args
+            .iter()
+            .any(|a| a == "--dovecot-version" || a == "--dovecot-conf")
+        {
+            args.extend(["--dovecot-version", "2.3"].map(String::from));
+        }
     }
     let run = tokio::task::spawn_blocking(move || uidlmap_blocking(args, password));
     tokio::time::timeout(LIMIT, run)
@@ -918,4 +927,116 @@ async fn a_password_over_plain_text_to_another_machine_is_warned_about() {
     starttls.push("--starttls".into());
     let out = uidlmap(starttls, Some("pw")).await;
     assert!(!out.stderr.contains("plain text"), "{}", out.stderr);
+}
+
+/// `--dovecot-conf` in 2.4's syntax as `doveconf -n -P` prints it, and in 2.3's: the
+/// version comes from the syntax, each version reads the admin's spellings its own way,
+/// and what a version refuses is predicted without reading (measured facts:
+/// docs/dovecot-versions.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dovecot_conf_per_version_as_doveconf_prints_it() {
+    let sc = scenario("dovecot-bugs/positional-size-crossed.yaml");
+    let s = start(&sc, Mode::Plain, Vec::new()).await;
+    let dir = tempdir();
+    let conf24 = |plugin: &str, imapc_extra: &str| {
+        format!(
+            "# 2.4.1-4 (7d8c0e5759): /etc/dovecot/dovecot.conf\n\
+             dovecot_config_version = 2.4.1\n\
+             dovecot_storage_version = 2.4.1\n\
+             mail_plugins {{\n  pop3_migration = yes\n}}\n\
+             pop3_migration_mailbox = POP3-MIGRATION-NS/INBOX\n{plugin}\
+             imapc {{\n  host = {}\n  password = {}\n  port = {}\n  user = %{{user}}\n{imapc_extra}}}\n\
+             pop3c {{\n  host = {}\n  password = {}\n  port = {}\n  user = %{{user}}\n}}\n",
+            s.imap.ip(),
+            s.password,
+            s.imap.port(),
+            s.pop3.ip(),
+            s.password,
+            s.pop3.port()
+        )
+    };
+    let verify = |text: String, name: &'static str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write conf");
+        let mut a = args(&["verify", "--format", "yaml", "--dovecot-conf"]);
+        a.push(path.display().to_string());
+        a.extend(args(&[
+            "--imap",
+            "imap://alice@127.0.0.1",
+            "--pop3",
+            "pop3://alice@127.0.0.1",
+        ]));
+        uidlmap(a, None)
+    };
+
+    // 2.4 reads `y` as yes: the size check skipped, every UIDL right.
+    let out = verify(conf24("pop3_migration_skip_size_check = y\n", ""), "y.conf").await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("dovecot_version: \"2.4\""),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("Dovecot 2.4 syntax"), "{}", out.stderr);
+
+    // `off` is fatal in 2.4 (exit 89), predicted without reading anything.
+    let out = verify(
+        conf24("pop3_migration_skip_size_check = off\n", ""),
+        "off.conf",
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("exit_code: 89"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Invalid boolean value: off"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("traffic:"), "{}", out.stdout);
+
+    // 2.3's feature name: unknown to 2.4 (exit 75); `%u`: sent literally (exit 77).
+    let out = verify(
+        conf24("", "  features = rfc822.size fetch-headers\n"),
+        "feat.conf",
+    )
+    .await;
+    assert!(out.stdout.contains("exit_code: 75"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Unknown feature: rfc822.size"),
+        "{}",
+        out.stdout
+    );
+    let lit = conf24("", "").replace("imapc {\n", "imapc {\n  user = %u\n");
+    let lit = lit.replacen("  user = %{user}\n}\npop3c", "}\npop3c", 1);
+    let out = verify(lit, "u.conf").await;
+    assert!(
+        out.stdout.contains("exit_code: 77"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+
+    // The 2.3 recipe with `off`: 2.3 reads it as yes (the size check skipped, every UIDL
+    // right), and says so loudly.
+    let conf23 = format!(
+        "mail_location = maildir:~/Maildir\nimapc_host = {}\nimapc_port = {}\nimapc_user = %u\n\
+         imapc_password = {}\nimapc_features = rfc822.size fetch-headers\n\
+         pop3c_host = {}\npop3c_port = {}\npop3c_user = %u\npop3c_password = {}\n\
+         plugin {{\n  pop3_migration_mailbox = POP3-MIGRATION-NS/INBOX\n  \
+         pop3_migration_skip_size_check = off\n}}\n",
+        s.imap.ip(),
+        s.imap.port(),
+        s.password,
+        s.pop3.ip(),
+        s.pop3.port(),
+        s.password
+    );
+    let out = verify(conf23, "23.conf").await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("dovecot_version: \"2.3\""),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("reads `off` as YES"), "{}", out.stdout);
 }

@@ -1,5 +1,5 @@
-//! `uidlmap conformance`: run scenarios against real Dovecot 2.3.19.1 and compare with
-//! uidlmap's own prediction (the implementation is [`uidlmap::conformance`], shared with
+//! `uidlmap conformance`: run scenarios against real Dovecot 2.3.19.1 and/or 2.4.1 and
+//! compare with uidlmap's own prediction for that version (the implementation is [`uidlmap::conformance`], shared with
 //! the `tests/conformance.rs` target).
 
 use std::io::Write;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use uidlmap::conformance::{self, Options, Verdict};
-use uidlmap::domain::{Destination, ProfileChoice};
+use uidlmap::domain::{Destination, DovecotVersion, ProfileChoice};
 
 use super::exit::{Exit, marked};
 use super::{bad_input, check_failed};
@@ -22,8 +22,10 @@ imapc:` with the pop3_migration plugin and the scenario's settings. Compared: do
 exit code, the UIDL and POP3 order stored per destination message (mailbox, UID) as \
 `doveadm fetch` reads them back from the destination (maildir, sdbox or mdbox), and the \
 plugin's warnings and errors (normalised: ports and the wording of pop3c's and the \
-storage's error details are left out). Needs Dovecot 2.3.19.1 (dovecot-core, \
-dovecot-imapd, dovecot-pop3d) and root. Exits 0 if every run agrees, 1 if any disagrees, \
+storage's error details are left out). Each run is made under each Dovecot version asked \
+for (--dovecot-version): 2.3 needs Dovecot 2.3.19.1 installed (dovecot-core, \
+dovecot-imapd, dovecot-pop3d), 2.4 the Debian 13 root that .ci/dovecot24-root builds \
+($UIDLMAP_DOVECOT24_ROOT); both need root. Exits 0 if every run agrees, 1 if any disagrees, \
 2 if it cannot run (Dovecot missing, bad scenario files, a harness error). \
 `--format table` prints the markdown table of README.md. With `--random N --seed S`, N \
 random worlds are generated instead (as `uidlmap scenario generate` writes them), every \
@@ -40,6 +42,26 @@ pub enum Format {
     Table,
     /// Every case with its differences, as JSON.
     Json,
+}
+
+/// Which Dovecot versions conformance runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionChoice {
+    #[value(name = "2.3")]
+    V2_3,
+    #[value(name = "2.4")]
+    V2_4,
+    Both,
+}
+
+impl VersionChoice {
+    fn versions(self) -> Vec<DovecotVersion> {
+        match self {
+            VersionChoice::V2_3 => vec![DovecotVersion::V2_3],
+            VersionChoice::V2_4 => vec![DovecotVersion::V2_4],
+            VersionChoice::Both => DovecotVersion::ALL.to_vec(),
+        }
+    }
 }
 
 /// What `--random` does with the known gaps.
@@ -89,6 +111,9 @@ pub struct ConformanceArgs {
     /// scenario [default: each scenario's `destination:`, maildir where it names none]
     #[arg(long, value_enum)]
     pub destination: Option<Destination>,
+    /// The Dovecot version to run and predict (both: each run under 2.3 and 2.4)
+    #[arg(long, value_enum, default_value = "both", value_name = "VERSION")]
+    pub dovecot_version: VersionChoice,
 
     /// Runs at once (each is one doveadm process)
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
@@ -112,21 +137,30 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
             sc.destination = d;
         }
     }
-    if let Some(why) = uidlmap::dovecot::unavailable_reason() {
-        return Err(marked(
-            Exit::Unavailable,
-            anyhow::anyhow!("cannot run Dovecot here: {why}"),
-        ));
+    let versions = args.dovecot_version.versions();
+    for v in &versions {
+        if let Some(why) = v.unavailable_reason() {
+            return Err(marked(
+                Exit::Unavailable,
+                anyhow::anyhow!(
+                    "cannot run Dovecot {} here: {why} (--dovecot-version picks the versions run)",
+                    v.name()
+                ),
+            ));
+        }
     }
-    match conformance::dovecot_version() {
-        Some(v) if v == "2.3.19.1" => {}
-        v => eprintln!(
-            "uidlmap: warning: uidlmap models Dovecot 2.3.19.1, this is {}: differences may be Dovecot's",
-            v.as_deref().unwrap_or("an unknown version")
-        ),
+    if versions.contains(&DovecotVersion::V2_3) {
+        match conformance::dovecot_version() {
+            Some(v) if v == "2.3.19.1" => {}
+            v => eprintln!(
+                "uidlmap: warning: uidlmap models Dovecot 2.3 as 2.3.19.1, this is {}: differences may be Dovecot's",
+                v.as_deref().unwrap_or("an unknown version")
+            ),
+        }
     }
     let opts = Options {
         profile: args.profile,
+        versions,
         jobs: args.jobs as usize,
         dovecot_timeout: Duration::from_secs(45),
         predict_timeout: Duration::from_secs(30),
@@ -151,7 +185,7 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
         let names: Vec<String> = cases
             .iter()
             .filter(|c| matches!(c.verdict, Verdict::Disagree(_)))
-            .map(|c| format!("{} ({})", c.scenario, c.profile))
+            .map(|c| format!("{} ({} {})", c.scenario, c.version, c.profile))
             .collect();
         return Err(check_failed(anyhow::anyhow!(
             "{} of {} runs disagree with Dovecot: {}",
@@ -193,6 +227,7 @@ fn hunt(args: &ConformanceArgs, n: usize) -> anyhow::Result<()> {
             jobs: args.jobs as usize,
             dovecot_timeout: Duration::from_secs(30),
             predict_timeout: Duration::from_secs(30),
+            versions: vec![DovecotVersion::V2_3],
         },
         shrink_runs: 40,
         skip_known_gaps: args.known_gaps == KnownGaps::Skip,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use uidlmap::domain::Destination;
+use uidlmap::domain::{Destination, DovecotVersion, ImapcProfile, ProfileChoice};
 use uidlmap::report::{self, Report};
 use uidlmap::scenario::{self, Scenario, run as scenario_run};
 
@@ -15,8 +15,9 @@ use super::{bad_input, check_failed};
 /// The long `--help` text of `uidlmap run`.
 pub const LONG_ABOUT: &str = "\
 Run scenarios end to end: serve each scenario's world with the fake POP3 and IMAP servers \
-on 127.0.0.1, read it the way Dovecot 2.3.19 does through uidlmap's own clients, predict \
-what the pop3-migration plugin would store, audit that against the scenario's ground truth \
+on 127.0.0.1, read it the way Dovecot does through uidlmap's own clients, predict what the \
+pop3-migration plugin of each Dovecot version the scenario is about (or --dovecot-version) \
+would store, audit that against the scenario's ground truth \
 and check the scenario's expectations. Prints one row per scenario (or the full reports \
 with --format) and exits 0 only if every expectation holds. PATHs are scenario files or \
 folders searched recursively for *.yaml (scenarios/_fixtures is skipped).";
@@ -50,6 +51,16 @@ pub struct RunArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "summary")]
     pub format: Format,
+
+    /// Predict this Dovecot version [default: every version each scenario is about]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub dovecot_version: Option<DovecotVersion>,
+
+    /// Predict this imapc profile: docs (sizes from RFC822.SIZE: 2.3's recipe, 2.4's
+    /// defaults) or bare (sizes by download: 2.3's defaults, 2.4's no-fetch-size)
+    /// [default: every profile each scenario is about]
+    #[arg(long, value_enum)]
+    pub imapc_profile: Option<ImapcProfile>,
 
     /// Message rows in --format human: auto (every row up to 50 messages a mailbox,
     /// beyond that only those not right), all, or problems
@@ -95,7 +106,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?
-        .block_on(run_all(&scenarios, args.jobs as usize))?;
+        .block_on(run_all(&scenarios, args))?;
 
     let out = render(&reports, args.format, args.rows);
     let mut stdout = std::io::stdout().lock();
@@ -119,16 +130,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Runs the scenarios, at most `jobs` at once, and returns the reports in input order.
-async fn run_all(scenarios: &[Scenario], jobs: usize) -> anyhow::Result<Vec<Report>> {
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs));
+/// Runs the scenarios, at most `--jobs` at once, for the versions and profiles the
+/// command line or each scenario names, and returns the reports in input order.
+async fn run_all(scenarios: &[Scenario], args: &RunArgs) -> anyhow::Result<Vec<Report>> {
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(args.jobs as usize));
     let mut set = tokio::task::JoinSet::new();
     for (i, sc) in scenarios.iter().enumerate() {
         let sc = sc.clone();
         let sem = sem.clone();
+        let versions = match args.dovecot_version {
+            Some(v) => vec![v],
+            None => sc.dovecot.clone(),
+        };
+        let profiles = args.imapc_profile.map_or(sc.imapc, ProfileChoice::from);
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let r = scenario_run::run(&sc, Duration::from_secs(60)).await;
+            let r = scenario_run::run_with(&sc, &versions, profiles, Duration::from_secs(60)).await;
             (i, sc.name.clone(), r)
         });
     }
@@ -168,6 +185,13 @@ fn render(reports: &[Report], format: Format, rows: report::Rows) -> String {
                     r.dovecot.exit_code,
                     counts
                 );
+                for other in &r.other_versions {
+                    let _ = writeln!(
+                        o,
+                        "        under Dovecot {}: exit {}",
+                        other.dovecot_version, other.dovecot.exit_code
+                    );
+                }
                 for f in e.map(|e| e.failures.as_slice()).unwrap_or_default() {
                     let _ = writeln!(o, "      - {f}");
                 }

@@ -98,6 +98,8 @@ pub enum Level {
     Debug,
     Warning,
     Error,
+    /// doveconf refusing the configuration.
+    Fatal,
 }
 
 impl fmt::Display for Level {
@@ -106,17 +108,21 @@ impl fmt::Display for Level {
             Level::Debug => "Debug",
             Level::Warning => "Warning",
             Level::Error => "Error",
+            Level::Fatal => "Fatal",
         })
     }
 }
 
-/// One log line, worded as Dovecot 2.3.19 words it.
+/// One log line, worded as Dovecot 2.3.19 words it ([`Outcome::reword_for`] turns it
+/// into another version's words).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LogLine {
     pub level: Level,
     /// The IMAP mailbox whose sync logged it.
     pub mailbox: String,
     pub text: String,
+    /// Logged about a POP3 message (2.4 puts the pop3c mailbox's event prefix on it).
+    pub pop3_side: bool,
 }
 
 impl fmt::Display for LogLine {
@@ -134,6 +140,9 @@ pub enum DoveadmResult {
     TempFail { mailbox: String },
     /// Exit 134: assertion failure inside the plugin, in this mailbox.
     Abort { mailbox: String },
+    /// The configuration is refused (or its login cannot work) before the plugin reads
+    /// anything: exit 89, 75 or 77 by what is wrong ([`super::settings::ConfigError`]).
+    ConfigError { message: String, exit: i32 },
     /// Exit 75 from dsync itself: a message listed by IMAP was gone when dsync came to
     /// download it ("Remote didn't send mail UID=…"); the mailbox's other messages are
     /// stored.
@@ -146,6 +155,7 @@ impl DoveadmResult {
             DoveadmResult::Success => 0,
             DoveadmResult::TempFail { .. } | DoveadmResult::DownloadFailed { .. } => 75,
             DoveadmResult::Abort { .. } => 134,
+            DoveadmResult::ConfigError { exit, .. } => *exit,
         }
     }
 }
@@ -161,6 +171,10 @@ impl fmt::Display for DoveadmResult {
             DoveadmResult::Abort { mailbox } => write!(
                 f,
                 "mailbox {mailbox}: doveadm aborts with an assertion failure in the plugin (exit 134)"
+            ),
+            DoveadmResult::ConfigError { message, exit } => write!(
+                f,
+                "doveadm stops before reading anything: {message}; nothing is migrated (exit {exit})"
             ),
             DoveadmResult::DownloadFailed { mailbox, uid } => write!(
                 f,
@@ -212,6 +226,7 @@ impl Outcome<'_> {
                     level: Level::Error,
                     mailbox: mb.name.clone(),
                     text: format!("Remote didn't send mail UID={uid}"),
+                    pop3_side: false,
                 });
                 self.result = DoveadmResult::DownloadFailed {
                     mailbox: mb.name.clone(),
@@ -219,6 +234,47 @@ impl Outcome<'_> {
                 };
                 stop = true;
             }
+        }
+    }
+
+    /// What Dovecot does when the configuration is refused: nothing read, nothing
+    /// stored, doveconf's one fatal line.
+    pub fn config_error(settings: Settings, error: &super::settings::ConfigError) -> Self {
+        Outcome {
+            settings,
+            mailboxes: Vec::new(),
+            log: vec![LogLine {
+                level: if error.exit() == 89 {
+                    Level::Fatal
+                } else {
+                    Level::Error
+                },
+                mailbox: String::new(),
+                text: match error.exit() {
+                    89 => format!("Error in configuration file: {error}"),
+                    _ => error.to_string(),
+                },
+                pop3_side: false,
+            }],
+            result: DoveadmResult::ConfigError {
+                message: error.to_string(),
+                exit: error.exit(),
+            },
+        }
+    }
+
+    /// Rewords the log as `version` words it. 2.3's words are the model's; 2.4 puts the
+    /// event's prefix before `pop3_migration: ` (`imapc: ` for what the plugin logs
+    /// while imapc asks it for a UIDL, `Mailbox NAME: ` for what it logs about a
+    /// mailbox's messages) and dsync's `brain M: ` before dsync's own lines, and drops
+    /// the `Mailbox POP3-MIGRATION-NS/INBOX: ` that 2.3 repeats inside pop3c's errors
+    /// (measured, `docs/dovecot-versions.md`, "Log lines").
+    pub fn reword_for(&mut self, version: crate::domain::DovecotVersion) {
+        if version == crate::domain::DovecotVersion::V2_3 {
+            return;
+        }
+        for line in &mut self.log {
+            line.text = reword_2_4(line);
         }
     }
 
@@ -250,6 +306,47 @@ impl Outcome<'_> {
 
 const SYNC_FAILED: &str = "POP3 UIDLs couldn't be synced";
 
+/// One 2.3 line in 2.4's words (see [`Outcome::reword_for`]).
+fn reword_2_4(line: &LogLine) -> String {
+    const INNER: &str = "Mailbox POP3-MIGRATION-NS/INBOX: ";
+    let t = line.text.as_str();
+    let Some(rest) = t.strip_prefix("pop3_migration: ") else {
+        if t.starts_with("Remote didn't send mail") {
+            return format!("brain M: Import mailbox {}: {t}", line.mailbox);
+        }
+        return t.to_string();
+    };
+    if rest.starts_with("UIDL for msg ") {
+        return format!("imapc: {t}");
+    }
+    const SYNC: &str = "Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: ";
+    if let Some(why) = rest.strip_prefix(SYNC) {
+        return format!(
+            "imapc: pop3_migration: {SYNC}{}",
+            why.trim_start_matches(INNER)
+        );
+    }
+    // `Failed to get size for msg N: Mailbox …: why` loses the inner prefix too.
+    if rest.starts_with("Failed to get size for msg ")
+        && let Some(i) = rest.find(": ")
+    {
+        let (head, why) = rest.split_at(i + 2);
+        return format!(
+            "imapc: pop3_migration: {head}{}",
+            why.trim_start_matches(INNER)
+        );
+    }
+    if rest.starts_with("cached uidls=") || rest.ends_with("mails matched by headers") {
+        // The counters carry the same prefix in both versions.
+        return t.to_string();
+    }
+    if line.pop3_side {
+        format!("{INNER}{t}")
+    } else {
+        format!("Mailbox {}: {t}", line.mailbox)
+    }
+}
+
 struct Session<'p> {
     log: Vec<LogLine>,
     /// Header hash filed under each POP3 map entry (persists across mailboxes).
@@ -257,6 +354,8 @@ struct Session<'p> {
     /// Whether the hash under map entry i came from another POP3 message (§9).
     pop3_shifted: Vec<bool>,
     mailbox: &'p str,
+    /// Reading a POP3 message's header: lines are about the pop3c mailbox.
+    pop3_side: bool,
 }
 
 impl Session<'_> {
@@ -265,6 +364,7 @@ impl Session<'_> {
             level,
             mailbox: self.mailbox.to_string(),
             text,
+            pop3_side: self.pop3_side,
         });
     }
 }
@@ -325,6 +425,7 @@ pub fn resolve<'a>(plan: &Plan<'a>, reads: &Reads) -> Result<Outcome<'a>, Resolv
         pop3_hash: vec![None; plan.map.len()],
         pop3_shifted: vec![false; plan.map.len()],
         mailbox: "",
+        pop3_side: false,
     };
     let mut result = DoveadmResult::Success;
     let mut mailboxes = Vec::with_capacity(plan.mailboxes.len());
@@ -506,7 +607,10 @@ fn sync_mailbox<'a>(
         for &n in &mp.pop3_reads {
             let read = &reads.pop3[&n];
             let slot = n as usize - 1;
-            match hash_of(s, read, n, n) {
+            s.pop3_side = true;
+            let hashed = hash_of(s, read, n, n);
+            s.pop3_side = false;
+            match hashed {
                 Ok(h) => {
                     s.pop3_hash[slot] = h;
                     s.pop3_shifted[slot] = entry(slot).number != n;
@@ -587,4 +691,67 @@ fn sync_mailbox<'a>(
         }
     }
     true
+}
+
+#[cfg(test)]
+mod reword_tests {
+    use super::*;
+
+    /// The 2.3 → 2.4 pairs of `docs/dovecot-versions.md`, "Log lines".
+    #[test]
+    fn lines_in_2_4_words() {
+        let line = |text: &str, pop3_side: bool| LogLine {
+            level: Level::Error,
+            mailbox: "INBOX".into(),
+            text: text.into(),
+            pop3_side,
+        };
+        let inner = "Mailbox POP3-MIGRATION-NS/INBOX: ";
+        let sync = "Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: ";
+        for (text, pop3_side, want) in [
+            (
+                "pop3_migration: UIDL for msg 2 is empty".to_string(),
+                false,
+                "imapc: pop3_migration: UIDL for msg 2 is empty".to_string(),
+            ),
+            (
+                format!("pop3_migration: {sync}{inner}UIDL failed: Disconnected"),
+                false,
+                format!("imapc: pop3_migration: {sync}UIDL failed: Disconnected"),
+            ),
+            (
+                format!("pop3_migration: Failed to get size for msg 1: {inner}Unexpected LIST seq"),
+                false,
+                "imapc: pop3_migration: Failed to get size for msg 1: Unexpected LIST seq".into(),
+            ),
+            (
+                "pop3_migration: Failed to get header for msg 2: No such message".into(),
+                true,
+                format!("{inner}pop3_migration: Failed to get header for msg 2: No such message"),
+            ),
+            (
+                "pop3_migration: Failed to get header for msg 2: Message was expunged".into(),
+                false,
+                "Mailbox INBOX: pop3_migration: Failed to get header for msg 2: Message was expunged"
+                    .into(),
+            ),
+            (
+                "Remote didn't send mail UID=2".into(),
+                false,
+                "brain M: Import mailbox INBOX: Remote didn't send mail UID=2".into(),
+            ),
+            (
+                "pop3_migration: cached uidls=0, size matches=3, total=3".into(),
+                false,
+                "pop3_migration: cached uidls=0, size matches=3, total=3".into(),
+            ),
+            (
+                "POP3 UIDLs couldn't be synced".into(),
+                false,
+                "POP3 UIDLs couldn't be synced".into(),
+            ),
+        ] {
+            assert_eq!(reword_2_4(&line(&text, pop3_side)), want);
+        }
+    }
 }

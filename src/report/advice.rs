@@ -10,16 +10,7 @@ use serde::Serialize;
 use crate::matcher::audit::{Recommendation, Trial};
 use crate::matcher::settings::PREFIX;
 
-/// Which Dovecot's configuration syntax a block is written in. (A local stand-in until
-/// the reports carry a shared Dovecot version.)
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ConfigSyntax {
-    /// 2.3: plugin settings live in a `plugin { }` block.
-    #[default]
-    Dovecot23,
-    /// 2.4: plugin settings are top-level settings; a `plugin { }` block is fatal there.
-    Dovecot24,
-}
+use crate::domain::DovecotVersion;
 
 /// The recommendation of a report (`audit.recommendation`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -41,9 +32,10 @@ impl fmt::Display for Advice {
     }
 }
 
-/// Writes `settings` (full names → values) as Dovecot `syntax` reads them. Empty settings
+/// Writes `settings` (full names → values) as Dovecot `version` reads them: 2.3 in a
+/// `plugin { }` block, 2.4 as top-level settings (a `plugin { }` block is fatal there). Empty settings
 /// give an empty string; otherwise the block ends with a newline.
-pub fn config_block(settings: &BTreeMap<String, String>, syntax: ConfigSyntax) -> String {
+pub fn config_block(settings: &BTreeMap<String, String>, version: DovecotVersion) -> String {
     if settings.is_empty() {
         return String::new();
     }
@@ -53,14 +45,14 @@ pub fn config_block(settings: &BTreeMap<String, String>, syntax: ConfigSyntax) -
             .map(|(k, v)| format!("{indent}{k} = {v}\n"))
             .collect::<String>()
     };
-    match syntax {
-        ConfigSyntax::Dovecot23 => format!("plugin {{\n{}}}\n", lines("  ")),
-        ConfigSyntax::Dovecot24 => lines(""),
+    match version {
+        DovecotVersion::V2_3 => format!("plugin {{\n{}}}\n", lines("  ")),
+        DovecotVersion::V2_4 => lines(""),
     }
 }
 
-/// The advice for a recommendation, its block in `syntax`.
-pub fn advice(r: &Recommendation, syntax: ConfigSyntax) -> Advice {
+/// The advice for a recommendation, its block in `version`'s syntax.
+pub fn advice(r: &Recommendation, version: DovecotVersion) -> Advice {
     let settings: BTreeMap<String, String> = match r {
         Recommendation::Change(t) | Recommendation::Impossible { best: Some(t) } => t
             .changes
@@ -72,7 +64,7 @@ pub fn advice(r: &Recommendation, syntax: ConfigSyntax) -> Advice {
         | Recommendation::Undecided => BTreeMap::new(),
     };
     Advice {
-        config: config_block(&settings, syntax),
+        config: config_block(&settings, version),
         settings,
         reason: reason(r),
     }
@@ -134,19 +126,19 @@ mod tests {
     #[test]
     fn blocks_per_version() {
         assert_eq!(
-            config_block(&two(), ConfigSyntax::Dovecot23),
+            config_block(&two(), DovecotVersion::V2_3),
             "plugin {\n  pop3_migration_ignore_extra_uidls = yes\n  pop3_migration_skip_size_check = yes\n}\n"
         );
         assert_eq!(
-            config_block(&two(), ConfigSyntax::Dovecot24),
+            config_block(&two(), DovecotVersion::V2_4),
             "pop3_migration_ignore_extra_uidls = yes\npop3_migration_skip_size_check = yes\n"
         );
-        assert_eq!(config_block(&BTreeMap::new(), ConfigSyntax::Dovecot23), "");
+        assert_eq!(config_block(&BTreeMap::new(), DovecotVersion::V2_3), "");
     }
 
     #[test]
     fn keep_settings_has_nothing_to_paste() {
-        let a = advice(&Recommendation::KeepSettings, ConfigSyntax::Dovecot23);
+        let a = advice(&Recommendation::KeepSettings, DovecotVersion::V2_3);
         assert!(a.settings.is_empty() && a.config.is_empty());
         assert_eq!(a.to_string(), a.reason);
     }

@@ -653,6 +653,9 @@ mod tests {
             settings: Default::default(),
             imapc: "docs".into(),
             destination: "maildir".into(),
+            dovecot_version: "2.3".into(),
+            setting_spellings: Vec::new(),
+            other_versions: Vec::new(),
             dovecot: super::super::DovecotReport {
                 exit_code: 0,
                 result: "success (exit 0)".into(),

@@ -60,7 +60,10 @@ pub fn human_with(r: &Report, rows: Rows) -> String {
         r.imapc,
         r.destination
     );
-    let _ = writeln!(o, "dovecot: {}", r.dovecot.result);
+    for note in &r.setting_spellings {
+        let _ = writeln!(o, "!! SETTING SPELLING: {note}");
+    }
+    let _ = writeln!(o, "dovecot {}: {}", r.dovecot_version, r.dovecot.result);
     summary(&mut o, r);
     for mb in &r.dovecot.mailboxes {
         mailbox(&mut o, mb, rows);
@@ -81,6 +84,14 @@ pub fn human_with(r: &Report, rows: Rows) -> String {
                 let _ = writeln!(o, "  - {f}");
             }
         }
+    }
+    for other in &r.other_versions {
+        let _ = writeln!(
+            o,
+            "-- under Dovecot {} the answer differs:",
+            other.dovecot_version
+        );
+        o.push_str(&human_with(other, rows));
     }
     o
 }

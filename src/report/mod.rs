@@ -24,7 +24,7 @@ use crate::matcher::{Outcome, SyncStatus};
 /// Shown for a UIDL that a maildir destination replaces by the message's file name.
 pub const MAILDIR_FILE_NAME: &str = "<maildir file name>";
 
-pub use advice::{Advice, ConfigSyntax, advice, config_block};
+pub use advice::{Advice, advice, config_block};
 pub use human::{FULL_UP_TO, Rows, human, human_with};
 pub use tsv::{TSV_HEADER, TsvError, dovecot_uidlist, read_cache, tsv_lines};
 
@@ -42,6 +42,12 @@ pub struct Report {
     /// The destination's mail storage (`maildir`, `sdbox`, `mdbox`): it decides what is
     /// kept of each UIDL ([`Destination::keeps`]).
     pub destination: String,
+    /// The Dovecot version predicted (`2.3` or `2.4`).
+    pub dovecot_version: String,
+    /// Plugin settings whose spelling this version does not read as it reads to a
+    /// person (`off` meaning yes in 2.3; anything but yes/y/1/no refused by 2.4).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setting_spellings: Vec<String>,
     /// What Dovecot would do.
     pub dovecot: DovecotReport,
     /// The POP3 maildrop as listed (absent where it was not read).
@@ -56,6 +62,10 @@ pub struct Report {
     /// Whether the scenario's expectations hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expectation: Option<Expectation>,
+    /// The same run predicted for the other Dovecot versions a scenario is about, where
+    /// their answer differs from this one (what is stored, or the exit code).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_versions: Vec<Report>,
 }
 
 /// Dovecot's answer.
@@ -176,12 +186,14 @@ pub struct Expectation {
     pub failures: Vec<String>,
 }
 
-/// Builds a report. `ids` names the message behind (mailbox, UID) where known.
+/// Builds a report of what Dovecot `version` does (its advice in that version's
+/// syntax). `ids` names the message behind (mailbox, UID) where known.
 pub fn build(
     name: &str,
     description: Option<&str>,
     imapc: &str,
     destination: Destination,
+    version: crate::domain::DovecotVersion,
     outcome: &Outcome<'_>,
     audit: Option<&Audit>,
     ids: &dyn Fn(&str, u32) -> Option<String>,
@@ -254,6 +266,8 @@ pub fn build(
         settings: outcome.settings.dovecot_pairs().into_iter().collect(),
         imapc: imapc.to_string(),
         destination: destination.name().to_string(),
+        dovecot_version: version.name().to_string(),
+        setting_spellings: Vec::new(),
         dovecot: DovecotReport {
             exit_code: outcome.result.exit_code(),
             result: outcome.result.to_string(),
@@ -263,14 +277,11 @@ pub fn build(
         pop3: None,
         audit: audit.map(|a| AuditReport {
             counts: a.counts,
-            recommendation: destination_advice(
-                advice(&a.recommendation, ConfigSyntax::Dovecot23),
-                a,
-                destination,
-            ),
+            recommendation: destination_advice(advice(&a.recommendation, version), a, destination),
         }),
         traffic: None,
         expectation: None,
+        other_versions: Vec::new(),
     }
 }
 
@@ -305,6 +316,15 @@ impl Report {
             .filter(|mb| mb.copied)
             .flat_map(|mb| mb.messages.iter().map(move |m| (mb, m)))
             .filter(|(_, m)| m.verdict.as_deref() != Some("not-migrated"))
+    }
+
+    /// For a configuration the version refuses before reading anything: no traffic
+    /// (doveadm sends nothing), and the plugin's settings as the admin spelled them
+    /// (there is no reading of them to show).
+    pub fn mark_refused(&mut self, settings: &crate::matcher::Settings) {
+        self.traffic = None;
+        self.pop3 = None;
+        self.settings.extend(settings.spelled_pairs());
     }
 
     /// YAML, as `--format yaml` prints it.

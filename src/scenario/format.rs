@@ -140,6 +140,36 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub server: Option<ServerDef>,
     pub expect: Spanned<ExpectDef>,
+    /// `dovecot: [2.3, 2.4]`: the versions the scenario is about (default 2.3).
+    #[serde(default)]
+    pub dovecot: Vec<Spanned<VersionDef>>,
+    /// `expect_by_version: { 2.4: {…} }`: what a version does where it differs from
+    /// `expect:` (replaces it whole for that version).
+    #[serde(default)]
+    pub expect_by_version: Option<OrderedMap<VersionDef, Spanned<ExpectDef>>>,
+}
+
+/// A Dovecot version as a scenario writes it: `2.3` or `2.4` (a YAML number or text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VersionDef(pub crate::domain::DovecotVersion);
+
+impl<'de> Deserialize<'de> for VersionDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = VersionDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Dovecot version, 2.3 or 2.4")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<VersionDef, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<VersionDef, E> {
+                v.parse().map(VersionDef).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `account:`
@@ -595,6 +625,21 @@ fn server_schema() -> Value {
     )
 }
 
+fn expect_schema(description: &str) -> Value {
+    object(
+        description,
+        json!({
+            "outcome": { "enum": ["success", "failure", "abort", "config_error", "login_failure"] },
+            "wrong": uint("IMAP messages given a wrong UIDL"),
+            "lost": uint("IMAP messages whose true UIDL is not carried over"),
+            "order_lost": uint("IMAP messages given a UIDL but no POP3 order"),
+            "warnings": strings("substrings that must appear among the warnings"),
+            "errors": strings("substrings that must appear among the errors"),
+        }),
+        &["outcome"],
+    )
+}
+
 /// The JSON Schema of scenario files, for `uidlmap scenario schema` and editors.
 pub fn json_schema() -> Value {
     let mut schema = object(
@@ -634,14 +679,18 @@ pub fn json_schema() -> Value {
             "events": { "type": "array", "items": event_schema() },
             "faults": { "type": "array", "items": fault_schema() },
             "server": server_schema(),
-            "expect": object("what Dovecot 2.3.19 does", json!({
-                "outcome": { "enum": ["success", "failure", "abort"] },
-                "wrong": uint("IMAP messages given a wrong UIDL"),
-                "lost": uint("IMAP messages whose true UIDL is not carried over"),
-                "order_lost": uint("IMAP messages given a UIDL but no POP3 order"),
-                "warnings": strings("substrings that must appear among the warnings"),
-                "errors": strings("substrings that must appear among the errors"),
-            }), &["outcome"]),
+            "expect": expect_schema("what Dovecot does (every version of `dovecot:`, unless `expect_by_version` says otherwise)"),
+            "dovecot": {
+                "type": "array",
+                "items": { "enum": ["2.3", "2.4", 2.3, 2.4] },
+                "description": "the Dovecot versions the scenario is about (default [2.3])",
+            },
+            "expect_by_version": {
+                "type": "object",
+                "propertyNames": { "enum": ["2.3", "2.4"] },
+                "additionalProperties": expect_schema("what this version does, in place of `expect:`"),
+                "description": "per Dovecot version, where it differs from `expect:`",
+            },
         }),
         &["description", "expect"],
     );

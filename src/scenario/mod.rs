@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use crate::matcher::Settings;
 
-pub use crate::domain::{Destination, ProfileChoice};
+pub use crate::domain::{Destination, DovecotVersion, ProfileChoice};
 pub use format::json_schema;
 pub use knobs::{ImapKnobs, Pop3Knobs, ServerKnobs};
 pub use load::{load_file, load_str};
@@ -48,11 +48,29 @@ pub enum Outcome {
     Success,
     /// The plugin refused: "POP3 UIDLs couldn't be synced" (doveadm exit 75).
     Failure,
-    /// doveadm aborted on an assertion (exit 134; spec §12, `all_mailboxes`).
+    /// doveadm aborted on an assertion (exit 134; spec §12, `all_mailboxes`; also
+    /// 2.3's IMAP login failure).
     Abort,
+    /// doveconf refused the configuration: nothing read (exit 89; 2.4's booleans).
+    ConfigError,
+    /// 2.4: imapc's login failed; nothing read from POP3, nothing stored (exit 77).
+    LoginFailure,
 }
 
-/// What Dovecot 2.3.19 is expected to do with this scenario.
+impl Outcome {
+    /// doveadm's exit code for this outcome.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Failure => 75,
+            Outcome::Abort => 134,
+            Outcome::ConfigError => 89,
+            Outcome::LoginFailure => 77,
+        }
+    }
+}
+
+/// What Dovecot is expected to do with this scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expect {
     pub outcome: Outcome,
@@ -161,6 +179,10 @@ pub struct Scenario {
     /// A previous run's UIDL cache; empty when there was none.
     pub cache: UidlCache,
     pub expect: Expect,
+    /// The Dovecot versions the scenario is about, oldest first (default: 2.3).
+    pub dovecot: Vec<DovecotVersion>,
+    /// Where a version's expectations differ from [`Self::expect`].
+    pub expect_by_version: BTreeMap<DovecotVersion, Expect>,
     /// Ground truth of the initial world, plus the UIDLs of POP3 deliveries.
     pub truth: Truth,
     /// The provider profile named, if any.
@@ -170,6 +192,11 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// What `version` is expected to do.
+    pub fn expect_for(&self, version: DovecotVersion) -> &Expect {
+        self.expect_by_version.get(&version).unwrap_or(&self.expect)
+    }
+
     /// A fresh script with this scenario's rules and events.
     pub fn script(&self) -> Script {
         Script::new(self.rules.clone(), self.events.clone())

@@ -5,7 +5,9 @@
 //!
 //! A scenario whose `imapc` is `both` runs once per imapc profile; the two predictions
 //! must agree (what Dovecot stores, its exit code and its warnings and errors), or the
-//! scenario must say which profile it is about.
+//! scenario must say which profile it is about. Each read is predicted for every
+//! Dovecot version the scenario is about (`dovecot:`), each against its own
+//! expectations; versions whose answers differ are all shown in the report.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,8 +19,8 @@ use fake_servers::tls::TestCa;
 use fake_servers::{FakeServers, Script, Servers, SharedWorld};
 use tokio::net::TcpListener;
 
-use super::{Outcome as ExpectedOutcome, Scenario, ServerKnobs, Truth};
-use crate::domain::{Endpoint, ImapcProfile};
+use super::{Scenario, ServerKnobs, Truth};
+use crate::domain::{DovecotVersion, Endpoint, ImapcProfile};
 use crate::matcher;
 use crate::matcher::audit::{self, Audit, Expected};
 use crate::migrate::{self, MigrateError, Migration, Source};
@@ -266,13 +268,40 @@ fn stored(r: &Report) -> Stored {
     }
 }
 
+/// `text` without the fake servers' ports (`127.0.0.1:41234` → `127.0.0.1`), which
+/// change every run: reports are deterministic.
+fn without_ports(text: &str) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(HOST) {
+        out.push_str(&rest[..i + HOST.len() - 1]);
+        rest = rest[i + HOST.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The report of a run whose IMAP side failed before the plugin could start.
-fn imap_failure_report(sc: &Scenario, profile: ImapcProfile, err: &MigrateError) -> Report {
-    // doveadm 2.3.19 panics after an IMAP login failure (interop note: exit 134).
-    let (exit, result) = if err.is_imap_login() {
+fn imap_failure_report(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    version: DovecotVersion,
+    err: &MigrateError,
+) -> Report {
+    let is_login = err.is_imap_login();
+    let err = without_ports(&err.to_string());
+    // doveadm 2.3.19 panics after an IMAP login failure (interop note: exit 134);
+    // 2.4.1 exits 77 (docs/dovecot-versions.md, "Login failures").
+    let (exit, result) = if is_login {
+        let exit = version.login_failure_exit();
+        let how = match version {
+            DovecotVersion::V2_3 => "doveadm 2.3.19 aborts",
+            DovecotVersion::V2_4 => "doveadm 2.4 stops, nothing stored",
+        };
         (
-            134,
-            format!("imapc login failed; doveadm 2.3.19 aborts (exit 134): {err}"),
+            exit,
+            format!("imapc login failed; {how} (exit {exit}): {err}"),
         )
     } else {
         (
@@ -286,32 +315,45 @@ fn imap_failure_report(sc: &Scenario, profile: ImapcProfile, err: &MigrateError)
         settings: sc.settings.dovecot_pairs().into_iter().collect(),
         imapc: profile.name().to_string(),
         destination: sc.destination.name().to_string(),
+        dovecot_version: version.name().to_string(),
+        setting_spellings: sc.settings.misreadings(version),
         dovecot: report::DovecotReport {
             exit_code: exit,
             result,
             mailboxes: Vec::new(),
-            log: vec![format!("Error: {err}")],
+            log: vec![match err.split_once(": NO ").filter(|_| is_login) {
+                // imapc's own words, which both versions log (measured).
+                Some((_, why)) => format!("Error: Authentication failed: {why}"),
+                None => format!("Error: {err}"),
+            }],
         },
         pop3: None,
         audit: None,
         traffic: None,
         expectation: None,
+        other_versions: Vec::new(),
     }
 }
 
 fn profile_report(
     sc: &Scenario,
     profile: ImapcProfile,
+    version: DovecotVersion,
     run: &ProfileRun,
 ) -> Result<(Report, Option<Audit>), RunError> {
     let m = match &run.migration {
         Ok(m) => m,
-        Err(e) => return Ok((imap_failure_report(sc, profile, e), None)),
+        // A refused configuration stops doveadm before it logs in anywhere.
+        Err(_) if sc.settings.for_version(version).is_err() => {
+            return Ok((config_error_report(sc, profile, version), None));
+        }
+        Err(e) => return Ok((imap_failure_report(sc, profile, version, e), None)),
     };
     let inputs = predict::Inputs {
         truth: Some(&run.truth),
         vanished: &run.vanished,
         destination: sc.destination,
+        version,
         ..predict::Inputs::new(&sc.settings)
     };
     let p = predict::predict(m, &inputs)?;
@@ -321,15 +363,34 @@ fn profile_report(
     Ok((r, audit))
 }
 
-/// Checks a report against the scenario's expectations.
-fn check(sc: &Scenario, r: &Report) -> Vec<String> {
+/// The report of a refused configuration where the read failed too (nothing of it
+/// matters: doveadm never connects).
+fn config_error_report(sc: &Scenario, profile: ImapcProfile, version: DovecotVersion) -> Report {
+    let e = sc
+        .settings
+        .for_version(version)
+        .expect_err("called for refused settings only");
+    let outcome = matcher::Outcome::config_error(sc.settings.clone(), &e);
+    let mut r = report::build(
+        &sc.name,
+        Some(&sc.description),
+        profile.name(),
+        sc.destination,
+        version,
+        &outcome,
+        None,
+        &|_, _| None,
+    );
+    r.setting_spellings = sc.settings.misreadings(version);
+    r.mark_refused(&sc.settings);
+    r
+}
+
+/// Checks a report against the scenario's expectations for `version`.
+fn check(sc: &Scenario, version: DovecotVersion, r: &Report) -> Vec<String> {
     let mut failures = Vec::new();
-    let e = &sc.expect;
-    let want_exit = match e.outcome {
-        ExpectedOutcome::Success => 0,
-        ExpectedOutcome::Failure => 75,
-        ExpectedOutcome::Abort => 134,
-    };
+    let e = sc.expect_for(version);
+    let want_exit = e.outcome.exit_code();
     if r.dovecot.exit_code != want_exit {
         failures.push(format!(
             "expected doveadm exit {want_exit}, predicted {}: {}",
@@ -349,6 +410,12 @@ fn check(sc: &Scenario, r: &Report) -> Vec<String> {
         }
     }
     for (level, wanted) in [("Warning:", &e.warnings), ("Error:", &e.errors)] {
+        // doveconf's refusal is `Fatal:`; an expected error may name it.
+        let level = if level == "Error:" && r.dovecot.exit_code == 89 {
+            "Fatal:"
+        } else {
+            level
+        };
         for w in wanted {
             if !r
                 .dovecot
@@ -366,49 +433,103 @@ fn check(sc: &Scenario, r: &Report) -> Vec<String> {
     failures
 }
 
-/// Runs a scenario under every imapc profile it is about and returns its report (the
-/// first profile's, with the others' agreement checked).
+/// Runs a scenario under every imapc profile and Dovecot version it is about and
+/// returns its report: the first version's (its first profile's, the others' agreement
+/// checked), with the versions whose answers differ attached.
 pub async fn run(sc: &Scenario, limit: Duration) -> Result<Report, RunError> {
-    let profiles = sc.imapc.concrete().to_vec();
-    let mut reports = Vec::new();
-    for &profile in &profiles {
+    run_with(sc, &sc.dovecot, sc.imapc, limit).await
+}
+
+/// [`run`] for the versions and profiles given (a command line's choice) instead of
+/// the scenario's own.
+pub async fn run_with(
+    sc: &Scenario,
+    versions: &[DovecotVersion],
+    profiles: crate::domain::ProfileChoice,
+    limit: Duration,
+) -> Result<Report, RunError> {
+    // The reads are the same for every version: read once per profile.
+    let mut runs = Vec::new();
+    for &profile in profiles.concrete() {
         let run = tokio::time::timeout(limit, run_profile(sc, profile))
             .await
             .map_err(|_| RunError::Timeout(limit))??;
-        reports.push(profile_report(sc, profile, &run)?.0);
+        runs.push((profile, run));
     }
+    let mut per_version = Vec::new();
+    for &version in versions {
+        let mut reports = Vec::new();
+        for (profile, run) in &runs {
+            reports.push(profile_report(sc, *profile, version, run)?.0);
+        }
+        let mut first = reports.remove(0);
+        let mut failures = check(sc, version, &first);
+        for other in &reports {
+            if stored(other) == stored(&first) {
+                first.imapc = format!("{} (same under {})", first.imapc, other.imapc);
+            } else {
+                failures.push(format!(
+                    "the prediction differs between imapc profiles {} and {} (exit {} vs {}); say which one the scenario is about with `imapc:`",
+                    first.imapc, other.imapc, first.dovecot.exit_code, other.dovecot.exit_code
+                ));
+            }
+        }
+        first.expectation = Some(Expectation {
+            met: failures.is_empty(),
+            failures,
+        });
+        per_version.push(first);
+    }
+    Ok(merge_versions(per_version))
+}
+
+/// One report for several versions: the first, naming the versions that agree with it
+/// (same exit code, same rows stored, same warnings and errors in the same words) and
+/// carrying the others whole; its expectation holds only if every version's does.
+fn merge_versions(mut reports: Vec<Report>) -> Report {
     let mut first = reports.remove(0);
-    let mut failures = check(sc, &first);
-    for other in &reports {
-        if stored(other) == stored(&first) {
-            first.imapc = format!("{} (same under {})", first.imapc, other.imapc);
+    let same = |a: &Report, b: &Report| stored(a) == stored(b);
+    let mut agreeing = Vec::new();
+    for other in reports {
+        let failed = other.expectation.as_ref().is_some_and(|e| !e.met);
+        if failed && let Some(e) = first.expectation.as_mut() {
+            e.met = false;
+            for f in other.expectation.iter().flat_map(|e| &e.failures) {
+                e.failures
+                    .push(format!("Dovecot {}: {f}", other.dovecot_version));
+            }
+        }
+        if same(&first, &other) && !failed {
+            agreeing.push(other.dovecot_version);
         } else {
-            failures.push(format!(
-                "the prediction differs between imapc profiles {} and {} (exit {} vs {}); say which one the scenario is about with `imapc:`",
-                first.imapc, other.imapc, first.dovecot.exit_code, other.dovecot.exit_code
-            ));
+            first.other_versions.push(other);
         }
     }
-    first.expectation = Some(Expectation {
-        met: failures.is_empty(),
-        failures,
-    });
-    Ok(first)
+    if !agreeing.is_empty() {
+        first.dovecot_version = format!(
+            "{} (same under {})",
+            first.dovecot_version,
+            agreeing.join(", ")
+        );
+    }
+    first
 }
 
 /// uidlmap's prediction for ONE concrete imapc profile (`docs` or `bare`; `both` means
-/// `docs`), with the scenario's expectations checked against it. Unlike [`run`], the
-/// other profile is not run, so nothing is said about the two agreeing.
+/// `docs`) and one Dovecot version, with the scenario's expectations for that version
+/// checked against it. Unlike [`run`], nothing else is run, so nothing is said about
+/// profiles agreeing.
 pub async fn predict(
     sc: &Scenario,
     profile: ImapcProfile,
+    version: DovecotVersion,
     limit: Duration,
 ) -> Result<Report, RunError> {
     let run = tokio::time::timeout(limit, run_profile(sc, profile))
         .await
         .map_err(|_| RunError::Timeout(limit))??;
-    let mut report = profile_report(sc, profile, &run)?.0;
-    let failures = check(sc, &report);
+    let mut report = profile_report(sc, profile, version, &run)?.0;
+    let failures = check(sc, version, &report);
     report.expectation = Some(Expectation {
         met: failures.is_empty(),
         failures,

@@ -229,7 +229,7 @@ async fn verify_all(
             let label = format!("  account {} ({}): ", a.line, redact_url(&a.imap));
             let ticker = show
                 .then(|| progress::Ticker::start(Some(&multi), label, plan.opts.progress.clone()));
-            let r = verify(&plan.source, &plan.opts, plan.destination).await;
+            let r = verify(&plan).await;
             if let Some(t) = ticker {
                 t.finish();
             }

@@ -2,14 +2,14 @@
 
 use std::path::PathBuf;
 
-use uidlmap::domain::{Destination, ImapcProfile};
+use uidlmap::domain::{Destination, DovecotVersion, ImapcProfile};
 use uidlmap::report::Rows;
 
 /// The long `--help` text of `uidlmap verify`.
 pub const LONG_ABOUT: &str = "\
 Check a live provider before the migration: log in to its IMAP and POP3 services, read \
 every listing, size and header (both servers at once, deeply pipelined), and predict UIDL \
-by UIDL what Dovecot 2.3.19's pop3-migration plugin would store. Unless --no-audit, every \
+by UIDL what the pop3-migration plugin of Dovecot 2.3 or 2.4 (--dovecot-version) would store. Unless --no-audit, every \
 header is compared by content to say where Dovecot's answer would be wrong and which \
 settings fix it. Nothing on the servers is changed (EXAMINE, BODY.PEEK, TOP and RETR only).
 
@@ -71,7 +71,18 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub dovecot_conf: Option<PathBuf>,
 
-    /// How imapc measures sizes [default: docs, or as imapc_features in --dovecot-conf]
+    /// Run `doveconf -n -P` here and read its output as --dovecot-conf
+    #[arg(long, conflicts_with = "dovecot_conf")]
+    pub doveconf: bool,
+
+    /// The Dovecot version to predict [default: the syntax of --dovecot-conf, else the
+    /// installed doveadm's version, else 2.4]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub dovecot_version: Option<DovecotVersion>,
+
+    /// How imapc measures sizes: docs (RFC822.SIZE: 2.3's recipe, 2.4's defaults) or
+    /// bare (by download: 2.3's defaults, 2.4's no-fetch-size) [default: docs, or as
+    /// imapc_features in --dovecot-conf reads under the version]
     #[arg(long, value_enum)]
     pub imapc_profile: Option<ImapcProfile>,
 

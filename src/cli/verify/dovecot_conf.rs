@@ -1,36 +1,207 @@
-//! A Dovecot configuration snippet as `verify --dovecot-conf` reads it: the imapc and
-//! pop3c servers, their passwords, `imapc_features`, the destination's storage and the
-//! plugin's settings.
+//! A Dovecot configuration as `verify --dovecot-conf` reads it, in 2.3's syntax or
+//! 2.4's, written by hand or printed by `doveconf -n -P`: the imapc and pop3c servers,
+//! users and passwords, `imapc_features` and the plugin's settings as the admin spelled
+//! them. It says which syntax it found, follows `!include`/`!include_try` (relative to
+//! the including file, bounded depth, never outside the first file's folder), and knows
+//! what each version refuses (a `plugin { }` block in 2.4, 2.3's feature names in 2.4,
+//! 2.4's settings in 2.3), so that `verify` can predict the refusal instead of reading.
+//!
+//! 2.4 syntax (`docs/dovecot-versions.md`): `dovecot_config_version` first,
+//! `pop3_migration_*` at top level or in `protocol doveadm { }`, `mail_plugins { }`,
+//! and in `doveconf -n` output `imapc { host = … }` / `pop3c { … }` blocks with the
+//! prefix dropped. Variables: 2.3 expands `%u`, `%n`, `%d` and `%{user}`; 2.4.1 only
+//! `%{user}` (and `%{user | username}`, `%{user | domain}`), sending `%u` literally.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::anyhow;
-use uidlmap::domain::{Destination, ImapcProfile};
-use uidlmap::matcher::{self, Settings};
+use anyhow::{Context, anyhow};
+use uidlmap::domain::{Destination, DovecotVersion, ImapcProfile};
+use uidlmap::matcher::settings::{ConfigError, PREFIX, Settings};
 use uidlmap::secret::Secret;
 use uidlmap::tls::Security;
 
 use super::url::Target;
 
-/// What a Dovecot configuration snippet says.
+/// How deep `!include`s may nest.
+const MAX_DEPTH: usize = 8;
+/// The most a configuration file may hold.
+const MAX_FILE: u64 = 1 << 20;
+/// What `doveconf -n` prints in place of a secret without `-P`.
+const HIDDEN: &str = "# hidden, use -P to show it";
+/// 2.4.1's imapc feature names (`imapc-settings.c`; compared ignoring case there).
+const FEATURES_2_4: [&str; 19] = [
+    "no-fetch-size",
+    "guid-forced",
+    "no-fetch-headers",
+    "gmail-migration",
+    "no-search",
+    "zimbra-workarounds",
+    "no-examine",
+    "proxyauth",
+    "fetch-msn-workarounds",
+    "fetch-fix-broken-mails",
+    "no-modseq",
+    "no-delay-login",
+    "no-fetch-bodystructure",
+    "send-id",
+    "fetch-empty-is-expunged",
+    "no-msn-updates",
+    "no-acl",
+    "no-metadata",
+    "no-qresync",
+];
+
+/// What a Dovecot configuration says.
 #[derive(Debug, Default)]
 pub(super) struct DovecotConf {
-    /// `pop3_migration_*` plugin settings, with their lines.
-    pub(super) plugin: Vec<(usize, String, String)>,
+    /// `pop3_migration_*` settings: (file:line, name, value as written).
+    pub(super) plugin: Vec<(String, String, String)>,
     pub(super) imap: Target,
     pub(super) pop3: Target,
+    /// `imapc_user` / `pop3c_user` as written, variables unexpanded.
+    pub(super) imap_user: Option<String>,
+    pub(super) pop3_user: Option<String>,
     pub(super) imap_password: Option<Secret>,
     pub(super) pop3_password: Option<Secret>,
-    /// From `imapc_features`: whether `rfc822.size` is in it.
-    pub(super) profile: Option<ImapcProfile>,
+    /// `imapc_features` as written.
+    pub(super) features: Option<String>,
+    /// The syntax found, and the line that shows it.
+    pub(super) syntax: Option<(DovecotVersion, String)>,
+    /// Where a `plugin { }` block opens (2.4 refuses it).
+    plugin_block: Option<String>,
+    /// Where a 2.4-only setting is (2.3 refuses it).
+    only_2_4: Option<(String, String)>,
+    /// Where a password reads `# hidden, use -P to show it`.
+    pub(super) hidden: Option<String>,
     /// From the top-level `mail_location` (2.3) or `mail_driver` (2.4).
     pub(super) destination: Option<Destination>,
+}
+
+impl DovecotConf {
+    fn saw(&mut self, version: DovecotVersion, at: &str, why: &str) {
+        if self.syntax.is_none() {
+            self.syntax = Some((version, format!("{why} at {at}")));
+        }
+    }
+
+    /// What `version` refuses in this configuration, first found first.
+    pub(super) fn refusal(&self, version: DovecotVersion) -> Option<ConfigError> {
+        match version {
+            DovecotVersion::V2_3 => {
+                self.only_2_4
+                    .as_ref()
+                    .map(|(at, name)| ConfigError::UnknownSetting {
+                        at: at.clone(),
+                        name: name.clone(),
+                    })
+            }
+            DovecotVersion::V2_4 => {
+                if let Some(at) = &self.plugin_block {
+                    return Some(ConfigError::UnknownSection {
+                        at: at.clone(),
+                        section: "plugin".into(),
+                    });
+                }
+                let unknown = self.features.as_deref().and_then(|f| {
+                    feature_names(f).find(|n| {
+                        !n.to_ascii_lowercase().starts_with("throttle:")
+                            && !FEATURES_2_4.iter().any(|k| k.eq_ignore_ascii_case(n))
+                    })
+                });
+                if let Some(feature) = unknown {
+                    return Some(ConfigError::UnknownFeature {
+                        feature: feature.to_string(),
+                    });
+                }
+                match &self.imap_user {
+                    Some(u) if has_old_variable(u) => {
+                        Some(ConfigError::LiteralVariable { value: u.clone() })
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// The imapc profile `imapc_features` gives under `version` (2.3: `rfc822.size`
+    /// means docs, else bare; 2.4: `no-fetch-size` means bare, else docs).
+    pub(super) fn profile(&self, version: DovecotVersion) -> Option<ImapcProfile> {
+        let f = self.features.as_deref()?;
+        let has = |name: &str| feature_names(f).any(|n| n.eq_ignore_ascii_case(name));
+        Some(match version {
+            DovecotVersion::V2_3 if has("rfc822.size") => ImapcProfile::Docs,
+            DovecotVersion::V2_3 => ImapcProfile::Bare,
+            DovecotVersion::V2_4 if has("no-fetch-size") => ImapcProfile::Bare,
+            DovecotVersion::V2_4 => ImapcProfile::Docs,
+        })
+    }
+
+    /// The plugin settings, as spelled, on top of the plugin's defaults.
+    pub(super) fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = Settings::enabled();
+        for (at, key, value) in &self.plugin {
+            settings.set(key, value).map_err(|e| anyhow!("{at}: {e}"))?;
+        }
+        Ok(settings)
+    }
+}
+
+/// The names in an `imapc_features` value (a boolean list: spaces or commas).
+fn feature_names(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|n| !n.is_empty())
+}
+
+/// Whether a value holds one of 2.3's one-letter variables (`%u`, `%n`, `%d`, …).
+fn has_old_variable(value: &str) -> bool {
+    let b = value.as_bytes();
+    (0..b.len().saturating_sub(1)).any(|i| b[i] == b'%' && b[i + 1] != b'{' && b[i + 1] != b'%')
+}
+
+/// `template` with the login user's variables expanded as `version` expands them.
+/// `None` when a variable stays that the version does not expand.
+pub(super) fn expand(template: &str, user: &str, version: DovecotVersion) -> Option<String> {
+    let (name, domain) = user.split_once('@').unwrap_or((user, ""));
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (value, used) = if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}')?;
+            let var: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+            let v = match var.as_str() {
+                "user" => user,
+                "user|username" | "username" => name,
+                "user|domain" | "domain" => domain,
+                _ => return None,
+            };
+            (v, end + 2)
+        } else {
+            let v = match (version, after.chars().next()?) {
+                (_, '%') => "%",
+                (DovecotVersion::V2_3, 'u') => user,
+                (DovecotVersion::V2_3, 'n') => name,
+                (DovecotVersion::V2_3, 'd') => domain,
+                _ => return None,
+            };
+            (v, 1)
+        };
+        out.push_str(value);
+        rest = &after[used..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Unquotes a value: `"a b"` → `a b` (with `\"` and `\\`); otherwise as written,
 /// without a trailing comment.
 fn conf_value(raw: &str) -> Result<String, String> {
     let raw = raw.trim();
+    if raw == HIDDEN {
+        return Ok(raw.to_string());
+    }
     if let Some(q) = raw.strip_prefix('"') {
         let mut out = String::new();
         let mut chars = q.chars();
@@ -59,193 +230,282 @@ fn conf_value(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Parses the parts of a Dovecot configuration `uidlmap verify` needs: `key = value`
-/// lines, `name [arg] {` … `}` blocks (settings in `plugin { }` only for the plugin),
-/// `#` comments. Other settings are ignored. Errors name file:line.
+/// Reads a configuration file and what it includes.
+pub(super) fn read_dovecot_conf(path: &Path) -> anyhow::Result<DovecotConf> {
+    let text = read_bounded(path)?;
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("resolving {}", root.display()))?;
+    let mut p = Parser {
+        conf: DovecotConf::default(),
+        blocks: Vec::new(),
+        root,
+    };
+    p.file(path, &text, 0)?;
+    if let Some((open, _)) = p.blocks.last() {
+        return Err(anyhow!(
+            "{}: the `{open} {{` block is never closed",
+            path.display()
+        ));
+    }
+    Ok(p.conf)
+}
+
+/// Parses text as if read from `path` (includes resolved next to it).
+#[cfg(test)]
 pub(super) fn parse_dovecot_conf(path: &Path, text: &str) -> anyhow::Result<DovecotConf> {
-    let mut conf = DovecotConf::default();
-    let mut blocks: Vec<String> = Vec::new();
-    let err = |n: usize, msg: String| anyhow!("{}:{n}: {msg}", path.display());
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        if t == "}" {
-            if blocks.pop().is_none() {
-                return Err(err(n, "'}' without an open block".into()));
+    let mut p = Parser {
+        conf: DovecotConf::default(),
+        blocks: Vec::new(),
+        root: std::env::current_dir()?,
+    };
+    p.file(path, text, 0)?;
+    if let Some((open, _)) = p.blocks.last() {
+        return Err(anyhow!(
+            "{}: the `{open} {{` block is never closed",
+            path.display()
+        ));
+    }
+    Ok(p.conf)
+}
+
+fn read_bounded(path: &Path) -> anyhow::Result<String> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > MAX_FILE {
+        return Err(anyhow!(
+            "{}: {len} bytes; a Dovecot configuration is under {MAX_FILE}",
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+struct Parser {
+    conf: DovecotConf,
+    /// Open blocks: (name, argument).
+    blocks: Vec<(String, String)>,
+    /// Includes must stay under this folder.
+    root: PathBuf,
+}
+
+impl Parser {
+    fn file(&mut self, path: &Path, text: &str, depth: usize) -> anyhow::Result<()> {
+        let err = |n: usize, msg: String| anyhow!("{}:{n}: {msg}", path.display());
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
+            let at = format!("{}:{n}", path.display());
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
             }
-            continue;
-        }
-        if t.starts_with('!') {
-            return Err(err(
-                n,
-                format!("{t:?}: includes are not supported; give the settings in one file"),
-            ));
-        }
-        if let Some(head) = t.strip_suffix('{') {
-            let name = head.split_whitespace().next().unwrap_or("");
-            if name.is_empty() || head.contains('=') {
-                return Err(err(n, format!("bad block start {t:?}")));
+            if t == "}" {
+                if self.blocks.pop().is_none() {
+                    return Err(err(n, "'}' without an open block".into()));
+                }
+                continue;
             }
-            blocks.push(name.to_string());
-            continue;
+            if let Some(inc) = t.strip_prefix('!') {
+                self.include(path, inc, depth)
+                    .map_err(|e| err(n, format!("{e:#}")))?;
+                continue;
+            }
+            if let Some(head) = t.strip_suffix('{') {
+                let mut words = head.split_whitespace();
+                let name = words.next().unwrap_or("");
+                if name.is_empty() || head.contains('=') {
+                    return Err(err(n, format!("bad block start {t:?}")));
+                }
+                let arg = words.collect::<Vec<_>>().join(" ");
+                match (name, self.blocks.is_empty()) {
+                    ("plugin", _) => {
+                        self.conf.plugin_block.get_or_insert(at.clone());
+                        self.conf
+                            .saw(DovecotVersion::V2_3, &at, "a `plugin { }` block");
+                    }
+                    ("mail_plugins" | "imapc" | "pop3c", true) => {
+                        self.conf.only_2_4.get_or_insert((at.clone(), name.into()));
+                        self.conf.saw(
+                            DovecotVersion::V2_4,
+                            &at,
+                            &format!("a `{name} {{ }}` block"),
+                        );
+                    }
+                    _ => {}
+                }
+                self.blocks.push((name.to_string(), arg));
+                continue;
+            }
+            let Some((key, raw)) = t.split_once('=') else {
+                return Err(err(
+                    n,
+                    format!("expected `key = value` or a block, got {t:?}"),
+                ));
+            };
+            let value = conf_value(raw).map_err(|m| err(n, m))?;
+            self.setting(&at, key.trim(), value)
+                .map_err(|m| err(n, m))?;
         }
-        let Some((key, raw)) = t.split_once('=') else {
-            return Err(err(
-                n,
-                format!("expected `key = value` or a block, got {t:?}"),
-            ));
+        Ok(())
+    }
+
+    /// `!include FILE` / `!include_try FILE` (FILE may end in a `*` pattern).
+    fn include(&mut self, from: &Path, line: &str, depth: usize) -> anyhow::Result<()> {
+        let (kind, target) = line
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| anyhow!("`!{line}`: expected `!include FILE`"))?;
+        let optional = match kind {
+            "include" => false,
+            "include_try" => true,
+            _ => return Err(anyhow!("unknown directive `!{kind}`")),
         };
-        let key = key.trim();
-        let value = conf_value(raw).map_err(|m| err(n, m))?;
-        let in_plugin = blocks.last().is_some_and(|b| b == "plugin");
-        if key.starts_with(matcher::settings::PREFIX) {
-            if !in_plugin {
-                return Err(err(n, format!("{key} belongs in a `plugin {{ }}` block")));
-            }
-            let mut probe = Settings::enabled();
-            probe.set(key, &value).map_err(|e| err(n, e.to_string()))?;
-            conf.plugin.push((n, key.to_string(), value));
-            continue;
+        if depth >= MAX_DEPTH {
+            return Err(anyhow!("includes nest deeper than {MAX_DEPTH}"));
         }
-        if !blocks.is_empty() {
-            continue;
+        let target = conf_value(target).map_err(|m| anyhow!(m))?;
+        let base = from.parent().unwrap_or(Path::new("."));
+        let full = if Path::new(&target).is_absolute() {
+            PathBuf::from(&target)
+        } else {
+            base.join(&target)
+        };
+        for path in expand_glob(&full)? {
+            let canon = match path.canonicalize() {
+                Ok(c) => c,
+                Err(_) if optional => continue,
+                Err(e) => return Err(anyhow!("{}: {e}", path.display())),
+            };
+            if !canon.starts_with(&self.root) {
+                return Err(anyhow!(
+                    "{} is outside {}: uidlmap reads only the configuration's own folder",
+                    path.display(),
+                    self.root.display()
+                ));
+            }
+            let text = read_bounded(&canon)?;
+            self.file(&path, &text, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn setting(&mut self, at: &str, key: &str, value: String) -> Result<(), String> {
+        let top = self.blocks.is_empty();
+        let block = self.blocks.last().map(|(n, a)| (n.as_str(), a.as_str()));
+        if key == "dovecot_config_version" || key == "dovecot_storage_version" {
+            self.conf.only_2_4.get_or_insert((at.into(), key.into()));
+            self.conf.saw(DovecotVersion::V2_4, at, &format!("`{key}`"));
+            return Ok(());
         }
         // The destination's storage; `imapc:` (the source, in some recipes) and the
         // formats uidlmap does not model leave the default.
-        if key == "mail_location" || key == "mail_driver" {
+        if top && (key == "mail_location" || key == "mail_driver") {
             if let Some(d) = Destination::from_mail_location(&value) {
-                conf.destination = Some(d);
+                self.conf.destination = Some(d);
             }
-            continue;
+            return Ok(());
         }
-        let (target, password) = match key.split_once('_') {
-            Some(("imapc", _)) => (&mut conf.imap, &mut conf.imap_password),
-            Some(("pop3c", _)) => (&mut conf.pop3, &mut conf.pop3_password),
-            _ => continue,
+        if key.starts_with(PREFIX) {
+            match block {
+                Some(("plugin", _)) => {}
+                None | Some(("protocol", "doveadm")) => {
+                    self.conf.only_2_4.get_or_insert((at.into(), key.into()));
+                    self.conf.saw(
+                        DovecotVersion::V2_4,
+                        at,
+                        "a `pop3_migration_*` setting outside `plugin { }`",
+                    );
+                }
+                Some(_) => return Ok(()),
+            }
+            Settings::enabled()
+                .set(key, &value)
+                .map_err(|e| e.to_string())?;
+            self.conf.plugin.push((at.into(), key.into(), value));
+            return Ok(());
+        }
+        if value.contains("%{") {
+            self.conf.saw(DovecotVersion::V2_4, at, "a `%{…}` variable");
+        }
+        // 2.4's `doveconf -n` groups imapc_* and pop3c_* into blocks, prefix dropped.
+        let (service, field) = match (block, key.split_once('_')) {
+            (Some(("imapc", "")), _) => ("imapc", key),
+            (Some(("pop3c", "")), _) => ("pop3c", key),
+            (None, Some((s @ ("imapc" | "pop3c"), f))) => (s, f),
+            _ if top && key == "mail_location" => {
+                self.conf.saw(DovecotVersion::V2_3, at, "`mail_location`");
+                return Ok(());
+            }
+            _ => return Ok(()),
         };
-        let field = key.split_once('_').map(|(_, f)| f).unwrap_or("");
-        // `%u` and friends are per-user variables: the command line must give the value.
-        let variable = value.contains('%');
+        let (target, password, user) = if service == "imapc" {
+            let c = &mut self.conf;
+            (&mut c.imap, &mut c.imap_password, &mut c.imap_user)
+        } else {
+            let c = &mut self.conf;
+            (&mut c.pop3, &mut c.pop3_password, &mut c.pop3_user)
+        };
         match field {
-            "host" if !variable => target.host = Some(value),
+            "host" if !value.contains('%') => target.host = Some(value),
             "port" => {
                 target.port = Some(
                     value
                         .parse::<u16>()
                         .ok()
                         .filter(|&p| p != 0)
-                        .ok_or_else(|| err(n, format!("{key}: bad port {value:?}")))?,
+                        .ok_or_else(|| format!("{key}: bad port {value:?}"))?,
                 )
             }
-            "user" if !variable => target.user = Some(value),
-            "password" if !variable => *password = Some(Secret::new(value)),
+            "user" => *user = Some(value),
+            "password" if value == HIDDEN => {
+                self.conf.hidden.get_or_insert(at.into());
+            }
+            "password" if !value.contains('%') => *password = Some(Secret::new(value)),
             "ssl" => {
                 target.security = Some(match value.to_ascii_lowercase().as_str() {
                     "no" | "" => Security::Plain,
                     "imaps" | "pop3s" | "yes" => Security::Implicit,
                     "starttls" => Security::StartTls,
                     _ => {
-                        return Err(err(
-                            n,
-                            format!("{key}: expected imaps, pop3s, starttls or no, got {value:?}"),
+                        return Err(format!(
+                            "{key}: expected imaps, pop3s, starttls or no, got {value:?}"
                         ));
                     }
                 })
             }
-            "features" if key == "imapc_features" => {
-                let docs = value
-                    .split_whitespace()
-                    .any(|f| f.eq_ignore_ascii_case("rfc822.size"));
-                conf.profile = Some(if docs {
-                    ImapcProfile::Docs
-                } else {
-                    ImapcProfile::Bare
-                });
-            }
+            "features" if service == "imapc" => self.conf.features = Some(value),
             _ => {}
         }
+        Ok(())
     }
-    if let Some(open) = blocks.last() {
-        return Err(anyhow!(
-            "{}: the `{open} {{` block is never closed",
-            path.display()
-        ));
+}
+
+/// A path whose file name may hold `*`: the matching files, sorted; else the path.
+fn expand_glob(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if !name.contains('*') {
+        return Ok(vec![path.to_path_buf()]);
     }
-    Ok(conf)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let (pre, post) = name.split_once('*').unwrap_or((name, ""));
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for e in entries.flatten().take(10_000) {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.len() >= pre.len() + post.len() && n.starts_with(pre) && n.ends_with(post) {
+            out.push(dir.join(n.as_ref()));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dovecot_conf() {
-        let text = r#"
-# the migration recipe
-mail_location = imapc:~/imapc
-imapc_host = 192.0.2.7
-imapc_port = 993
-imapc_ssl = imaps
-imapc_user = %u   # per user
-imapc_features = rfc822.size fetch-headers
-pop3c_host = "192.0.2.8"
-pop3c_ssl = starttls
-namespace {
-  prefix = POP3-MIGRATION-NS/
-  location = pop3c:
-}
-plugin {
-  pop3_migration_mailbox = POP3-MIGRATION-NS/INBOX
-  pop3_migration_skip_size_check = yes # sizes differ
-}
-"#;
-        let c = parse_dovecot_conf(Path::new("d.conf"), text).unwrap();
-        assert_eq!(c.imap.host.as_deref(), Some("192.0.2.7"));
-        assert_eq!(c.imap.port, Some(993));
-        assert_eq!(c.imap.user, None);
-        assert_eq!(c.imap.security, Some(Security::Implicit));
-        assert_eq!(c.pop3.host.as_deref(), Some("192.0.2.8"));
-        assert_eq!(c.pop3.security, Some(Security::StartTls));
-        assert_eq!(c.profile, Some(ImapcProfile::Docs));
-        assert_eq!(c.destination, None);
-        let sdbox = parse_dovecot_conf(Path::new("d.conf"), "mail_location = sdbox:~/sdbox\n");
-        assert_eq!(sdbox.unwrap().destination, Some(Destination::Sdbox));
-        let mdbox = parse_dovecot_conf(Path::new("d.conf"), "mail_driver = mdbox\n");
-        assert_eq!(mdbox.unwrap().destination, Some(Destination::Mdbox));
-        assert_eq!(
-            c.plugin,
-            vec![
-                (
-                    16,
-                    "pop3_migration_mailbox".into(),
-                    "POP3-MIGRATION-NS/INBOX".into()
-                ),
-                (17, "pop3_migration_skip_size_check".into(), "yes".into()),
-            ]
-        );
-        for (bad, want) in [
-            (
-                "plugin {\n pop3_migration_skip_size_check = maybe\n}\n",
-                "c:2:",
-            ),
-            (
-                "pop3_migration_skip_size_check = yes\n",
-                "c:1: pop3_migration_skip",
-            ),
-            ("plugin {\n", "never closed"),
-            ("}\n", "c:1:"),
-            ("a = \"x\n", "c:1: unterminated"),
-            ("imapc_ssl = tls\n", "c:1: imapc_ssl"),
-            ("!include x.conf\n", "c:1:"),
-            ("plugin {\n pop3_migration_nonsense = yes\n}\n", "c:2:"),
-        ] {
-            let e = parse_dovecot_conf(Path::new("c"), bad)
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{bad:?}: {e}");
-        }
-    }
-}
+mod tests;

@@ -20,8 +20,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use uidlmap::domain::{Destination, Endpoint, ImapcProfile};
-use uidlmap::matcher::Settings;
+use uidlmap::domain::{Destination, DovecotVersion, Endpoint, ImapcProfile};
+use uidlmap::matcher::settings::ConfigError;
 use uidlmap::migrate::{self, Source};
 use uidlmap::predict;
 use uidlmap::report::{self, Report};
@@ -29,7 +29,7 @@ use uidlmap::retry::Retry;
 use uidlmap::tls::{Security, Trust};
 
 pub use args::{Format, LONG_ABOUT, VerifyArgs};
-use dovecot_conf::{DovecotConf, parse_dovecot_conf};
+use dovecot_conf::DovecotConf;
 use password::{password, read_password_file};
 use url::{Proto, endpoint};
 
@@ -43,6 +43,56 @@ pub(super) struct Plan {
     opts: migrate::Options,
     /// The destination's mail storage: what it keeps of each UIDL.
     destination: Destination,
+    /// What the Dovecot version refuses in the configuration: predicted without
+    /// reading anything.
+    refusal: Option<ConfigError>,
+    version: DovecotVersion,
+}
+
+/// The version of the installed `doveadm`, if any (`2.3.19.1 (…)`, `2.4.1-4 (…)`).
+fn installed_version() -> Option<DovecotVersion> {
+    // Where PATH is unset or bare, the Debian package's place.
+    ["doveadm", "/usr/bin/doveadm"].into_iter().find_map(|bin| {
+        let out = std::process::Command::new(bin)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        version_of(&String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+/// The release line a `--version` output names.
+fn version_of(text: &str) -> Option<DovecotVersion> {
+    let v = text.split_whitespace().next()?;
+    if v.starts_with("2.3.") {
+        Some(DovecotVersion::V2_3)
+    } else if v.starts_with("2.4.") {
+        Some(DovecotVersion::V2_4)
+    } else {
+        None
+    }
+}
+
+/// `doveconf -n -P` of the installed Dovecot, read as `--dovecot-conf` would.
+fn doveconf_output() -> anyhow::Result<DovecotConf> {
+    let out = std::process::Command::new("doveconf")
+        .args(["-n", "-P"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running doveconf -n -P (is Dovecot installed here?)")?;
+    if !out.status.success() {
+        return Err(anyhow!(
+            "doveconf -n -P failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let dir = tempfile::tempdir().context("a temporary folder for doveconf's output")?;
+    let path = dir.path().join("doveconf-n-P.conf");
+    std::fs::write(&path, &out.stdout)?;
+    dovecot_conf::read_dovecot_conf(&path)
 }
 
 fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
@@ -61,17 +111,23 @@ pub(super) fn settle_for(
     pop3: Option<&str>,
     password_file: Option<&Path>,
 ) -> anyhow::Result<Plan> {
-    let conf = match &args.dovecot_conf {
-        Some(path) => parse_dovecot_conf(path, &read_input(path)?).map_err(config)?,
-        None => DovecotConf::default(),
+    let conf = match (&args.dovecot_conf, args.doveconf) {
+        (Some(path), _) => dovecot_conf::read_dovecot_conf(path).map_err(config)?,
+        (None, true) => doveconf_output().map_err(config)?,
+        (None, false) => DovecotConf::default(),
     };
-    let mut settings = Settings::enabled();
-    for (n, key, value) in &conf.plugin {
-        settings.set(key, value).map_err(|e| {
-            let path = args.dovecot_conf.as_deref().unwrap_or(Path::new("-"));
-            anyhow::Error::new(e).context(format!("{}:{n}", path.display()))
-        })?;
+    let version = args
+        .dovecot_version
+        .or(conf.syntax.as_ref().map(|(v, _)| *v))
+        .or_else(installed_version)
+        .unwrap_or(DovecotVersion::V2_4);
+    if let Some((v, why)) = &conf.syntax {
+        eprintln!(
+            "uidlmap: the configuration is in Dovecot {} syntax ({why})",
+            v.name()
+        );
     }
+    let mut settings = conf.settings()?;
     for s in &args.set {
         let (k, v) = s
             .split_once('=')
@@ -82,7 +138,7 @@ pub(super) fn settle_for(
     }
     let profile = args
         .imapc_profile
-        .or(conf.profile)
+        .or(conf.profile(version))
         .unwrap_or(ImapcProfile::Docs);
     let destination = args.destination.or(conf.destination).unwrap_or_default();
     if args.format == Format::DovecotUidlist && destination != Destination::Maildir {
@@ -90,11 +146,41 @@ pub(super) fn settle_for(
             "--format dovecot-uidlist shows a maildir's dovecot-uidlist; the destination is {destination}"
         )));
     }
-    let (ih, ip, iu, is) = endpoint(Proto::Imap, imap, &conf.imap, args.starttls).map_err(usage)?;
-    let (ph, pp, pu, ps) = endpoint(Proto::Pop3, pop3, &conf.pop3, args.starttls).map_err(usage)?;
+    // The login user, for the configuration's `%u` / `%{user}`: the one a URL names.
+    let login = [imap, pop3].into_iter().flatten().find_map(url::url_user);
+    let mut targets = [conf.imap.clone(), conf.pop3.clone()];
+    for (t, template) in targets.iter_mut().zip([&conf.imap_user, &conf.pop3_user]) {
+        if let (Some(tpl), Some(login)) = (template, &login) {
+            t.user = dovecot_conf::expand(tpl, login, version);
+        } else if let Some(tpl) = template.as_ref().filter(|t| !t.contains('%')) {
+            t.user = Some(tpl.clone());
+        }
+    }
+    let refusal = conf.refusal(version);
+    let [imap_target, pop3_target] = targets;
+    let (ih, ip, iu, is) =
+        endpoint(Proto::Imap, imap, &imap_target, args.starttls).map_err(usage)?;
+    let (ph, pp, pu, ps) =
+        endpoint(Proto::Pop3, pop3, &pop3_target, args.starttls).map_err(usage)?;
     warn_plain_text(Proto::Imap, &ih, is);
     warn_plain_text(Proto::Pop3, &ph, ps);
     let file = password_file.map(read_password_file).transpose()?;
+    if let Some(at) = &conf.hidden
+        && file.is_none()
+        && refusal.is_none()
+        && [
+            "UIDLMAP_IMAP_PASSWORD",
+            "UIDLMAP_POP3_PASSWORD",
+            "UIDLMAP_PASSWORD",
+        ]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none())
+    {
+        return Err(anyhow!(
+            "{at}: the password reads `# hidden, use -P to show it`: give the output of \
+             `doveconf -n -P` (with -P), or --password-file"
+        ));
+    }
     let ipass = password(
         Proto::Imap,
         file.as_ref(),
@@ -142,6 +228,8 @@ pub(super) fn settle_for(
         },
         opts,
         destination,
+        refusal,
+        version,
     })
 }
 
@@ -244,12 +332,14 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the source and builds the report.
-pub async fn verify(
-    source: &Source,
-    opts: &migrate::Options,
-    destination: Destination,
-) -> anyhow::Result<Report> {
+/// Reads the source and builds the report (without reading anything where the version
+/// refuses the configuration).
+pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Report> {
+    if let Some(e) = &plan.refusal {
+        return Ok(refused_report(plan, e));
+    }
+    let (source, opts) = (&plan.source, &plan.opts);
+    let destination = plan.destination;
     // Logins are retried inside; a connection dropped later costs the whole read.
     let m = opts
         .retry
@@ -282,6 +372,7 @@ pub async fn verify(
     }
     let inputs = predict::Inputs {
         destination,
+        version: plan.version,
         ..predict::Inputs::new(&opts.settings)
     };
     let p = predict::predict(&m, &inputs)?;
@@ -320,22 +411,64 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let report = runtime()?
         .block_on(async {
             if !show {
-                return verify(&plan.source, &plan.opts, plan.destination).await;
+                return verify(&plan).await;
             }
             let ticker = progress::Ticker::start(None, "uidlmap: ".into(), progress);
-            let r = verify(&plan.source, &plan.opts, plan.destination).await;
+            let r = verify(&plan).await;
             ticker.finish();
             r
         })
         .context("verification failed")?;
-    let out = render(&report, args.format, args.rows);
+    write_out(args, &render(&report, args.format, args.rows))?;
+    verdict(&report).map_err(|m| check_failed(anyhow!(m)))
+}
+
+fn write_out(args: &VerifyArgs, out: &str) -> anyhow::Result<()> {
     match &args.output {
-        Some(path) => write_atomically(path, &out).map_err(|e| marked(Exit::IoErr, e))?,
+        Some(path) => write_atomically(path, out).map_err(|e| marked(Exit::IoErr, e)),
         None => {
             let mut stdout = io::stdout().lock();
             stdout.write_all(out.as_bytes())?;
             stdout.flush()?;
+            Ok(())
         }
     }
-    verdict(&report).map_err(|m| check_failed(anyhow!(m)))
+}
+
+/// The prediction for a configuration the version refuses: doveadm stops before it
+/// reads anything, so neither is anything read here.
+fn refused_report(plan: &Plan, e: &ConfigError) -> Report {
+    let outcome = uidlmap::matcher::Outcome::config_error(plan.opts.settings.clone(), e);
+    let mut r = report::build(
+        &format!("{}@{}", plan.source.imap.user, plan.source.imap.host),
+        None,
+        plan.opts.profile.name(),
+        plan.destination,
+        plan.version,
+        &outcome,
+        None,
+        &|_, _| None,
+    );
+    r.setting_spellings = plan.opts.settings.misreadings(plan.version);
+    r.mark_refused(&plan.opts.settings);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_doveadm_prints() {
+        assert_eq!(
+            version_of("2.3.19.1 (9b53102964)\n"),
+            Some(DovecotVersion::V2_3)
+        );
+        assert_eq!(
+            version_of("2.4.1-4 (7d8c0e5759)"),
+            Some(DovecotVersion::V2_4)
+        );
+        assert_eq!(version_of("3.0.0"), None);
+        assert_eq!(version_of(""), None);
+    }
 }

@@ -43,6 +43,14 @@ pub(super) fn redact_url(url: &str) -> String {
 
 /// Parses `scheme://USER@HOST[:PORT][/]`. The user may hold `@` (the last one splits)
 /// and percent escapes; IPv6 hosts go in brackets.
+/// The user a service URL names, if it parses and names one.
+pub(super) fn url_user(url: &str) -> Option<String> {
+    [Proto::Imap, Proto::Pop3]
+        .into_iter()
+        .find_map(|p| parse_url(url, p).ok())
+        .and_then(|t| t.user)
+}
+
 pub(super) fn parse_url(url: &str, proto: Proto) -> anyhow::Result<Target> {
     let shown = redact_url(url);
     let (scheme, rest) = url

@@ -242,6 +242,7 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
     let knobs = knobs::knobs(cx, f.server.as_ref());
     let cache = settings::cache(cx, f.cache.as_ref(), &world);
     let expect = settings::expect(cx, &f.expect);
+    let (dovecot, expect_by_version) = settings::versions(cx, f);
     check_all_used(cx, &msgs, &used);
 
     let mut truth = Truth::of_world(&world);
@@ -264,6 +265,8 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
         knobs,
         cache,
         expect,
+        dovecot,
+        expect_by_version,
         truth,
         profile: f.profile.as_ref().map(|p| p.value.clone()),
         quirks,

@@ -2,14 +2,14 @@
 //! pop3-migration `settings:`, the provider `profile:` and `quirks:`, a previous run's
 //! UIDL `cache:`, and what Dovecot is expected to do (`expect:`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use fake_servers::profiles::{self, Quirk};
 use fake_servers::world::World;
 use serde_saphyr::Spanned;
 
 use super::super::format::{ExpectDef, OrderedMap, Scalar, ScenarioFile};
-use super::super::{Expect, UidlCache};
+use super::super::{DovecotVersion, Expect, UidlCache};
 use super::Cx;
 use crate::matcher::Settings;
 use crate::matcher::settings::{PREFIX, SettingError};
@@ -40,7 +40,6 @@ pub(super) fn settings(
         match settings.set(&key.value, &value.value.as_setting()) {
             Ok(()) => {}
             Err(e @ SettingError::UnknownName(_)) => cx.err(key, e.to_string()),
-            Err(e @ SettingError::NotBoolean { .. }) => cx.err(value, e.to_string()),
         }
         if short == "mailbox" && settings.mailbox.trim().is_empty() {
             cx.err(
@@ -195,4 +194,41 @@ pub(super) fn expect(cx: &mut Cx<'_>, def: &Spanned<ExpectDef>) -> Expect {
         warnings: e.warnings.iter().map(|s| s.value.clone()).collect(),
         errors: e.errors.iter().map(|s| s.value.clone()).collect(),
     }
+}
+
+/// `dovecot:` (default 2.3) and `expect_by_version:`, each version once, and
+/// expectations only for versions the scenario is about.
+pub(super) fn versions(
+    cx: &mut Cx<'_>,
+    f: &ScenarioFile,
+) -> (Vec<DovecotVersion>, BTreeMap<DovecotVersion, Expect>) {
+    let mut versions = Vec::new();
+    for v in &f.dovecot {
+        if versions.contains(&v.value.0) {
+            cx.err(v, format!("Dovecot {} is listed twice", v.value.0.name()));
+        }
+        versions.push(v.value.0);
+    }
+    if versions.is_empty() {
+        versions.push(DovecotVersion::V2_3);
+    }
+    versions.sort();
+    versions.dedup();
+    let mut by = BTreeMap::new();
+    for (key, def) in f.expect_by_version.iter().flat_map(|m| m.0.iter()) {
+        let v = key.value.0;
+        if !versions.contains(&v) {
+            cx.err(
+                key,
+                format!(
+                    "expectations for Dovecot {}, which `dovecot:` does not list",
+                    v.name()
+                ),
+            );
+        }
+        if by.insert(v, expect(cx, def)).is_some() {
+            cx.err(key, format!("Dovecot {} is given twice", v.name()));
+        }
+    }
+    (versions, by)
 }
