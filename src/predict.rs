@@ -120,11 +120,13 @@ impl Prediction<'_> {
         ids: &dyn Fn(&str, u32) -> Option<String>,
     ) -> Report {
         let mut r = report::build(
-            name,
-            description,
-            profile.name(),
-            self.destination,
-            self.version,
+            report::Heading {
+                name,
+                description,
+                imapc: profile.name(),
+                destination: self.destination,
+                version: self.version,
+            },
             &self.outcome,
             self.audit.as_ref(),
             ids,

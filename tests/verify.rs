@@ -75,11 +75,13 @@ fn answer(sc: &Scenario, m: &Migration) -> report::DovecotReport {
     let p = predict::predict(m, &predict::Inputs::new(&sc.settings))
         .unwrap_or_else(|e| panic!("{}: {e}", sc.name));
     report::build(
-        &sc.name,
-        None,
-        "x",
-        Destination::Maildir,
-        uidlmap::domain::DovecotVersion::V2_3,
+        report::Heading {
+            name: &sc.name,
+            description: None,
+            imapc: "x",
+            destination: Destination::Maildir,
+            version: uidlmap::domain::DovecotVersion::V2_3,
+        },
         &p.outcome,
         None,
         &|_, _| None,

@@ -186,18 +186,32 @@ pub struct Expectation {
     pub failures: Vec<String>,
 }
 
-/// Builds a report of what Dovecot `version` does (its advice in that version's
+/// What a report is about: its name and the Dovecot it predicts (imapc profile,
+/// destination, version).
+#[derive(Clone, Copy, Debug)]
+pub struct Heading<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub imapc: &'a str,
+    pub destination: Destination,
+    pub version: crate::domain::DovecotVersion,
+}
+
+/// Builds a report of what Dovecot `heading.version` does (its advice in that version's
 /// syntax). `ids` names the message behind (mailbox, UID) where known.
 pub fn build(
-    name: &str,
-    description: Option<&str>,
-    imapc: &str,
-    destination: Destination,
-    version: crate::domain::DovecotVersion,
+    heading: Heading<'_>,
     outcome: &Outcome<'_>,
     audit: Option<&Audit>,
     ids: &dyn Fn(&str, u32) -> Option<String>,
 ) -> Report {
+    let Heading {
+        name,
+        description,
+        imapc,
+        destination,
+        version,
+    } = heading;
     let mut verdicts = BTreeMap::new();
     if let Some(a) = audit {
         for m in &a.messages {

@@ -372,11 +372,13 @@ fn config_error_report(sc: &Scenario, profile: ImapcProfile, version: DovecotVer
         .expect_err("called for refused settings only");
     let outcome = matcher::Outcome::config_error(sc.settings.clone(), &e);
     let mut r = report::build(
-        &sc.name,
-        Some(&sc.description),
-        profile.name(),
-        sc.destination,
-        version,
+        report::Heading {
+            name: &sc.name,
+            description: Some(&sc.description),
+            imapc: profile.name(),
+            destination: sc.destination,
+            version,
+        },
         &outcome,
         None,
         &|_, _| None,

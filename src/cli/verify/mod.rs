@@ -440,11 +440,13 @@ fn write_out(args: &VerifyArgs, out: &str) -> anyhow::Result<()> {
 fn refused_report(plan: &Plan, e: &ConfigError) -> Report {
     let outcome = uidlmap::matcher::Outcome::config_error(plan.opts.settings.clone(), e);
     let mut r = report::build(
-        &format!("{}@{}", plan.source.imap.user, plan.source.imap.host),
-        None,
-        plan.opts.profile.name(),
-        plan.destination,
-        plan.version,
+        report::Heading {
+            name: &format!("{}@{}", plan.source.imap.user, plan.source.imap.host),
+            description: None,
+            imapc: plan.opts.profile.name(),
+            destination: plan.destination,
+            version: plan.version,
+        },
         &outcome,
         None,
         &|_, _| None,
