@@ -538,7 +538,7 @@ fn check_reports_per_file() {
         err.contains("bad.yaml:2:9: missing field `outcome`"),
         "{err}"
     );
-    assert_eq!(results[1].result.as_ref().unwrap(), "good");
+    assert_eq!(results[1].result.as_ref().unwrap().name, "good");
 }
 
 #[test]
@@ -660,6 +660,18 @@ fn schema_lists_exactly_the_accepted_keys() {
             "description: x\nexpect: { outcome: success, zz_probe: 1 }\n",
             &p["expect"],
         ),
+        (
+            "description: x\nbulk: [ { name: b, count: 1, zz_probe: 1 } ]\n",
+            &p["bulk"]["items"],
+        ),
+        (
+            "description: x\nbulk: [ { name: b, count: 1, size: { zz_probe: 1 } } ]\n",
+            &p["bulk"]["items"]["properties"]["size"]["oneOf"][1],
+        ),
+        (
+            "description: x\npop3: { messages: { of: b, zz_probe: 1 } }\n",
+            &p["pop3"]["properties"]["messages"]["oneOf"][1],
+        ),
     ];
     for (probe, node) in cases {
         assert_eq!(
@@ -695,6 +707,101 @@ fn server_knobs() {
         [
             "t/case.yaml:4:49: broken_pipelining needs pipelining: it is advertised, then broken",
             "t/case.yaml:4:69: split_writes must be at least 1",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Bulk syntax
+
+#[test]
+fn bulk_groups_and_rules_expand_deterministically() {
+    let text = r#"description: bulk
+messages:
+  solo: { subject: Solo, size: 1500 }
+bulk:
+  - name: g
+    count: 6
+    id: "g{i:02}"
+    subject: "Item {i}"
+    size: { alternate: [1200, 1300], run: 2 }
+    duplicates: { every: 3 }
+    uidl: "U{i}"
+  - name: r
+    count: 20
+    size: { random: [1000, 1100], seed: 5 }
+imap:
+  mailboxes:
+    INBOX: { messages: { of: [g, solo] } }
+    Archive: { messages: { of: r, shuffle: { seed: 3 } } }
+pop3:
+  messages: { of: [INBOX, r], drop: { every: 3 }, swap_pairs: yes }
+expect: { outcome: success }
+"#;
+    let load = || load_str(text, Path::new("t/b.yaml"), Path::new("t")).unwrap();
+    let s = load();
+    let inbox = &s.world.imap.mailboxes[0];
+    let ids: Vec<&str> = inbox.messages.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["g01", "g02", "g03", "g04", "g05", "g06", "solo"]);
+    let sizes: Vec<usize> = inbox.messages.iter().map(|m| m.full.len()).collect();
+    // Runs of two sizes; g03 and g06 take their originals' sizes.
+    assert_eq!(sizes, [1200, 1200, 1200, 1300, 1200, 1200, 1500]);
+    // g03 repeats g02 and g06 repeats g05: the same bytes, under their own UIDL.
+    assert_eq!(inbox.messages[2].full, inbox.messages[1].full);
+    assert_eq!(inbox.messages[5].full, inbox.messages[4].full);
+    assert_ne!(inbox.messages[3].full, inbox.messages[4].full);
+    let pop3: Vec<(&str, &str)> = s
+        .world
+        .pop3
+        .messages
+        .iter()
+        .map(|m| (m.id.as_str(), m.uidl.as_str()))
+        .collect();
+    assert_eq!(pop3.len(), 18);
+    assert_eq!(
+        pop3[..6],
+        [
+            ("g02", "U2"),
+            ("g01", "U1"),
+            ("g05", "U5"),
+            ("g04", "U4"),
+            ("r-1", "r-1"),
+            ("solo", "solo")
+        ]
+    );
+    let archive = &s.world.imap.mailboxes[1];
+    let mut shuffled: Vec<&str> = archive.messages.iter().map(|m| m.id.as_str()).collect();
+    assert_ne!(shuffled[..3], ["r-1", "r-2", "r-3"]);
+    shuffled.sort();
+    assert_eq!(shuffled.len(), 20);
+    assert_eq!(shuffled[0], "r-1");
+    let again = load();
+    assert_eq!(
+        format!("{:?}", s.world),
+        format!("{:?}", again.world),
+        "expansion is deterministic"
+    );
+    assert!(
+        archive
+            .messages
+            .iter()
+            .all(|m| (1000..=1100).contains(&m.full.len()))
+    );
+    let summary = scenario::CheckSummary::of(&s).to_string();
+    assert_eq!(summary, "b: 27 messages; IMAP INBOX 7, Archive 20; POP3 18");
+}
+
+#[test]
+fn bulk_errors_point_at_the_group_or_rule() {
+    let errors = all_errors(
+        "description: x\nbulk:\n  - { name: g, count: 3, subject: \"{n}\" }\n  - { name: h, count: 2, size: { alternate: [] } }\nimap: { mailboxes: { INBOX: { messages: { of: [gg] } } } }\npop3: { messages: { of: INBOX, shuffle: { seed: 1 } } }\nexpect: { outcome: success }\n",
+    );
+    assert_eq!(
+        errors,
+        [
+            "t/case.yaml:3:35: template `{n}`: unknown variable `{n}`: bulk templates know {i} and {id}",
+            "t/case.yaml:4:45: alternate needs at least one size",
+            "t/case.yaml:5:48: of: `gg` is no bulk group or message id",
         ]
     );
 }

@@ -9,12 +9,15 @@
 //! This file holds the entry points, the limits, the diagnostics collector and `build`,
 //! which reads a parsed file section by section, in the order of its modules:
 //!
+//! - `bulk`: `bulk:` groups and lists derived by rule, expanded before the rest reads
+//!   the file;
 //! - `settings`: `settings:`, `profile:` and `quirks:`, `cache:`, `expect:`;
 //! - `messages`: `messages:`, rendered to bytes;
 //! - `views`: the IMAP and POP3 views, UIDLs, the world with quirks and overrides;
 //! - `timeline`: `events:` and `faults:`, as the servers' script;
 //! - `knobs`: the checks of `server:`.
 
+mod bulk;
 mod knobs;
 mod messages;
 mod settings;
@@ -42,6 +45,9 @@ pub const MAX_MESSAGE_BYTES: u64 = 64 << 20;
 pub const MAX_TOTAL_BYTES: u64 = 512 << 20;
 /// Longest message id.
 pub const MAX_ID_LEN: usize = 64;
+
+/// Most problems reported for one file.
+pub const MAX_DIAGNOSTICS: usize = 50;
 
 /// Default login of both servers.
 pub const DEFAULT_USER: &str = "alice";
@@ -117,7 +123,7 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
         root,
         diags: Vec::new(),
     };
-    let file: ScenarioFile = match serde_saphyr::from_str(text) {
+    let mut file: ScenarioFile = match serde_saphyr::from_str(text) {
         Ok(f) => f,
         Err(e) => {
             let loc = e.location().unwrap_or(Location::UNKNOWN);
@@ -128,6 +134,7 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
             return Err(cx.finish());
         }
     };
+    bulk::expand(&mut cx, &mut file);
     let scenario = build(&mut cx, &file);
     if !cx.diags.is_empty() {
         return Err(cx.finish());
@@ -189,6 +196,18 @@ impl Cx<'_> {
     fn finish(&mut self) -> ScenarioError {
         let mut d = std::mem::take(&mut self.diags);
         d.sort_by_key(|d| (d.line, d.column));
+        // A bulk group with one mistake would repeat it for each of its messages.
+        if d.len() > MAX_DIAGNOSTICS {
+            let more = d.len() - MAX_DIAGNOSTICS;
+            d.truncate(MAX_DIAGNOSTICS);
+            d.push(Diagnostic {
+                path: self.path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("… and {more} more problems"),
+                snippet: None,
+            });
+        }
         ScenarioError::Invalid(d)
     }
 }
@@ -311,9 +330,30 @@ fn check_all_used(cx: &mut Cx<'_>, msgs: &Messages<'_>, used: &BTreeSet<String>)
     }
 }
 
+/// The known name closest to `name`, if one is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(name, k), k))
+        .filter(|(score, k)| *score >= 0.8 && *k != name)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+        .map(|(_, k)| k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_find_their_name() {
+        let known = ["success", "failure", "abort"];
+        assert_eq!(did_you_mean("sucess", known), Some("success"));
+        assert_eq!(did_you_mean("zzz", known), None);
+        assert_eq!(did_you_mean("sise", ["size", "subject"]), Some("size"));
+    }
 
     #[test]
     fn names_from_paths() {
