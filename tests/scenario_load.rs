@@ -273,7 +273,7 @@ fn a_delivery_event_fires_through_the_script() {
 #[test]
 fn nth_in_a_fault_is_skip_and_once() {
     let text = "description: x\nmessages: { m1: {} }\nimap: { mailboxes: { INBOX: [m1] } }\n\
-                faults:\n  - on: { step: pop3.top, nth: 3 }\n    disconnect: yes\n\
+                faults:\n  - when: { step: pop3.top, nth: 3 }\n    disconnect: yes\n\
                 expect: { outcome: success }\n";
     let s = load_str(text, Path::new("t/x.yaml"), Path::new("t")).unwrap();
     assert_eq!((s.rules[0].skip, s.rules[0].times), (2, Some(1)));
@@ -427,12 +427,12 @@ fn error_table() {
         ),
         // faults
         (
-            "description: x\nmessages: { m1: {} }\nimap: { mailboxes: { INBOX: [m1] } }\nfaults:\n  - on: pop3.top\n    reply: \"-ERR\"\n    disconnect: yes\nexpect: { outcome: success }\n",
+            "description: x\nmessages: { m1: {} }\nimap: { mailboxes: { INBOX: [m1] } }\nfaults:\n  - when: pop3.top\n    reply: \"-ERR\"\n    disconnect: yes\nexpect: { outcome: success }\n",
             "t/case.yaml:7:17: one action per fault",
         ),
         (
-            "description: x\nmessages: { m1: {} }\nimap: { mailboxes: { INBOX: [m1] } }\nfaults:\n  - on: { protocol: smtp }\n    disconnect: yes\nexpect: { outcome: success }\n",
-            "t/case.yaml:5:21: unknown variant `smtp`, expected one of imap, pop3",
+            "description: x\nmessages: { m1: {} }\nimap: { mailboxes: { INBOX: [m1] } }\nfaults:\n  - when: { protocol: smtp }\n    disconnect: yes\nexpect: { outcome: success }\n",
+            "t/case.yaml:5:23: unknown variant `smtp`, expected one of imap, pop3",
         ),
         // cache
         (
@@ -644,7 +644,7 @@ fn schema_lists_exactly_the_accepted_keys() {
             step_map,
         ),
         (
-            "description: x\nfaults: [ { on: x, zz_probe: 1 } ]\n",
+            "description: x\nfaults: [ { when: x, zz_probe: 1 } ]\n",
             fault,
         ),
         ("description: x\nserver: { zz_probe: 1 }\n", &p["server"]),
@@ -803,5 +803,71 @@ fn bulk_errors_point_at_the_group_or_rule() {
             "t/case.yaml:4:45: alternate needs at least one size",
             "t/case.yaml:5:48: of: `gg` is no bulk group or message id",
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Portable YAML and the schema
+
+/// Every library file reads the same with a YAML 1.1 reader (PyYAML's `safe_load`) as
+/// with ours, and validates against `uidlmap scenario schema` (with python3-jsonschema).
+/// Skipped, saying so, where python3 or its yaml module is missing.
+#[test]
+fn library_is_portable_yaml_and_validates_against_the_schema() {
+    let has_yaml = std::process::Command::new("python3")
+        .args(["-c", "import yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_yaml {
+        eprintln!("skipped: python3 with the yaml module (Debian python3-yaml) is not installed");
+        return;
+    }
+    let dir = tempdir();
+    let schema = dir.path().join("schema.json");
+    std::fs::write(&schema, json_schema().to_string()).unwrap();
+    let mut list = String::new();
+    for (n, f) in discover(&[root()]).unwrap().iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let ours: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let json = dir.path().join(format!("{n}.json"));
+        std::fs::write(&json, ours.to_string()).unwrap();
+        list.push_str(&format!("{}\t{}\n", f.display(), json.display()));
+    }
+    let tsv = dir.path().join("list.tsv");
+    std::fs::write(&tsv, list).unwrap();
+    let script = support::root().join("tests/support/yaml_portable.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&schema)
+        .arg(&tsv)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprint!("{stdout}");
+}
+
+#[test]
+fn old_spellings_load_with_a_warning_naming_the_new() {
+    let text = "description: x\nmessages: { m1: {} }\nimap: { mailboxes: { INBOX: [m1] } }\nfaults:\n  - on: pop3.top\n    disconnect: yes\nexpect: { outcome: success }\n";
+    let s = load_str(text, Path::new("t/old.yaml"), Path::new("t")).unwrap();
+    let w: Vec<String> = s.warnings.iter().map(|d| d.headline()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("t/old.yaml:5:9: `on:` is now `when:`"),
+        "{w:?}"
+    );
+    assert_eq!(s.rules.len(), 1);
+    let both = text.replace(
+        "  - on: pop3.top\n",
+        "  - on: pop3.top\n    when: pop3.top\n",
+    );
+    assert_eq!(
+        first_error(&both),
+        "t/case.yaml:5:9: give when: only (on: is its old name)"
     );
 }

@@ -34,7 +34,12 @@ pub fn run(cmd: &ScenarioCommand) -> anyhow::Result<()> {
             let mut bad = 0;
             for r in &results {
                 match &r.result {
-                    Ok(summary) => println!("ok    {summary}"),
+                    Ok(summary) => {
+                        for w in &summary.warnings {
+                            eprintln!("warning: {w}");
+                        }
+                        println!("ok    {summary}");
+                    }
                     Err(e) => {
                         bad += 1;
                         eprintln!("{e}");

@@ -385,7 +385,12 @@ pub struct ExpungeDef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultDef {
-    pub on: Spanned<StepDef>,
+    /// The step whose reply changes.
+    #[serde(default)]
+    pub when: Option<Spanned<StepDef>>,
+    /// The old name of `when`: YAML 1.1 readers take the key `on` for `true`.
+    #[serde(default)]
+    pub on: Option<Spanned<StepDef>>,
     #[serde(default)]
     pub reply: Option<Spanned<String>>,
     #[serde(default)]
@@ -875,7 +880,8 @@ fn fault_schema() -> Value {
     object(
         "A fault: a changed reply to matching commands",
         json!({
-            "on": step(),
+            "when": step(),
+            "on": { "deprecated": true, "description": "old name of when (YAML 1.1 reads the key on as true)" },
             "reply": string("bytes sent instead of the reply; IMAP {tag} is the command's tag"),
             "line_ending": line_ending(),
             "disconnect": boolean("close the connection without replying"),
@@ -884,7 +890,7 @@ fn fault_schema() -> Value {
             "times": uint("apply this many times (default: every time)"),
             "skip": uint("let this many matching commands through first"),
         }),
-        &["on"],
+        &[],
     )
 }
 

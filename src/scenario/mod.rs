@@ -159,6 +159,8 @@ pub struct Scenario {
     pub profile: Option<String>,
     /// Every quirk in effect (profile and `quirks:`), in stage order.
     pub quirks: Vec<Quirk>,
+    /// What loaded but should be written differently (an old spelling, with the new).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Scenario {
@@ -316,6 +318,8 @@ pub struct CheckResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckSummary {
     pub name: String,
+    /// Old spellings and the like: `path:line:column: message`.
+    pub warnings: Vec<Diagnostic>,
     /// Distinct messages of the initial world (both views).
     pub messages: usize,
     /// Each IMAP mailbox, in LIST order, with its message count.
@@ -339,6 +343,7 @@ impl CheckSummary {
             .collect();
         CheckSummary {
             name: s.name.clone(),
+            warnings: s.warnings.clone(),
             messages: ids.len(),
             mailboxes: w
                 .imap

@@ -122,6 +122,7 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
         text,
         root,
         diags: Vec::new(),
+        warnings: Vec::new(),
     };
     let mut file: ScenarioFile = match serde_saphyr::from_str(text) {
         Ok(f) => f,
@@ -139,7 +140,9 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
     if !cx.diags.is_empty() {
         return Err(cx.finish());
     }
-    Ok(scenario.expect("a build without diagnostics yields a scenario"))
+    let mut scenario = scenario.expect("a build without diagnostics yields a scenario");
+    scenario.warnings = std::mem::take(&mut cx.warnings);
+    Ok(scenario)
 }
 
 /// Adds what is expected to serde-saphyr's terser messages.
@@ -165,9 +168,18 @@ struct Cx<'a> {
     text: &'a str,
     root: &'a Path,
     diags: Vec<Diagnostic>,
+    /// Problems that don't stop the file loading: old spellings, with the new ones.
+    warnings: Vec<Diagnostic>,
 }
 
 impl Cx<'_> {
+    fn warn<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+        let before = self.diags.len();
+        self.err_at(at.referenced, message);
+        let d = self.diags.split_off(before);
+        self.warnings.extend(d);
+    }
+
     fn err_at(&mut self, loc: Location, message: impl Into<String>) {
         let line = loc.line() as u32;
         let column = loc.column() as u32;
@@ -282,6 +294,7 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
         truth,
         profile: f.profile.as_ref().map(|p| p.value.clone()),
         quirks,
+        warnings: Vec::new(),
     })
 }
 

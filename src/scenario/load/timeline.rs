@@ -476,7 +476,29 @@ pub(super) fn faults(
 
 fn fault(cx: &mut Cx<'_>, def: &Spanned<FaultDef>, imapc: ProfileChoice) -> Option<Rule> {
     let f = &def.value;
-    let (on, nth) = step_match(cx, &f.on, imapc)?;
+    let step = match (&f.when, &f.on) {
+        (Some(w), None) => w,
+        (None, Some(on)) => {
+            cx.warn(
+                on,
+                "`on:` is now `when:` (YAML 1.1 tools such as PyYAML read the key on as true); \
+                 the old name still works",
+            );
+            on
+        }
+        (Some(_), Some(on)) => {
+            cx.err(on, "give when: only (on: is its old name)");
+            return None;
+        }
+        (None, None) => {
+            cx.err(
+                def,
+                "a fault needs when: the step whose reply it changes, e.g. when: pop3.uidl",
+            );
+            return None;
+        }
+    };
+    let (on, nth) = step_match(cx, step, imapc)?;
     if let Some(d) = &f.disconnect
         && !d.value
     {
