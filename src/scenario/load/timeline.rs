@@ -357,16 +357,27 @@ fn deliver(
             cx.err(id, format!("message `{}` is already in POP3", id.value));
             return None;
         }
-        tl.pop3.push(id.value.clone());
-        let uidl = input
-            .uidls
-            .uidl(cx, m, tl.pop3.len(), Some(id.referenced))?;
+        // A server that lists newest first lists a new message first.
+        let newest_first = quirks.contains(&Quirk::Pop3OrderNewestFirst);
+        let number = if newest_first {
+            tl.pop3.insert(0, id.value.clone());
+            1
+        } else {
+            tl.pop3.push(id.value.clone());
+            tl.pop3.len()
+        };
+        let uidl = input.uidls.uidl(cx, m, number, Some(id.referenced))?;
         let spam = spam || profiles::in_spam_folder(&world.imap, &id.value);
         let mut pm = Pop3Message::honest(id.value.clone(), uidl.clone(), m.bytes.clone());
         profiles::transform_pop3(quirks, &mut pm, spam);
         m.apply_pop3_overrides(&mut pm);
         tl.deliveries.push((id.value.clone(), uidl));
         changes.push(WorldChange::Pop3Deliver { message: pm });
+        if newest_first {
+            changes.push(WorldChange::Pop3Reorder {
+                order: vec![id.value.clone()],
+            });
+        }
     }
     Some(changes)
 }
