@@ -292,28 +292,28 @@ fn error_table() {
         // unknown key (parse error, position of the key)
         (
             "description: x\ncolour: red\nexpect: { outcome: success }\n",
-            "t/case.yaml:2:1: unknown field `colour`, expected one of description, account,",
+            "t/case.yaml:2:1: unknown key `colour` in the file (valid keys: account, bulk,",
         ),
         (
             "description: x\nmessages:\n  m1: { subject: a, colour: red }\nexpect: { outcome: success }\n",
-            "t/case.yaml:3:21: unknown field `colour`, expected one of from, to, subject,",
+            "t/case.yaml:3:21: unknown key `colour` in m1 (valid keys: body, date,",
         ),
         // bad type
         (
             "description: x\nmessages:\n  m1: { size: big }\nexpect: { outcome: success }\n",
-            "t/case.yaml:3:15: invalid u64: expected a whole number, 0 or more",
+            "t/case.yaml:3:15: `size` must be a whole number of bytes, got \"big\"",
         ),
         (
             "description: x\nmessages: [m1]\nexpect: { outcome: success }\n",
-            "t/case.yaml:2:11: expected mapping start: expected a mapping",
+            "t/case.yaml:2:11: `messages` must be a mapping, got a list",
         ),
         (
             "description: x\nexpect: { outcome: fine }\n",
-            "t/case.yaml:2:20: unknown variant `fine`, expected one of success, failure, abort",
+            "t/case.yaml:2:20: `outcome` must be one of success, failure, abort, got \"fine\"",
         ),
         (
             "expect: { outcome: success }\n",
-            "t/case.yaml:1:1: missing field `description`",
+            "t/case.yaml:1:1: the file needs `description` (one line: the real situation this models)",
         ),
         // YAML syntax
         ("description: 'x\n", "t/case.yaml:1:14: unclosed quote"),
@@ -432,7 +432,7 @@ fn error_table() {
         ),
         (
             "description: x\nmessages: { m1: {} }\nimap: { mailboxes: { INBOX: [m1] } }\nfaults:\n  - when: { protocol: smtp }\n    disconnect: yes\nexpect: { outcome: success }\n",
-            "t/case.yaml:5:23: unknown variant `smtp`, expected one of imap, pop3",
+            "t/case.yaml:5:23: `protocol` must be one of imap, pop3, got \"smtp\"",
         ),
         // cache
         (
@@ -479,7 +479,7 @@ fn display_carries_a_snippet() {
     let text = e.to_string();
     assert_eq!(
         text,
-        "t/case.yaml:2:20: unknown variant `nope`, expected one of success, failure, abort\n  |\n2 | expect: { outcome: nope }\n  |                    ^"
+        "t/case.yaml:2:20: `outcome` must be one of success, failure, abort, got \"nope\"\n  |\n2 | expect: { outcome: nope }\n  |                    ^"
     );
 }
 
@@ -535,7 +535,7 @@ fn check_reports_per_file() {
     assert!(bad.path.ends_with("bad.yaml"));
     let err = bad.result.as_ref().unwrap_err().to_string();
     assert!(
-        err.contains("bad.yaml:2:9: missing field `outcome`"),
+        err.contains("bad.yaml:2:9: expect needs `outcome`"),
         "{err}"
     );
     assert_eq!(results[1].result.as_ref().unwrap().name, "good");
@@ -583,12 +583,21 @@ fn readme_examples_load() {
 
 /// The keys serde accepts at some place, read from its "expected one of" message.
 fn accepted_keys(text_with_probe: &str) -> BTreeSet<String> {
-    let err = first_error(text_with_probe);
+    // serde's own message, not the loader's (which is worded from the schema).
+    let err = serde_saphyr::from_str::<scenario::format::ScenarioFile>(text_with_probe)
+        .expect_err("the probe key is unknown")
+        .without_snippet()
+        .to_string();
     let list = err
         .split("expected one of ")
         .nth(1)
         .unwrap_or_else(|| panic!("no key list in: {err}"));
-    list.split(", ").map(str::to_string).collect()
+    list.split(" at line")
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(str::to_string)
+        .collect()
 }
 
 fn schema_keys(v: &serde_json::Value) -> BTreeSet<String> {
@@ -869,5 +878,46 @@ fn old_spellings_load_with_a_warning_naming_the_new() {
     assert_eq!(
         first_error(&both),
         "t/case.yaml:5:9: give when: only (on: is its old name)"
+    );
+}
+
+#[test]
+fn structural_errors_come_all_at_once_in_the_formats_words() {
+    let errors = all_errors(
+        "description: x\nmessages:\n  m1: { subject: a, sise: 12 }\n  m2: { subject: b, size: big }\n  m3: { subject: c, size: -1 }\nimap: { mailboxes: { INBOX: [m1, m2, m3] } }\nexpect: { outcome: sucess }\n",
+    );
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("t/case.yaml:3:21: unknown key `sise` in m1; did you mean `size`?"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        errors[1],
+        "t/case.yaml:4:27: `size` must be a whole number of bytes, got \"big\""
+    );
+    assert_eq!(
+        errors[2],
+        "t/case.yaml:5:27: `size` must be a whole number of bytes (0 or more), got -1"
+    );
+    assert_eq!(
+        errors[3],
+        "t/case.yaml:7:20: `outcome` must be one of success, failure, abort, got \"sucess\"; did you mean `success`?"
+    );
+    // An unclosed flow mapping is reported where it opens, not where YAML gives up.
+    assert_eq!(
+        first_error(
+            "description: x\nmessages:\n  m1: { subject: a, size: 12\n  m2: { subject: b }\nexpect: { outcome: success }\n"
+        ),
+        "t/case.yaml:3:7: this `{` is never closed: end it with `}` on its line, or indent the lines that continue it"
+    );
+    // A missing key is reported at the mapping that lacks it.
+    assert_eq!(
+        first_error("messages: {}\nexpect:\n  wrong: 1\n"),
+        "t/case.yaml:1:1: the file needs `description` (one line: the real situation this models)"
+    );
+    assert_eq!(
+        all_errors("description: x\nexpect:\n  wrong: 1\n")[0],
+        "t/case.yaml:3:3: expect needs `outcome`"
     );
 }

@@ -21,6 +21,7 @@ mod bulk;
 mod knobs;
 mod messages;
 mod settings;
+mod structure;
 mod timeline;
 mod views;
 
@@ -127,11 +128,7 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
     let mut file: ScenarioFile = match serde_saphyr::from_str(text) {
         Ok(f) => f,
         Err(e) => {
-            let loc = e.location().unwrap_or(Location::UNKNOWN);
-            let raw = e.without_snippet().to_string();
-            let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
-            let message = raw.strip_suffix(&suffix).unwrap_or(&raw);
-            cx.err_at(loc, explain_parse_error(message));
+            structural_errors(&mut cx, &e);
             return Err(cx.finish());
         }
     };
@@ -143,6 +140,37 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
     let mut scenario = scenario.expect("a build without diagnostics yields a scenario");
     scenario.warnings = std::mem::take(&mut cx.warnings);
     Ok(scenario)
+}
+
+/// Reports why the typed parse failed: a flow collection left open, else every
+/// structural problem the schema finds in the plain tree, else serde's own message.
+fn structural_errors(cx: &mut Cx<'_>, e: &serde_saphyr::Error) {
+    if let Some(((line, column), ch)) = structure::unclosed_flow(cx.text) {
+        let close = if ch == '{' { '}' } else { ']' };
+        cx.err_pos(
+            line,
+            column,
+            format!(
+                "this `{ch}` is never closed: end it with `{close}` on its line, or indent \
+                 the lines that continue it"
+            ),
+        );
+        return;
+    }
+    if let Ok(tree) = serde_saphyr::from_str::<Spanned<structure::Node>>(cx.text) {
+        let problems = structure::check(&super::format::json_schema(), &tree);
+        if !problems.is_empty() {
+            for p in problems {
+                cx.err_at(p.at, p.message);
+            }
+            return;
+        }
+    }
+    let loc = e.location().unwrap_or(Location::UNKNOWN);
+    let raw = e.without_snippet().to_string();
+    let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
+    let message = raw.strip_suffix(&suffix).unwrap_or(&raw);
+    cx.err_at(loc, explain_parse_error(message));
 }
 
 /// Adds what is expected to serde-saphyr's terser messages.
@@ -181,8 +209,10 @@ impl Cx<'_> {
     }
 
     fn err_at(&mut self, loc: Location, message: impl Into<String>) {
-        let line = loc.line() as u32;
-        let column = loc.column() as u32;
+        self.err_pos(loc.line() as u32, loc.column() as u32, message);
+    }
+
+    fn err_pos(&mut self, line: u32, column: u32, message: impl Into<String>) {
         let snippet = (line > 0)
             .then(|| self.text.lines().nth(line as usize - 1))
             .flatten()
