@@ -110,7 +110,8 @@ impl KnownIds {
             list.push("…");
         }
         format!(
-            "unknown message `{id}`: messages: defines {}",
+            "unknown message `{id}`{}: messages: defines {}",
+            super::hint(id, self.0.iter().map(String::as_str)),
             list.join(", ")
         )
     }

@@ -373,17 +373,32 @@ fn check_all_used(cx: &mut Cx<'_>, msgs: &Messages<'_>, used: &BTreeSet<String>)
     }
 }
 
-/// The known name closest to `name`, if one is close enough to be a likely typo.
+/// The known name closest to `name`, if one is close enough to be a likely typo: at
+/// most a quarter of its characters (at least one) changed, added or left out; none
+/// for names shorter than three characters, where every short name is "close".
 pub(crate) fn did_you_mean<'a>(
     name: &str,
     known: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let len = name.chars().count();
+    if len < 3 {
+        return None;
+    }
+    let limit = (len / 4).max(1);
     known
         .into_iter()
-        .map(|k| (strsim::jaro_winkler(name, k), k))
-        .filter(|(score, k)| *score >= 0.8 && *k != name)
-        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+        .filter(|k| *k != name)
+        .map(|k| (strsim::levenshtein(name, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
         .map(|(_, k)| k)
+}
+
+/// ` (did you mean `x`?)` for a likely typo of a known name, else nothing.
+fn hint<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    did_you_mean(name, known)
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

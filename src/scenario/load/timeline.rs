@@ -74,7 +74,8 @@ fn named_step(
         cx.err_at(
             loc,
             format!(
-                "unknown step `{name}`: expected one of {}",
+                "unknown step `{name}`{}: expected one of {}",
+                super::hint(name, names.iter().copied()),
                 names.join(", ")
             ),
         );
