@@ -841,10 +841,14 @@ impl Session {
         let entry = &drop[i];
         let body = {
             let w = self.world.lock();
+            // The maildrop seldom changes under a session: look at its own place first,
+            // so serving every message of a big maildrop is not quadratic.
+            let same = |m: &&crate::world::Pop3Message| m.id == entry.id;
             w.pop3
                 .messages
-                .iter()
-                .find(|m| m.id == entry.id)
+                .get(i)
+                .filter(same)
+                .or_else(|| w.pop3.messages.iter().find(same))
                 .map(|m| match top {
                     Some(lines) => m.top(lines),
                     None => m.full.clone(),

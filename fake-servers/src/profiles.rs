@@ -52,6 +52,8 @@ pub enum Quirk {
     Pop3SpamSubjectTag,
     /// Dovecot's `outlook-no-nuls`: NUL bytes become 0x80 in POP3.
     Pop3NulTo0x80,
+    /// `TOP n 0` serves the header without the blank line that ends it.
+    Pop3TopNoBlankLine,
     // --- POP3 LIST sizes ---
     /// LIST counts LF-only line ends.
     Pop3ListSizeLf,
@@ -199,6 +201,13 @@ pub const QUIRKS: &[QuirkInfo] = &[
         kind: QuirkKind::Pop3Content,
         summary: "POP3 serves NUL bytes as 0x80",
         seen_at: "Dovecot outlook-no-nuls, UW (#11)",
+    },
+    QuirkInfo {
+        quirk: Quirk::Pop3TopNoBlankLine,
+        name: "pop3.top.no_blank_line",
+        kind: QuirkKind::Pop3Content,
+        summary: "TOP n 0 serves the header without the blank line that ends it",
+        seen_at: "servers that cut TOP at the header (#37)",
     },
     QuirkInfo {
         quirk: Quirk::Pop3ListSizeLf,
@@ -883,6 +892,13 @@ pub fn transform_pop3(quirks: &[Quirk], m: &mut Pop3Message, in_spam_folder: boo
             m.top = Some(f(top));
         }
     }
+    if quirks.contains(&Quirk::Pop3TopNoBlankLine) {
+        let header = m
+            .top
+            .clone()
+            .unwrap_or_else(|| crate::world::split_header(&m.full).0.to_vec());
+        m.top = Some(without_blank_line(&header));
+    }
     for q in &quirks {
         let real = m.full.len() as u64;
         m.list_size = match q {
@@ -892,6 +908,20 @@ pub fn transform_pop3(quirks: &[Quirk], m: &mut Pop3Message, in_spam_folder: boo
             _ => continue,
         };
     }
+}
+
+/// A header block without the empty line that ends it (unchanged if it has none).
+fn without_blank_line(header: &[u8]) -> Vec<u8> {
+    for end in [&b"\r\n\r\n"[..], b"\n\r\n", b"\r\n\n", b"\n\n"] {
+        if header.ends_with(end) {
+            let blank = if end.ends_with(b"\r\n") { 2 } else { 1 };
+            return header[..header.len() - blank].to_vec();
+        }
+    }
+    if header == b"\r\n" || header == b"\n" {
+        return Vec::new();
+    }
+    header.to_vec()
 }
 
 /// Whether IMAP keeps message `id` in a spam folder.

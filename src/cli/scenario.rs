@@ -9,8 +9,8 @@ use super::bad_input;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ScenarioCommand {
-    /// Validate scenario files (or folders) without running them; every error names
-    /// file:line:column
+    /// Validate scenario files (or folders) without running them; print what each
+    /// expands to (messages per view); every error names file:line:column
     Check {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
@@ -71,7 +71,12 @@ pub fn run(cmd: &ScenarioCommand) -> anyhow::Result<()> {
             let mut bad = 0;
             for r in &results {
                 match &r.result {
-                    Ok(name) => println!("ok    {name}"),
+                    Ok(summary) => {
+                        for w in &summary.warnings {
+                            eprintln!("warning: {w}");
+                        }
+                        println!("ok    {summary}");
+                    }
                     Err(e) => {
                         bad += 1;
                         eprintln!("{e}");

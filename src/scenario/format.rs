@@ -123,6 +123,9 @@ pub struct ScenarioFile {
     pub destination: Option<Spanned<Destination>>,
     #[serde(default)]
     pub messages: Option<OrderedMap<String, Spanned<MessageDef>>>,
+    /// Many messages at once, expanded after `messages:` (see [`BulkDef`]).
+    #[serde(default)]
+    pub bulk: Vec<Spanned<BulkDef>>,
     #[serde(default)]
     pub imap: Option<ImapDef>,
     #[serde(default)]
@@ -290,7 +293,7 @@ impl<'de> Deserialize<'de> for MailboxDef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxFull {
-    pub messages: Vec<Spanned<String>>,
+    pub messages: IdList,
     #[serde(default)]
     pub uidvalidity: Option<Spanned<u32>>,
     #[serde(default)]
@@ -308,7 +311,7 @@ pub struct MailboxFull {
 #[serde(deny_unknown_fields)]
 pub struct Pop3Def {
     #[serde(default)]
-    pub messages: Option<Spanned<Vec<Spanned<String>>>>,
+    pub messages: Option<Spanned<IdList>>,
     #[serde(default)]
     pub uidl: Option<Spanned<String>>,
     #[serde(default)]
@@ -415,7 +418,12 @@ pub struct ExpungeDef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultDef {
-    pub on: Spanned<StepDef>,
+    /// The step whose reply changes.
+    #[serde(default)]
+    pub when: Option<Spanned<StepDef>>,
+    /// The old name of `when`: YAML 1.1 readers take the key `on` for `true`.
+    #[serde(default)]
+    pub on: Option<Spanned<StepDef>>,
     #[serde(default)]
     pub reply: Option<Spanned<String>>,
     #[serde(default)]
@@ -457,6 +465,242 @@ pub struct ExpectDef {
     pub warnings: Vec<Spanned<String>>,
     #[serde(default)]
     pub errors: Vec<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Bulk syntax: many messages at once, and lists of ids derived by rule
+
+/// A list of message ids: written out (`[m1, m2]`), or derived by rule
+/// (`{ of: batch, reverse: yes }`). The loader replaces every rule by the list it stands
+/// for before the views are read, so they only ever see [`IdList::List`].
+#[derive(Debug)]
+pub enum IdList {
+    List(Vec<Spanned<String>>),
+    Rule(Box<ListRule>),
+}
+
+impl IdList {
+    /// The ids of a written-out (or already expanded) list; empty for a rule.
+    pub fn ids(&self) -> &[Spanned<String>] {
+        match self {
+            IdList::List(ids) => ids,
+            IdList::Rule(_) => &[],
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IdList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a list of message ids, or a rule such as { of: batch, reverse: yes } \
+                     (of, drop, shuffle, reverse, swap_pairs, append)",
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IdList, A::Error> {
+                let mut ids = Vec::new();
+                while let Some(id) = seq.next_element()? {
+                    ids.push(id);
+                }
+                Ok(IdList::List(ids))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<IdList, A::Error> {
+                ListRule::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|r| IdList::Rule(Box::new(r)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list derived by rule. The steps apply in this order, whatever order they are
+/// written in: `of`, `drop`, `shuffle`, `reverse`, `swap_pairs`, `append`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListRule {
+    /// Where the ids come from, in order: bulk groups, mailboxes (POP3 only, in UID
+    /// order) and message ids.
+    pub of: Spanned<Names>,
+    #[serde(default)]
+    pub drop: Option<Spanned<DropDef>>,
+    #[serde(default)]
+    pub shuffle: Option<Spanned<SeedDef>>,
+    #[serde(default)]
+    pub reverse: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub swap_pairs: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub append: Vec<Spanned<String>>,
+}
+
+/// One name or a list of names.
+#[derive(Debug)]
+pub struct Names(pub Vec<Spanned<String>>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Names;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a name, or a list of names")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Names, E> {
+                let at = serde_saphyr::Location::UNKNOWN;
+                Ok(Names(vec![Spanned::new(s.to_string(), at, at)]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element()? {
+                    names.push(n);
+                }
+                Ok(Names(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `drop:` ids by name, or every n-th entry.
+#[derive(Debug)]
+pub enum DropDef {
+    Ids(Vec<Spanned<String>>),
+    Every(EveryDef),
+}
+
+impl<'de> Deserialize<'de> for DropDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DropDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of message ids, or { every: N }")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DropDef, A::Error> {
+                let mut ids = Vec::new();
+                while let Some(id) = seq.next_element()? {
+                    ids.push(id);
+                }
+                Ok(DropDef::Ids(ids))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DropDef, A::Error> {
+                EveryDef::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(DropDef::Every)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `{ every: N }`: the N-th, 2N-th, … entry (counted from 1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EveryDef {
+    pub every: Spanned<u64>,
+}
+
+/// `{ seed: N }`: a seed for a deterministic pseudo-random choice.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedDef {
+    pub seed: Spanned<u64>,
+}
+
+/// One entry of `bulk:`: `count` generated messages made from templates. In the text
+/// fields `{i}` is the message's number in the group (from `first`, default 1) and
+/// `{id}` its id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkDef {
+    /// The group's name, for `of:` in lists derived by rule.
+    pub name: Spanned<String>,
+    pub count: Spanned<u64>,
+    /// Id template; default `<name>-{i}`.
+    #[serde(default)]
+    pub id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub first: Option<Spanned<u64>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub from: Option<Option<Spanned<String>>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub to: Option<Option<Spanned<String>>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub subject: Option<Option<Spanned<String>>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub date: Option<Option<Spanned<String>>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub message_id: Option<Option<Spanned<String>>>,
+    #[serde(default)]
+    pub headers: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub body: Option<Spanned<String>>,
+    #[serde(default)]
+    pub size: Option<Spanned<SizeDef>>,
+    #[serde(default)]
+    pub line_ending: Option<Spanned<LineEnding>>,
+    /// Every n-th message repeats the one before: same header block, same size.
+    #[serde(default)]
+    pub duplicates: Option<Spanned<EveryDef>>,
+    /// Each message's own UIDL (`pop3: { uidl }`), from a template.
+    #[serde(default)]
+    pub uidl: Option<Spanned<String>>,
+}
+
+/// The sizes of a bulk group: one size, or a pattern.
+#[derive(Debug)]
+pub enum SizeDef {
+    Fixed(u64),
+    Pattern(Box<SizePattern>),
+}
+
+impl<'de> Deserialize<'de> for SizeDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SizeDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a size in bytes, or a pattern: { alternate: [..] }, { random: [min, max], \
+                     seed: N }, { from: N, step: N }, each with an optional run: N",
+                )
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<SizeDef, E> {
+                Ok(SizeDef::Fixed(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<SizeDef, E> {
+                u64::try_from(n)
+                    .map(SizeDef::Fixed)
+                    .map_err(|_| E::custom(format!("a size is 0 or more bytes, got {n}")))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SizeDef, A::Error> {
+                SizePattern::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|p| SizeDef::Pattern(Box::new(p)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A size pattern: exactly one of `alternate`, `random` (with `seed`) or `from` (with
+/// `step`); `run` holds each size for that many messages in a row.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizePattern {
+    #[serde(default)]
+    pub alternate: Option<Spanned<Vec<Spanned<u64>>>>,
+    #[serde(default)]
+    pub random: Option<Spanned<Vec<Spanned<u64>>>>,
+    #[serde(default)]
+    pub seed: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub from: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub step: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub run: Option<Spanned<u64>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -555,13 +799,82 @@ fn message_schema() -> Value {
     )
 }
 
+/// A list of message ids, written out or derived by rule.
+fn id_list(description: &str) -> Value {
+    json!({
+        "description": description,
+        "oneOf": [
+            strings("message ids"),
+            object("a list derived by rule; the steps apply in the order of these keys", json!({
+                "of": {
+                    "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }],
+                    "description": "bulk groups, message ids and (POP3 only) IMAP mailboxes, in UID order",
+                },
+                "drop": {
+                    "oneOf": [
+                        strings("message ids to leave out"),
+                        object("leave out every n-th entry", json!({ "every": uint("n") }), &["every"]),
+                    ],
+                },
+                "shuffle": object("a pseudo-random order, the same for the same seed", json!({ "seed": uint("seed") }), &["seed"]),
+                "reverse": boolean("last first"),
+                "swap_pairs": boolean("1st and 2nd, 3rd and 4th, ... change places"),
+                "append": strings("message ids added at the end"),
+            }), &["of"]),
+        ],
+    })
+}
+
+/// One entry of `bulk:`.
+fn bulk_schema() -> Value {
+    let template = |what: &str| {
+        nullable_string(&format!(
+            "{what} template: {{i}} (number in the group), {{id}}; null leaves the header out"
+        ))
+    };
+    object(
+        "count generated messages made from templates",
+        json!({
+            "name": string("the group's name, for of: in lists derived by rule"),
+            "count": { "type": "integer", "minimum": 1, "description": "how many messages" },
+            "id": string("id template, default <name>-{i}"),
+            "first": uint("the first {i} (default 1)"),
+            "from": template("From"),
+            "to": template("To"),
+            "subject": template("Subject"),
+            "date": template("Date"),
+            "message_id": template("Message-ID"),
+            "headers": strings("extra header line templates"),
+            "body": string("body template"),
+            "size": {
+                "description": "a size, or a pattern: alternate, random with seed, or from with step; run holds each size for that many messages",
+                "oneOf": [
+                    uint("every message this size"),
+                    object("a size pattern", json!({
+                        "alternate": { "type": "array", "items": { "type": "integer", "minimum": 0 }, "description": "sizes in turn" },
+                        "random": { "type": "array", "items": { "type": "integer", "minimum": 0 }, "minItems": 2, "maxItems": 2, "description": "[min, max]" },
+                        "seed": uint("seed of random"),
+                        "from": uint("first size"),
+                        "step": { "type": "integer", "description": "added for each next size" },
+                        "run": { "type": "integer", "minimum": 1, "description": "messages in a row with one size" },
+                    }), &[]),
+                ],
+            },
+            "line_ending": { "enum": ["crlf", "lf"] },
+            "duplicates": object("every n-th message repeats the one before it (same headers and size)", json!({ "every": { "type": "integer", "minimum": 2 } }), &["every"]),
+            "uidl": string("template of each message's own UIDL"),
+        }),
+        &["name", "count"],
+    )
+}
+
 /// One mailbox of `imap.mailboxes:`.
 fn mailbox_schema() -> Value {
     json!({
         "oneOf": [
             strings("message ids in UID order"),
             object("a mailbox with UID details", json!({
-                "messages": strings("message ids in UID order"),
+                "messages": id_list("message ids in UID order"),
                 "uidvalidity": uint32("UIDVALIDITY of this mailbox"),
                 "first_uid": uint32("UID of the first message (default 1); the others follow"),
                 "uids": { "type": "array", "items": { "type": "integer", "minimum": 1 }, "description": "explicit increasing UIDs, one per message" },
@@ -600,7 +913,8 @@ fn fault_schema() -> Value {
     object(
         "A fault: a changed reply to matching commands",
         json!({
-            "on": step(),
+            "when": step(),
+            "on": { "deprecated": true, "description": "old name of when (YAML 1.1 reads the key on as true)" },
             "reply": string("bytes sent instead of the reply; IMAP {tag} is the command's tag"),
             "line_ending": line_ending(),
             "disconnect": boolean("close the connection without replying"),
@@ -609,7 +923,7 @@ fn fault_schema() -> Value {
             "times": uint("apply this many times (default: every time)"),
             "skip": uint("let this many matching commands through first"),
         }),
-        &["on"],
+        &[],
     )
 }
 
@@ -658,13 +972,14 @@ pub fn json_schema() -> Value {
             "imapc": { "enum": ["docs", "bare", "both"], "description": "the Dovecot imapc profile the prediction is for" },
             "destination": { "enum": ["maildir", "sdbox", "mdbox"], "description": "the destination's mail storage (default maildir): what it keeps of each UIDL" },
             "messages": { "type": "object", "additionalProperties": message_schema() },
+            "bulk": { "type": "array", "items": bulk_schema() },
             "imap": object("the IMAP view", json!({
                 "separator": string("hierarchy separator, one character (default /)"),
                 "uidvalidity": uint32("default UIDVALIDITY (default 1)"),
                 "mailboxes": { "type": "object", "additionalProperties": mailbox_schema(), "description": "mailboxes in LIST order; INBOX is required" },
             }), &[]),
             "pop3": object("the POP3 view", json!({
-                "messages": strings("message ids in POP3 order (default: derived from IMAP INBOX and the listing quirks)"),
+                "messages": id_list("message ids in POP3 order (default: derived from IMAP INBOX and the listing quirks)"),
                 "uidl": string("UIDL template: {id} {n} {uid} {uidvalidity} {md5} {gmail_id} {mailbox}, {uid:08x}, or Dovecot's %08Xu%08Xv"),
                 "allow_duplicates": strings("message ids allowed to appear more than once"),
                 "allow_duplicate_uidls": boolean("allow two messages with one UIDL"),

@@ -189,6 +189,8 @@ pub struct Scenario {
     pub profile: Option<String>,
     /// Every quirk in effect (profile and `quirks:`), in stage order.
     pub quirks: Vec<Quirk>,
+    /// What loaded but should be written differently (an old spelling, with the new).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Scenario {
@@ -343,17 +345,88 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
 #[derive(Debug)]
 pub struct CheckResult {
     pub path: PathBuf,
-    /// The scenario's name if it loaded, else why not.
-    pub result: Result<String, ScenarioError>,
+    /// What the file expands to if it loaded, else why not.
+    pub result: Result<CheckSummary, ScenarioError>,
 }
 
-/// Loads every scenario under `paths` and reports, per file, its name or its errors.
-/// Fails only when the paths themselves can't be searched.
+/// What a valid file expands to: its name and how many messages each view holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckSummary {
+    pub name: String,
+    /// Old spellings and the like: `path:line:column: message`.
+    pub warnings: Vec<Diagnostic>,
+    /// Distinct messages of the initial world (both views).
+    pub messages: usize,
+    /// Each IMAP mailbox, in LIST order, with its message count.
+    pub mailboxes: Vec<(String, usize)>,
+    /// Entries of the POP3 listing.
+    pub pop3: usize,
+    pub events: usize,
+    pub faults: usize,
+}
+
+impl CheckSummary {
+    /// The summary of a loaded scenario.
+    pub fn of(s: &Scenario) -> CheckSummary {
+        let w = &s.world;
+        let ids: std::collections::BTreeSet<&str> = w
+            .imap
+            .mailboxes
+            .iter()
+            .flat_map(|m| m.messages.iter().map(|m| m.id.as_str()))
+            .chain(w.pop3.messages.iter().map(|m| m.id.as_str()))
+            .collect();
+        CheckSummary {
+            name: s.name.clone(),
+            warnings: s.warnings.clone(),
+            messages: ids.len(),
+            mailboxes: w
+                .imap
+                .mailboxes
+                .iter()
+                .map(|m| (m.name.clone(), m.messages.len()))
+                .collect(),
+            pop3: w.pop3.messages.len(),
+            events: s.events.len(),
+            faults: s.rules.len(),
+        }
+    }
+}
+
+impl fmt::Display for CheckSummary {
+    /// `order/reversed: 3 messages; IMAP INBOX 3; POP3 3`, with events and faults when
+    /// there are any.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let boxes: Vec<String> = self
+            .mailboxes
+            .iter()
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect();
+        write!(
+            f,
+            "{}: {} messages; IMAP {}; POP3 {}",
+            self.name,
+            self.messages,
+            boxes.join(", "),
+            self.pop3
+        )?;
+        if self.events > 0 {
+            write!(f, "; {} events", self.events)?;
+        }
+        if self.faults > 0 {
+            write!(f, "; {} faults", self.faults)?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads every scenario under `paths` and reports, per file, what it expands to or its
+/// errors. Fails only when the paths themselves can't be searched.
 pub fn check(paths: &[PathBuf]) -> Result<Vec<CheckResult>, ScenarioError> {
     Ok(discover(paths)?
         .into_iter()
         .map(|path| {
-            let result = load_file(&path).map(|s| s.name);
+            let result = load_file(&path).map(|s| CheckSummary::of(&s));
             CheckResult { path, result }
         })
         .collect())

@@ -693,7 +693,7 @@ fn faults(r: &mut Rng, w: &mut WorldSpec) {
         String::new()
     };
     w.faults.push(Item {
-        yaml: format!("on: {step}\n    {action}{times}"),
+        yaml: format!("when: {step}\n    {action}{times}"),
         ids: Vec::new(),
         mailbox: None,
     });

@@ -299,3 +299,20 @@ fn apply_to_world() {
     assert_eq!(p.full, bytes);
     assert_eq!(p.list_size, Some(bytes.len() as u64 - 4));
 }
+
+#[test]
+fn top_without_blank_line() {
+    run(
+        without_blank_line,
+        &[
+            (b"a: b\r\nc: d\r\n\r\n", b"a: b\r\nc: d\r\n"),
+            (b"a: b\n\n", b"a: b\n"),
+            (b"a: b\r\n", b"a: b\r\n"),
+            (b"\r\n", b""),
+        ],
+    );
+    let mut m = Pop3Message::honest("m", "u", b"a: b\r\n\r\nbody\r\n".to_vec());
+    transform_pop3(&[Quirk::Pop3TopNoBlankLine], &mut m, false);
+    assert_eq!(s(m.top.as_deref().unwrap()), "a: b\r\n");
+    assert_eq!(s(&m.full), "a: b\r\n\r\nbody\r\n", "RETR is untouched");
+}

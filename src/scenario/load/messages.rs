@@ -93,11 +93,11 @@ impl Msg<'_> {
 }
 
 /// The message ids a scenario defines, for lookups and "did you mean" lists.
-pub(super) struct KnownIds(Vec<String>);
+pub(super) struct KnownIds(Vec<String>, std::collections::BTreeSet<String>);
 
 impl KnownIds {
     pub fn has(&self, id: &str) -> bool {
-        self.0.iter().any(|k| k == id)
+        self.1.contains(id)
     }
 
     /// The error for a reference to an id that `messages:` does not define.
@@ -110,7 +110,8 @@ impl KnownIds {
             list.push("…");
         }
         format!(
-            "unknown message `{id}`: messages: defines {}",
+            "unknown message `{id}`{}: messages: defines {}",
+            super::hint(id, self.0.iter().map(String::as_str)),
             list.join(", ")
         )
     }
@@ -135,13 +136,13 @@ impl<'a> Messages<'a> {
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
-        let known = KnownIds(
-            defs.0
-                .iter()
-                .map(|(k, _)| k.value.clone())
-                .filter(|id| valid_id(id))
-                .collect(),
-        );
+        let ids: Vec<String> = defs
+            .0
+            .iter()
+            .map(|(k, _)| k.value.clone())
+            .filter(|id| valid_id(id))
+            .collect();
+        let known = KnownIds(ids.clone(), ids.into_iter().collect());
         Messages { list, by_id, known }
     }
 

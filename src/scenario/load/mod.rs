@@ -9,15 +9,19 @@
 //! This file holds the entry points, the limits, the diagnostics collector and `build`,
 //! which reads a parsed file section by section, in the order of its modules:
 //!
+//! - `bulk`: `bulk:` groups and lists derived by rule, expanded before the rest reads
+//!   the file;
 //! - `settings`: `settings:`, `profile:` and `quirks:`, `cache:`, `expect:`;
 //! - `messages`: `messages:`, rendered to bytes;
 //! - `views`: the IMAP and POP3 views, UIDLs, the world with quirks and overrides;
 //! - `timeline`: `events:` and `faults:`, as the servers' script;
 //! - `knobs`: the checks of `server:`.
 
+mod bulk;
 mod knobs;
 mod messages;
 mod settings;
+mod structure;
 mod timeline;
 mod views;
 
@@ -42,6 +46,9 @@ pub const MAX_MESSAGE_BYTES: u64 = 64 << 20;
 pub const MAX_TOTAL_BYTES: u64 = 512 << 20;
 /// Longest message id.
 pub const MAX_ID_LEN: usize = 64;
+
+/// Most problems reported for one file.
+pub const MAX_DIAGNOSTICS: usize = 50;
 
 /// Default login of both servers.
 pub const DEFAULT_USER: &str = "alice";
@@ -116,23 +123,54 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
         text,
         root,
         diags: Vec::new(),
+        warnings: Vec::new(),
     };
-    let file: ScenarioFile = match serde_saphyr::from_str(text) {
+    let mut file: ScenarioFile = match serde_saphyr::from_str(text) {
         Ok(f) => f,
         Err(e) => {
-            let loc = e.location().unwrap_or(Location::UNKNOWN);
-            let raw = e.without_snippet().to_string();
-            let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
-            let message = raw.strip_suffix(&suffix).unwrap_or(&raw);
-            cx.err_at(loc, explain_parse_error(message));
+            structural_errors(&mut cx, &e);
             return Err(cx.finish());
         }
     };
+    bulk::expand(&mut cx, &mut file);
     let scenario = build(&mut cx, &file);
     if !cx.diags.is_empty() {
         return Err(cx.finish());
     }
-    Ok(scenario.expect("a build without diagnostics yields a scenario"))
+    let mut scenario = scenario.expect("a build without diagnostics yields a scenario");
+    scenario.warnings = std::mem::take(&mut cx.warnings);
+    Ok(scenario)
+}
+
+/// Reports why the typed parse failed: a flow collection left open, else every
+/// structural problem the schema finds in the plain tree, else serde's own message.
+fn structural_errors(cx: &mut Cx<'_>, e: &serde_saphyr::Error) {
+    if let Some(((line, column), ch)) = structure::unclosed_flow(cx.text) {
+        let close = if ch == '{' { '}' } else { ']' };
+        cx.err_pos(
+            line,
+            column,
+            format!(
+                "this `{ch}` is never closed: end it with `{close}` on its line, or indent \
+                 the lines that continue it"
+            ),
+        );
+        return;
+    }
+    if let Ok(tree) = serde_saphyr::from_str::<Spanned<structure::Node>>(cx.text) {
+        let problems = structure::check(&super::format::json_schema(), &tree);
+        if !problems.is_empty() {
+            for p in problems {
+                cx.err_at(p.at, p.message);
+            }
+            return;
+        }
+    }
+    let loc = e.location().unwrap_or(Location::UNKNOWN);
+    let raw = e.without_snippet().to_string();
+    let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
+    let message = raw.strip_suffix(&suffix).unwrap_or(&raw);
+    cx.err_at(loc, explain_parse_error(message));
 }
 
 /// Adds what is expected to serde-saphyr's terser messages.
@@ -158,12 +196,23 @@ struct Cx<'a> {
     text: &'a str,
     root: &'a Path,
     diags: Vec<Diagnostic>,
+    /// Problems that don't stop the file loading: old spellings, with the new ones.
+    warnings: Vec<Diagnostic>,
 }
 
 impl Cx<'_> {
+    fn warn<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+        let before = self.diags.len();
+        self.err_at(at.referenced, message);
+        let d = self.diags.split_off(before);
+        self.warnings.extend(d);
+    }
+
     fn err_at(&mut self, loc: Location, message: impl Into<String>) {
-        let line = loc.line() as u32;
-        let column = loc.column() as u32;
+        self.err_pos(loc.line() as u32, loc.column() as u32, message);
+    }
+
+    fn err_pos(&mut self, line: u32, column: u32, message: impl Into<String>) {
         let snippet = (line > 0)
             .then(|| self.text.lines().nth(line as usize - 1))
             .flatten()
@@ -189,6 +238,18 @@ impl Cx<'_> {
     fn finish(&mut self) -> ScenarioError {
         let mut d = std::mem::take(&mut self.diags);
         d.sort_by_key(|d| (d.line, d.column));
+        // A bulk group with one mistake would repeat it for each of its messages.
+        if d.len() > MAX_DIAGNOSTICS {
+            let more = d.len() - MAX_DIAGNOSTICS;
+            d.truncate(MAX_DIAGNOSTICS);
+            d.push(Diagnostic {
+                path: self.path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("… and {more} more problems"),
+                snippet: None,
+            });
+        }
         ScenarioError::Invalid(d)
     }
 }
@@ -270,6 +331,7 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
         truth,
         profile: f.profile.as_ref().map(|p| p.value.clone()),
         quirks,
+        warnings: Vec::new(),
     })
 }
 
@@ -318,9 +380,45 @@ fn check_all_used(cx: &mut Cx<'_>, msgs: &Messages<'_>, used: &BTreeSet<String>)
     }
 }
 
+/// The known name closest to `name`, if one is close enough to be a likely typo: at
+/// most a quarter of its characters (at least one) changed, added or left out; none
+/// for names shorter than three characters, where every short name is "close".
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let len = name.chars().count();
+    if len < 3 {
+        return None;
+    }
+    let limit = (len / 4).max(1);
+    known
+        .into_iter()
+        .filter(|k| *k != name)
+        .map(|k| (strsim::levenshtein(name, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// ` (did you mean `x`?)` for a likely typo of a known name, else nothing.
+fn hint<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    did_you_mean(name, known)
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_find_their_name() {
+        let known = ["success", "failure", "abort"];
+        assert_eq!(did_you_mean("sucess", known), Some("success"));
+        assert_eq!(did_you_mean("zzz", known), None);
+        assert_eq!(did_you_mean("sise", ["size", "subject"]), Some("size"));
+    }
 
     #[test]
     fn names_from_paths() {

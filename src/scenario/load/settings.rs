@@ -39,7 +39,13 @@ pub(super) fn settings(
         }
         match settings.set(&key.value, &value.value.as_setting()) {
             Ok(()) => {}
-            Err(e @ SettingError::UnknownName(_)) => cx.err(key, e.to_string()),
+            Err(e @ SettingError::UnknownName(_)) => {
+                let known = crate::matcher::settings::BOOLEAN_SETTINGS
+                    .iter()
+                    .copied()
+                    .chain(["mailbox"]);
+                cx.err(key, format!("{e}{}", super::hint(&short, known)));
+            }
         }
         if short == "mailbox" && settings.mailbox.trim().is_empty() {
             cx.err(
@@ -63,8 +69,9 @@ pub(super) fn quirks(cx: &mut Cx<'_>, f: &ScenarioFile) -> Vec<Quirk> {
                 cx.err(
                     p,
                     format!(
-                        "unknown profile `{}`: expected one of {}",
+                        "unknown profile `{}`{}: expected one of {}",
                         p.value,
+                        super::hint(&p.value, names.iter().copied()),
                         names.join(", ")
                     ),
                 );
@@ -79,8 +86,9 @@ pub(super) fn quirks(cx: &mut Cx<'_>, f: &ScenarioFile) -> Vec<Quirk> {
                 cx.err(
                     q,
                     format!(
-                        "unknown quirk `{}`: expected one of {}",
+                        "unknown quirk `{}`{}: expected one of {}",
                         q.value,
+                        super::hint(&q.value, names.iter().copied()),
                         names.join(", ")
                     ),
                 );

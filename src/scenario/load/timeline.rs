@@ -74,7 +74,8 @@ fn named_step(
         cx.err_at(
             loc,
             format!(
-                "unknown step `{name}`: expected one of {}",
+                "unknown step `{name}`{}: expected one of {}",
+                super::hint(name, names.iter().copied()),
                 names.join(", ")
             ),
         );
@@ -357,16 +358,27 @@ fn deliver(
             cx.err(id, format!("message `{}` is already in POP3", id.value));
             return None;
         }
-        tl.pop3.push(id.value.clone());
-        let uidl = input
-            .uidls
-            .uidl(cx, m, tl.pop3.len(), Some(id.referenced))?;
+        // A server that lists newest first lists a new message first.
+        let newest_first = quirks.contains(&Quirk::Pop3OrderNewestFirst);
+        let number = if newest_first {
+            tl.pop3.insert(0, id.value.clone());
+            1
+        } else {
+            tl.pop3.push(id.value.clone());
+            tl.pop3.len()
+        };
+        let uidl = input.uidls.uidl(cx, m, number, Some(id.referenced))?;
         let spam = spam || profiles::in_spam_folder(&world.imap, &id.value);
         let mut pm = Pop3Message::honest(id.value.clone(), uidl.clone(), m.bytes.clone());
         profiles::transform_pop3(quirks, &mut pm, spam);
         m.apply_pop3_overrides(&mut pm);
         tl.deliveries.push((id.value.clone(), uidl));
         changes.push(WorldChange::Pop3Deliver { message: pm });
+        if newest_first {
+            changes.push(WorldChange::Pop3Reorder {
+                order: vec![id.value.clone()],
+            });
+        }
     }
     Some(changes)
 }
@@ -476,7 +488,29 @@ pub(super) fn faults(
 
 fn fault(cx: &mut Cx<'_>, def: &Spanned<FaultDef>, imapc: ProfileChoice) -> Option<Rule> {
     let f = &def.value;
-    let (on, nth) = step_match(cx, &f.on, imapc)?;
+    let step = match (&f.when, &f.on) {
+        (Some(w), None) => w,
+        (None, Some(on)) => {
+            cx.warn(
+                on,
+                "`on:` is now `when:` (YAML 1.1 tools such as PyYAML read the key on as true); \
+                 the old name still works",
+            );
+            on
+        }
+        (Some(_), Some(on)) => {
+            cx.err(on, "give when: only (on: is its old name)");
+            return None;
+        }
+        (None, None) => {
+            cx.err(
+                def,
+                "a fault needs when: the step whose reply it changes, e.g. when: pop3.uidl",
+            );
+            return None;
+        }
+    };
+    let (on, nth) = step_match(cx, step, imapc)?;
     if let Some(d) = &f.disconnect
         && !d.value
     {

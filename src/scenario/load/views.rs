@@ -94,8 +94,8 @@ fn mailbox(
     used: &mut BTreeSet<String>,
 ) -> Option<ImapMailbox> {
     let (ids, full) = match &def.value {
-        MailboxDef::List(ids) => (ids, None),
-        MailboxDef::Full(f) => (&f.messages, Some(&**f)),
+        MailboxDef::List(ids) => (ids.as_slice(), None),
+        MailboxDef::Full(f) => (f.messages.ids(), Some(&**f)),
     };
     // The messages count as used even when the mailbox is rejected, so its error is
     // not followed by "defined but not used" noise.
@@ -435,7 +435,7 @@ pub(super) fn pop3_listing(
     };
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut out = Vec::new();
-    for r in &list.value {
+    for r in list.value.ids() {
         if !msgs.known.has(&r.value) {
             cx.err(r, msgs.known.unknown(&r.value));
             continue;
