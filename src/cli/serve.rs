@@ -48,6 +48,31 @@ pub struct ServeArgs {
     /// Also serve POP3S and IMAPS, and offer STLS/STARTTLS, with a fresh test CA
     #[arg(long)]
     pub tls: bool,
+
+    /// Delay every byte this long each way, as a far provider does (`25ms`: a 50 ms
+    /// round trip); overrides the scenario's `latency_ms`
+    #[arg(long, value_name = "DURATION", value_parser = parse_latency)]
+    pub latency: Option<std::time::Duration>,
+}
+
+/// `25ms`, `0.05s`, `1s` or a bare number of milliseconds.
+fn parse_latency(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(ms) = t.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(s) = t.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (t, 1e-3)
+    };
+    let v: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 25ms"))?;
+    if !(0.0..=60.0).contains(&(v * scale)) {
+        return Err(format!("{text:?}: a latency between 0 and 60 s, please"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v * scale))
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
@@ -79,6 +104,11 @@ async fn serve(args: &ServeArgs, sc: &scenario::Scenario) -> anyhow::Result<()> 
     if args.tls {
         knobs.pop3.stls = true;
         knobs.imap.starttls = true;
+    }
+    if let Some(l) = args.latency {
+        let ms = Some(l.as_millis() as u64);
+        knobs.pop3.latency_ms = ms;
+        knobs.imap.latency_ms = ms;
     }
     let mut with_knobs = sc.clone();
     with_knobs.knobs = knobs;
