@@ -37,6 +37,7 @@ use crate::tls::{self, MaybeTls, Security, TlsError, Trust};
 
 mod fetch;
 mod mailbox;
+mod pipeline;
 #[cfg(test)]
 mod tests;
 mod wire;
