@@ -278,6 +278,37 @@ fn pop3_failure(host: &str, err: Pop3Error) -> String {
     format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}")
 }
 
+/// [`imap_login`] with the folder listing in the same write.
+async fn imap_login_and_list(
+    source: &Source,
+    opts: &Options,
+) -> Result<(ImapClient<MaybeTls>, Vec<imapc::Mailbox>), ImapError> {
+    let e = &source.imap;
+    let timeouts = imapc::Timeouts {
+        connect: opts.connect_timeout,
+        io: opts.command_timeout,
+    };
+    opts.retry
+        .run(
+            imap_temporary,
+            |_| {},
+            || async {
+                let mut imap = imapc::connect(
+                    &e.host,
+                    e.port,
+                    e.security,
+                    &source.trust,
+                    timeouts,
+                    imapc::Limits::default(),
+                )
+                .await?;
+                let listed = imap.login_and_list(&e.user, &e.password).await?;
+                Ok((imap, listed))
+            },
+        )
+        .await
+}
+
 /// Connects and lists POP3 as pop3c does. An error is returned as Dovecot's log line.
 async fn pop3_list(
     source: &Source,
@@ -850,10 +881,8 @@ struct ImapSide {
 }
 
 async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSide, ImapError> {
-    let mut client = imap_login(source, opts).await?;
-    let mut names: Vec<String> = client
-        .list()
-        .await?
+    let (client, listed) = imap_login_and_list(source, opts).await?;
+    let mut names: Vec<String> = listed
         .into_iter()
         .filter(|m| m.is_selectable())
         .map(|m| m.name)
