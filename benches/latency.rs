@@ -20,13 +20,15 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+#[path = "common/floor.rs"]
+mod floor;
+
 use fake_servers::imap::{self as fimap, ImapOptions};
 use fake_servers::latency::{Link, Proxy};
 use fake_servers::pop3::{self as fpop3, Pop3Options};
 use fake_servers::world::{ImapMailbox, ImapMessage, Pop3Message};
 use fake_servers::{Script, SharedWorld, World};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use uidlmap::domain::{Endpoint, ImapcProfile};
 use uidlmap::matcher::Settings;
 use uidlmap::migrate::{self, Source};
@@ -141,51 +143,6 @@ async fn verify(src: &Source) -> (Duration, Vec<(String, u32, String, u32)>, (u6
     (took, rows, rt)
 }
 
-/// Writes `commands` at once and reads until the server closes; the read starts with
-/// the write, so neither side waits on a full buffer.
-async fn one_write(addr: SocketAddr, commands: String) -> usize {
-    let s = TcpStream::connect(addr).await.expect("connect");
-    let _ = s.set_nodelay(true);
-    let (mut r, mut w) = s.into_split();
-    let write = async move {
-        w.write_all(commands.as_bytes()).await.expect("write");
-        w
-    };
-    let read = async move {
-        let mut n = 0;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match r.read(&mut buf).await {
-                Ok(0) | Err(_) => break n,
-                Ok(k) => n += k,
-            }
-        }
-    };
-    let (_w, n) = tokio::join!(write, read);
-    n
-}
-
-/// The floor: every command of both protocols in one write each, both at once.
-async fn floor(pop3: SocketAddr, imap: SocketAddr, n: usize, folders: usize) -> Duration {
-    let mut p = format!("USER {USER}\r\nPASS {PASSWORD}\r\nUIDL\r\nLIST\r\n");
-    for i in 1..=n {
-        p.push_str(&format!("TOP {i} 0\r\n"));
-    }
-    p.push_str("QUIT\r\n");
-    let mut i = format!("a LOGIN {USER} {PASSWORD}\r\nb LIST \"\" \"*\"\r\n");
-    for (k, name) in folder_names(folders).iter().enumerate() {
-        i.push_str(&format!(
-            "e{k} EXAMINE \"{name}\"\r\nl{k} UID FETCH 1:* (UID RFC822.SIZE)\r\n\
-             h{k} UID FETCH 1:* (BODY.PEEK[HEADER])\r\n"
-        ));
-    }
-    i.push_str("z LOGOUT\r\n");
-    let t = Instant::now();
-    let (a, b) = tokio::join!(one_write(pop3, p), one_write(imap, i));
-    assert!(a > 0 && b > 0, "the floor read nothing");
-    t.elapsed()
-}
-
 /// Peak RSS in KiB of `uidlmap verify` against `src`, from `/usr/bin/time -v`.
 fn binary_rss(src: &Source) -> Option<(u64, Duration)> {
     let bin = env!("CARGO_BIN_EXE_uidlmap");
@@ -271,7 +228,9 @@ fn main() {
                 client = c;
                 direct = direct.min(d);
                 far = far.min(f);
-                fl = fl.min(floor(pp.addr, ip.addr, n, folders).await);
+                fl = fl.min(
+                    floor::floor(pp.addr, ip.addr, USER, PASSWORD, n, &folder_names(folders)).await,
+                );
             }
             let waited = far.saturating_sub(direct).as_secs_f64() / rtt.as_secs_f64();
             println!(
