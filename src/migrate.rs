@@ -1093,7 +1093,7 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
     if opts.audit {
         m.all = Some(all);
     }
-    let _ = imap.client.logout().await;
+    imap.client.logout_without_waiting().await;
     Ok(m)
 }
 

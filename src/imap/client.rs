@@ -612,6 +612,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         Ok(())
     }
 
+    /// Sends `LOGOUT` and closes the stream without waiting for the reply: polite to
+    /// the server, and no round trip spent at the end of a read.
+    pub async fn logout_without_waiting(mut self) {
+        if self.queue(&Cmd::text("LOGOUT")).await.is_ok() && self.flush_out("LOGOUT").await.is_ok()
+        {
+            let _ = tokio::time::timeout(self.timeouts.io, self.stream.shutdown()).await;
+        }
+    }
+
     /// `LOGOUT`, then closes the stream. A server that closes right after its BYE is
     /// fine. Returns the final counters.
     pub async fn logout(mut self) -> Result<Stats, ImapError> {
