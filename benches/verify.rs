@@ -10,9 +10,21 @@
 //! in the docs profile (`imapc_features = rfc822.size fetch-headers`,
 //! `mail_prefetch_count = 20`). Both answers are checked to agree.
 //!
+//! Then the same read through a link adding 25 ms each way (issue 14's check: a real
+//! Dovecot behind a 50 ms round trip), against the floor (every command of both
+//! protocols in one write, both servers at once; `common/floor.rs`), directly and
+//! through the link: the ratios, and the round trips verify waited as (time through the
+//! link − time direct) / RTT. The prediction through the link must equal the direct one.
+//!
 //! `cargo bench --bench verify`; skips with a line when Dovecot cannot run here.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use fake_servers::latency::{Link, Proxy};
+
+#[path = "common/floor.rs"]
+mod floor;
 
 use uidlmap::domain::{Endpoint, ImapcProfile};
 use uidlmap::dovecot::{DovecotSource, OracleOptions, SourceOptions, run_backup};
@@ -83,6 +95,38 @@ fn main() {
         .map(|x| (x.uid, x.uidl.unwrap_or_default().to_string(), x.order))
         .collect();
 
+    // verify and the floor, directly and through a far link
+    let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let (pop3_addr, imap_addr) = (addr(pop3_ep.port), addr(imap_ep.port));
+    let password = imap.password().expose().to_string();
+    let latency = Duration::from_millis(25);
+    let far = rt.block_on(async {
+        let floor_direct =
+            floor::floor(pop3_addr, imap_addr, &user, &password, n, &["INBOX".into()]).await;
+        let link = Link::latency(latency);
+        let pp = Proxy::start(pop3_addr, link).await.expect("proxy");
+        let ip = Proxy::start(imap_addr, link).await.expect("proxy");
+        let mut far_source = source.clone();
+        far_source.imap.port = ip.addr.port();
+        far_source.pop3.port = pp.addr.port();
+        let t = Instant::now();
+        let fm = migrate::fast_read(&far_source, &opts)
+            .await
+            .expect("fast_read far");
+        let fp = predict::predict(&fm, &predict::Inputs::new(&opts.settings)).expect("predict");
+        let far_verify = t.elapsed();
+        let far_rows: Vec<(u32, String, u32)> = fp.outcome.mailboxes[0]
+            .messages
+            .iter()
+            .map(|x| (x.uid, x.uidl.unwrap_or_default().to_string(), x.order))
+            .collect();
+        let floor_far =
+            floor::floor(pp.addr, ip.addr, &user, &password, n, &["INBOX".into()]).await;
+        (floor_direct, far_verify, floor_far, far_rows)
+    });
+    let (floor_direct, far_verify, floor_far, far_rows) = far;
+    assert_eq!(predicted, far_rows, "the link changed the prediction");
+
     // doveadm backup with the plugin
     let mut oracle = OracleOptions::new(imap_ep, pop3_ep);
     oracle.profile = ImapcProfile::Docs;
@@ -115,6 +159,20 @@ fn main() {
         m.traffic.imap.round_trips
     );
     println!("doveadm: {:>8.3} s", doveadm.as_secs_f64());
+    println!(
+        "floor:   {:>8.3} s  (verify / floor {:.2}, goal ≤ 1.20)",
+        floor_direct.as_secs_f64(),
+        verify.as_secs_f64() / floor_direct.as_secs_f64()
+    );
+    let rtt = latency * 2;
+    println!(
+        "through a {} ms RTT link: verify {:.3} s, floor {:.3} s, ratio {:.2} (goal ≤ 1.30), round trips waited {:.1} (goal ≤ 10), rows equal to direct",
+        rtt.as_millis(),
+        far_verify.as_secs_f64(),
+        floor_far.as_secs_f64(),
+        far_verify.as_secs_f64() / floor_far.as_secs_f64(),
+        far_verify.saturating_sub(verify).as_secs_f64() / rtt.as_secs_f64()
+    );
     println!(
         "ratio:   verify takes {:.3} of doveadm's time (goal ≤ 0.200): {}",
         verify.as_secs_f64() / doveadm.as_secs_f64(),

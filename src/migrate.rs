@@ -221,6 +221,9 @@ struct Pop3Session {
     host: String,
     /// The session broke; later reads fail.
     broken: Option<String>,
+    /// `LIST` sizes when reads are pipelined by bytes (`fast_read`); `None` reads with
+    /// the client's window of commands, as Dovecot does.
+    budget_sizes: Option<Vec<u64>>,
 }
 
 /// Connects and logs in to POP3, trying again after a temporary failure (`[IN-USE]`,
@@ -295,6 +298,56 @@ async fn imap_login(source: &Source, opts: &Options) -> Result<ImapClient<MaybeT
         .await
 }
 
+/// A POP3 failure as Dovecot's log line: worded as Dovecot 2.3.19.1 words the storage
+/// error where `uidlmap conformance` saw it (a bad UIDL listing, a drop during UIDL);
+/// otherwise our client's words.
+fn pop3_failure(host: &str, err: Pop3Error) -> ListFailed {
+    let detail = match &err {
+        Pop3Error::Protocol { source, .. } => {
+            format!("Mailbox POP3-MIGRATION-NS/INBOX: {source}")
+        }
+        Pop3Error::Disconnected { command } if command == "UIDL" => {
+            "Mailbox POP3-MIGRATION-NS/INBOX: UIDL failed: Disconnected".to_string()
+        }
+        other => format!("pop3c({host}): {other}"),
+    };
+    ListFailed {
+        line: format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}"),
+        error: Some(Arc::new(err)),
+    }
+}
+
+/// [`imap_login`] with the folder listing in the same write.
+async fn imap_login_and_list(
+    source: &Source,
+    opts: &Options,
+) -> Result<(ImapClient<MaybeTls>, Vec<imapc::Mailbox>), ImapError> {
+    let e = &source.imap;
+    let timeouts = imapc::Timeouts {
+        connect: opts.connect_timeout,
+        io: opts.command_timeout,
+    };
+    opts.retry
+        .run(
+            imap_temporary,
+            |_| {},
+            || async {
+                let mut imap = imapc::connect(
+                    &e.host,
+                    e.port,
+                    e.security,
+                    &source.trust,
+                    timeouts,
+                    imapc::Limits::default(),
+                )
+                .await?;
+                let listed = imap.login_and_list(&e.user, &e.password).await?;
+                Ok((imap, listed))
+            },
+        )
+        .await
+}
+
 /// Connects and lists POP3 as pop3c does. An error is returned as Dovecot's log line.
 async fn pop3_list(
     source: &Source,
@@ -304,33 +357,25 @@ async fn pop3_list(
     // Dovecot names the peer `pop3c(host:port)`; the port is left out so that reports
     // of runs against servers on ephemeral ports stay comparable.
     let host = e.host.clone();
-    // Worded as Dovecot 2.3.19.1 words the storage error where `uidlmap conformance`
-    // saw it (a bad UIDL listing, a drop during UIDL); otherwise our client's words.
-    let fail = |err: Pop3Error| {
-        let detail = match &err {
-            Pop3Error::Protocol { source, .. } => {
-                format!("Mailbox POP3-MIGRATION-NS/INBOX: {source}")
-            }
-            Pop3Error::Disconnected { command } if command == "UIDL" => {
-                "Mailbox POP3-MIGRATION-NS/INBOX: UIDL failed: Disconnected".to_string()
-            }
-            other => format!("pop3c({host}): {other}"),
-        };
-        ListFailed {
-            line: format!(
-                "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}"
-            ),
-            error: Some(Arc::new(err)),
-        }
-    };
+    let fail = |err: Pop3Error| pop3_failure(&host, err);
     let timeouts = pop3c::Timeouts {
         connect: opts.connect_timeout,
         command: opts.command_timeout,
     };
-    let mut client = pop3_login(source, timeouts, opts.retry)
+    let client = pop3_login(source, timeouts, opts.retry)
         .await
-        .map_err(fail)?;
-    let caps = client.capa().await.map_err(fail)?.clone();
+        .map_err(&fail)?;
+    pop3_list_on(client, host.clone(), opts, fail).await
+}
+
+/// [`pop3_list`] after the login.
+async fn pop3_list_on(
+    mut client: Pop3Client<MaybeTls>,
+    host: String,
+    opts: &Options,
+    fail: impl Fn(Pop3Error) -> ListFailed,
+) -> Result<(Pop3Session, Vec<Pop3Message>), ListFailed> {
+    let caps = client.capa().await.map_err(&fail)?.clone();
     if !caps.uidl {
         return Err(ListFailed::line(
             "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: UIDLs not supported by server"
@@ -342,7 +387,7 @@ async fn pop3_list(
     } else {
         1
     });
-    let uidls = client.uidl_all().await.map_err(fail)?;
+    let uidls = client.uidl_all().await.map_err(&fail)?;
     let sizes = if opts.settings.skip_size_check || uidls.is_empty() {
         None
     } else {
@@ -367,7 +412,21 @@ async fn pop3_list(
                 })?,
         )
     };
-    let messages = uidls
+    let messages = pop3_messages(&uidls, sizes.as_deref());
+    Ok((
+        Pop3Session {
+            client,
+            host: host.clone(),
+            broken: None,
+            budget_sizes: None,
+        },
+        messages,
+    ))
+}
+
+/// The listing as pop3c holds it: message `i + 1` has `uidls[i]` and `sizes[i]`.
+fn pop3_messages(uidls: &[Vec<u8>], sizes: Option<&[u64]>) -> Vec<Pop3Message> {
+    uidls
         .iter()
         .enumerate()
         .map(|(i, u)| Pop3Message {
@@ -376,14 +435,107 @@ async fn pop3_list(
             // characters so that the report can show them.
             uidl: String::from_utf8_lossy(u.split(|&b| b == 0).next().unwrap_or_default())
                 .into_owned(),
-            size: sizes.as_ref().and_then(|s| s.get(i).copied()),
+            size: sizes.and_then(|s| s.get(i).copied()),
         })
-        .collect();
+        .collect()
+}
+
+/// Says once per process that a POP3 server reads one command at a time.
+fn note_lock_step(host: &str) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        eprintln!(
+            "uidlmap: the POP3 server {host} does not announce PIPELINING: reading one command at a time, which is slow over a long distance"
+        );
+    });
+}
+
+/// How the pipelined login went.
+enum FastLogin {
+    /// Logged in and listed in one write.
+    Listed(Pop3Client<MaybeTls>, pop3c::pipeline::Listing),
+    /// No PIPELINING: logged in one command at a time.
+    LockStep(Pop3Client<MaybeTls>),
+    /// Something after the login failed, or a server lost pipelined commands: read
+    /// again the plain way, which words any failure as Dovecot does.
+    Redo,
+}
+
+/// Connects and lists POP3 at the network floor: `CAPA`, then `USER`, `PASS`, `CAPA`,
+/// `UIDL` and `LIST` in one write. A refused login is retried as `opts.retry` says and
+/// reported as [`pop3_list`] reports it; anything else that goes wrong falls back to
+/// [`pop3_list`].
+async fn pop3_list_fast(
+    source: &Source,
+    opts: &Options,
+) -> Result<(Pop3Session, Vec<Pop3Message>), ListFailed> {
+    let e = &source.pop3;
+    let timeouts = pop3c::Timeouts {
+        connect: opts.connect_timeout,
+        command: opts.command_timeout,
+    };
+    let login = opts
+        .retry
+        .run(
+            Pop3Error::is_temporary,
+            |_| {},
+            || async {
+                let mut client = pop3c::connect(
+                    &e.host,
+                    e.port,
+                    e.security,
+                    &source.trust,
+                    timeouts,
+                    pop3c::Limits::default(),
+                )
+                .await?;
+                let Ok(pre) = client.capa().await else {
+                    return Ok(FastLogin::Redo);
+                };
+                if !pre.pipelining {
+                    note_lock_step(&e.host);
+                    client.login(&e.user, &e.password).await?;
+                    return Ok(FastLogin::LockStep(client));
+                }
+                match client.login_and_list(&e.user, &e.password).await {
+                    Ok(listed) => Ok(FastLogin::Listed(client, listed)),
+                    // A refused login is the run's failure (or a reason to try again).
+                    Err(err @ Pop3Error::Rejected { .. })
+                        if matches!(&err, Pop3Error::Rejected { command, .. }
+                            if command.starts_with("USER ") || command == "PASS ***") =>
+                    {
+                        Err(err)
+                    }
+                    Err(_) => Ok(FastLogin::Redo),
+                }
+            },
+        )
+        .await;
+    let host = e.host.clone();
+    let fail = |err: Pop3Error| pop3_failure(&host, err);
+    let (client, listed) = match login {
+        Err(err) => return Err(fail(err)),
+        Ok(FastLogin::Redo) => return pop3_list(source, opts).await,
+        Ok(FastLogin::LockStep(client)) => {
+            return pop3_list_on(client, host.clone(), opts, fail).await;
+        }
+        Ok(FastLogin::Listed(client, listed)) => (client, listed),
+    };
+    if !client
+        .capabilities()
+        .is_some_and(|c| c.uidl && c.pipelining)
+    {
+        return pop3_list(source, opts).await;
+    }
+    let sizes = (!opts.settings.skip_size_check && !listed.uidls.is_empty())
+        .then_some(listed.sizes.as_slice());
+    let messages = pop3_messages(&listed.uidls, sizes);
     Ok((
         Pop3Session {
             client,
-            host: host.clone(),
+            host,
             broken: None,
+            budget_sizes: Some(listed.sizes),
         },
         messages,
     ))
@@ -426,27 +578,33 @@ async fn pop3_reads(
     // never held in memory.
     let mut need_full = Vec::new();
     let mut fresh = Vec::with_capacity(numbers.len());
-    let got = session
-        .client
-        .fetch_headers_each(&numbers, |n, fetched| {
-            let header = match &fetched {
-                Fetched::Expunged { reply } => Read::Expunged {
-                    reason: reply.text.as_str().into(),
-                },
-                other => hashed(other.bytes().unwrap_or_default()),
-            };
-            // A RETR fallback (no TOP) already read the whole message.
-            if header.needs_full() && !matches!(fetched, Fetched::Retr(_)) {
-                need_full.push(n);
-            }
-            let full = match (&fetched, header.needs_full()) {
-                (Fetched::Retr(_), true) => Some(Box::new(header.clone())),
-                _ => None,
-            };
-            fresh.push((n, MessageRead { header, full }));
-            progress.pop3_read.fetch_add(1, Ordering::Relaxed);
-        })
-        .await;
+    let each = |n, fetched: Fetched| {
+        let header = match &fetched {
+            Fetched::Expunged { reply } => Read::Expunged {
+                reason: reply.text.as_str().into(),
+            },
+            other => hashed(other.bytes().unwrap_or_default()),
+        };
+        // A RETR fallback (no TOP) already read the whole message.
+        if header.needs_full() && !matches!(fetched, Fetched::Retr(_)) {
+            need_full.push(n);
+        }
+        let full = match (&fetched, header.needs_full()) {
+            (Fetched::Retr(_), true) => Some(Box::new(header.clone())),
+            _ => None,
+        };
+        fresh.push((n, MessageRead { header, full }));
+        progress.pop3_read.fetch_add(1, Ordering::Relaxed);
+    };
+    let got = match &session.budget_sizes {
+        Some(sizes) => {
+            session
+                .client
+                .fetch_headers_budgeted(&numbers, sizes, pop3c::pipeline::DEFAULT_BUDGET, each)
+                .await
+        }
+        None => session.client.fetch_headers_each(&numbers, each).await,
+    };
     if let Err(e) = got {
         let why = format!("pop3c({}): {e}", session.host);
         session.broken = Some(why.clone());
@@ -540,6 +698,67 @@ async fn imap_reads(
                 },
             };
             if let Some(r) = out.imap_get_mut(mailbox, uid) {
+                r.full = Some(Box::new(read));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`imap_reads`] for many mailboxes at once: every mailbox's EXAMINE and header
+/// fetches in one write, then the whole messages where a header has no blank line.
+async fn imap_reads_pipelined(
+    client: &mut ImapClient<MaybeTls>,
+    wanted: &[(String, Vec<u32>)],
+    out: &mut Reads,
+    progress: &Progress,
+) -> Result<(), ImapError> {
+    let mut need_full: Vec<Vec<u32>> = vec![Vec::new(); wanted.len()];
+    let mut fresh: Vec<Vec<(u32, MessageRead)>> = vec![Vec::new(); wanted.len()];
+    let got = client
+        .fetch_headers_in(wanted, |i, uid, bytes| {
+            let header = hashed(&bytes);
+            if header.needs_full() {
+                need_full[i].push(uid);
+            }
+            fresh[i].push((uid, MessageRead { header, full: None }));
+            progress.imap_read.fetch_add(1, Ordering::Relaxed);
+        })
+        .await?;
+    for (i, (name, _)) in wanted.iter().enumerate() {
+        let mut reads = std::mem::take(&mut fresh[i]);
+        reads.extend(got[i].vanished().into_iter().map(|uid| {
+            (
+                uid,
+                MessageRead {
+                    header: Read::Expunged {
+                        reason: "Message was expunged".into(),
+                    },
+                    full: None,
+                },
+            )
+        }));
+        // As `imap_reads`: a mailbox with nothing read gets no entry.
+        if !reads.is_empty() {
+            out.extend_imap(name, reads);
+        }
+    }
+    for (i, (name, _)) in wanted.iter().enumerate() {
+        if need_full[i].is_empty() {
+            continue;
+        }
+        client.examine(name).await?;
+        let fulls = client
+            .fetch_full(&need_full[i], Batching::PIPELINED)
+            .await?;
+        for &uid in &need_full[i] {
+            let read = match fulls.items.get(&uid) {
+                Some(bytes) => hashed(bytes),
+                None => Read::Expunged {
+                    reason: "Message was expunged".into(),
+                },
+            };
+            if let Some(r) = out.imap_get_mut(name, uid) {
                 r.full = Some(Box::new(read));
             }
         }
@@ -711,8 +930,7 @@ struct ImapSide {
 }
 
 async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSide, ImapError> {
-    let mut client = imap_login(source, opts).await?;
-    let listed = client.list().await?;
+    let (client, listed) = imap_login_and_list(source, opts).await?;
     let separator = listed.iter().find_map(|m| m.delimiter);
     let mut names: Vec<String> = listed
         .into_iter()
@@ -728,10 +946,10 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
         sizes: BTreeMap::new(),
         reads: Reads::default(),
     };
-    for name in &names {
-        side.client.examine(name).await?;
-        // One command lists the UIDs and, in the docs profile, the sizes Dovecot uses.
-        let listed = side.client.uid_sizes().await?;
+    // Every mailbox's EXAMINE and listing (UIDs, and the sizes the docs profile uses)
+    // in one write.
+    let listed = side.client.examine_and_list_all(&names).await?;
+    for (name, (_, listed)) in names.iter().zip(listed) {
         let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
         opts.progress
             .imap_listed
@@ -749,6 +967,7 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
                     && !opts.settings.skip_size_check
                     && !uids.is_empty();
                 if wanted {
+                    side.client.examine(name).await?;
                     let sizes = &mut side.sizes;
                     side.client
                         .fetch_full_each(&uids, Batching::PIPELINED, |uid, bytes| {
@@ -757,17 +976,6 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
                         .await?;
                 }
             }
-        }
-        if all && !uids.is_empty() {
-            imap_reads(
-                &mut side.client,
-                name,
-                &uids,
-                Batching::PIPELINED,
-                &mut side.reads,
-                &opts.progress,
-            )
-            .await?;
         }
         side.mailboxes.push(ImapMailbox {
             name: name.clone(),
@@ -780,6 +988,14 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
                 })
                 .collect(),
         });
+    }
+    if all {
+        let wanted: Vec<(String, Vec<u32>)> = side
+            .mailboxes
+            .iter()
+            .map(|mb| (mb.name.clone(), mb.messages.iter().map(|m| m.uid).collect()))
+            .collect();
+        imap_reads_pipelined(&mut side.client, &wanted, &mut side.reads, &opts.progress).await?;
     }
     Ok(side)
 }
@@ -795,7 +1011,7 @@ async fn fast_pop3(
     ReadMap,
 ) {
     let mut reads = ReadMap::default();
-    match pop3_list(source, opts).await {
+    match pop3_list_fast(source, opts).await {
         Ok((mut session, messages)) => {
             opts.progress
                 .pop3_listed
@@ -892,18 +1108,8 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
             for (name, uid) in imap_wanted {
                 by_mailbox.entry(name).or_default().push(uid);
             }
-            for (name, uids) in by_mailbox {
-                imap_client.examine(&name).await?;
-                imap_reads(
-                    imap_client,
-                    &name,
-                    &uids,
-                    Batching::PIPELINED,
-                    &mut out,
-                    &opts.progress,
-                )
-                .await?;
-            }
+            let wanted: Vec<(String, Vec<u32>)> = by_mailbox.into_iter().collect();
+            imap_reads_pipelined(imap_client, &wanted, &mut out, &opts.progress).await?;
             Ok::<_, ImapError>(out)
         };
         let pop3_reads_all = async {
@@ -944,7 +1150,7 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
     if opts.audit {
         m.all = Some(all);
     }
-    let _ = imap.client.logout().await;
+    imap.client.logout_without_waiting().await;
     Ok(m)
 }
 

@@ -1042,3 +1042,109 @@ async fn dovecot_conf_per_version_as_doveconf_prints_it() {
     );
     assert!(out.stdout.contains("reads `off` as YES"), "{}", out.stdout);
 }
+
+// ---------------------------------------------------------------------------------------
+// At a distance: the round trips the fast reader waits do not grow with the mailbox.
+
+/// `n` equal-size messages spread over `folders` IMAP folders, all of them in POP3 in
+/// reverse order.
+fn far_world(n: usize, folders: usize) -> fake_servers::World {
+    use fake_servers::world::{ImapMailbox, ImapMessage, Pop3Message};
+    let mut w = fake_servers::World {
+        user: "alice".into(),
+        password: "far-secret".into(),
+        ..fake_servers::World::default()
+    };
+    w.imap.mailboxes = (0..folders)
+        .map(|i| match i {
+            0 => ImapMailbox::new("INBOX", 7),
+            i => ImapMailbox::new(format!("Folder{i:02}"), 7 + i as u32),
+        })
+        .collect();
+    for i in 1..=n {
+        let bytes = format!(
+            "From: s{i}@example.com\r\nSubject: far {i:05}\r\nMessage-ID: <{i}@far.test>\r\n\r\n{}",
+            "same length body line\r\n".repeat(8)
+        )
+        .into_bytes();
+        w.imap.mailboxes[(i - 1) % folders]
+            .append(ImapMessage::honest(format!("m{i}"), bytes.clone()));
+        w.pop3
+            .messages
+            .push(Pop3Message::honest(format!("m{i}"), format!("u{i}"), bytes));
+    }
+    w.pop3.messages.reverse();
+    w
+}
+
+/// Lock-step waits of `fast_read` (with the audit) through a link of 5 ms each way,
+/// counted by the link (POP3, IMAP); the answer is checked against the direct read.
+async fn far_waits(n: usize, folders: usize) -> (u64, u64) {
+    use fake_servers::latency::{Link, Turns};
+    let world = fake_servers::SharedWorld::new(far_world(n, folders));
+    let (pop3_turns, imap_turns) = (
+        std::sync::Arc::new(Turns::default()),
+        std::sync::Arc::new(Turns::default()),
+    );
+    let link = Link::latency(Duration::from_millis(5));
+    let pop3_opts = fpop3::Pop3Options {
+        link,
+        turns: pop3_turns.clone(),
+        ..fpop3::Pop3Options::default()
+    };
+    let imap_opts = fimap::ImapOptions {
+        link,
+        turns: imap_turns.clone(),
+        ..fimap::ImapOptions::default()
+    };
+    let pop3 = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let imap = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (pop3_addr, imap_addr) = (pop3.local_addr().unwrap(), imap.local_addr().unwrap());
+    let script = fake_servers::Script::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    tokio::spawn(fpop3::serve(
+        pop3,
+        world.clone(),
+        script.clone(),
+        pop3_opts,
+        stopped(stop_rx.clone()),
+    ));
+    tokio::spawn(fimap::serve(
+        imap,
+        world,
+        script,
+        imap_opts,
+        stopped(stop_rx),
+    ));
+    let ep = |a: SocketAddr| Endpoint::local(a.port(), "alice", Secret::new("far-secret"));
+    let source = Source {
+        imap: ep(imap_addr),
+        pop3: ep(pop3_addr),
+        trust: Trust::default(),
+    };
+    let opts = migrate::Options::new(uidlmap::matcher::Settings::enabled(), ImapcProfile::Docs);
+    let m = tokio::time::timeout(LIMIT, migrate::fast_read(&source, &opts))
+        .await
+        .expect("fast_read in time")
+        .expect("fast_read");
+    assert_eq!(m.listing.pop3.len(), n);
+    let all = m.all.as_ref().expect("the audit's reads");
+    assert_eq!(all.pop3.len(), n, "every POP3 header read");
+    let _ = stop_tx.send(());
+    (pop3_turns.waits(), imap_turns.waits())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_read_waits_as_many_round_trips_for_a_big_mailbox_as_for_a_small_one() {
+    let small = far_waits(40, 1).await;
+    let big = far_waits(3000, 12).await;
+    eprintln!("lock-step waits (POP3, IMAP): 40 messages {small:?}, 3000 in 12 folders {big:?}");
+    assert!(
+        big.0 <= small.0 && big.1 <= small.1 + 1,
+        "{small:?} then {big:?}"
+    );
+    assert!(big.0 + big.1 <= 10, "{big:?}");
+}

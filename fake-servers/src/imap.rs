@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::latency::{Link, Turns, shaped};
 use crate::script::{Protocol, Script};
 use crate::tls::TestCa;
 use crate::world::{ImapMailbox, ImapMessage, SharedWorld, World};
@@ -105,6 +106,10 @@ pub struct ImapOptions {
     pub uidnext_on_select: bool,
     /// A session silent for this long is closed with `* BYE`.
     pub idle_timeout: Duration,
+    /// The network every session is served through (a far provider on loopback).
+    pub link: Link,
+    /// Round trips clients waited on `link`.
+    pub turns: Arc<Turns>,
 }
 
 impl Default for ImapOptions {
@@ -117,6 +122,8 @@ impl Default for ImapOptions {
             bare_lf: false,
             uidnext_on_select: true,
             idle_timeout: Duration::from_secs(300),
+            link: Link::default(),
+            turns: Arc::default(),
         }
     }
 }
@@ -150,7 +157,12 @@ pub async fn serve(
                     let _ = tcp.set_nodelay(true);
                     let id = script.open_session(Protocol::Imap);
                     let session = Session::new(id, world.clone(), script.clone(), options.clone());
-                    sessions.spawn(session.run(tcp));
+                    let (link, turns) = (options.link, options.turns.clone());
+                    sessions.spawn(async move {
+                        if let Ok(tcp) = shaped(tcp, link, turns).await {
+                            session.run(tcp).await;
+                        }
+                    });
                 }
                 // Out of file descriptors and the like: wait, do not spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,

@@ -26,6 +26,7 @@
 //! - [`world`]: the modelled account; the IMAP view and the POP3 view of each message.
 //! - [`imap`]: the fake IMAP server (accept loop, replies derived from the world).
 //! - [`pop3`]: the POP3 server: the world's POP3 view, scripted, plain/STLS/implicit TLS.
+//! - [`latency`]: a far network on loopback (delay each way, bandwidth), waits counted.
 //! - [`script`]: per-command overrides, faults, latency, timeline events, command log.
 //! - [`tls`]: a test CA made by rcgen, for STLS/STARTTLS and implicit TLS.
 //! - [`profiles`]: provider quirks as named view transforms; provider presets.
@@ -33,6 +34,7 @@
 pub mod builder;
 pub mod generate;
 pub mod imap;
+pub mod latency;
 pub mod pop3;
 pub mod profiles;
 pub mod script;

@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use crate::latency::{Link, Turns, shaped};
 use crate::script::{self, Protocol, Script, WorldChange};
 use crate::world::{MessageId, SharedWorld};
 
@@ -120,6 +121,10 @@ pub struct Pop3Options {
     pub idle_timeout: Option<Duration>,
     /// Longest command line accepted; longer ones get `-ERR` and the session is closed.
     pub max_line: usize,
+    /// The network every session is served through (a far provider on loopback).
+    pub link: Link,
+    /// Round trips clients waited on `link`.
+    pub turns: Arc<Turns>,
 }
 
 impl Default for Pop3Options {
@@ -133,6 +138,8 @@ impl Default for Pop3Options {
             broken_pipelining: false,
             idle_timeout: None,
             max_line: 8 * 1024,
+            link: Link::default(),
+            turns: Arc::default(),
         }
     }
 }
@@ -158,7 +165,12 @@ pub async fn serve(
                 Ok((tcp, _)) => {
                     // Small replies must leave at once, or pipelining tests measure Nagle.
                     let _ = tcp.set_nodelay(true);
-                    sessions.spawn(session(tcp, world.clone(), script.clone(), options.clone()));
+                    let (world, script, options) = (world.clone(), script.clone(), options.clone());
+                    sessions.spawn(async move {
+                        if let Ok(tcp) = shaped(tcp, options.link, options.turns.clone()).await {
+                            session(tcp, world, script, options).await;
+                        }
+                    });
                 }
                 // Out of descriptors or a connection reset before accept: keep serving.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,

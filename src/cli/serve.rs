@@ -61,6 +61,31 @@ pub struct ServeArgs {
     /// With --tls, write the test CA (PEM) to FILE and keep it after serve exits
     #[arg(long, value_name = "FILE", requires = "tls")]
     pub ca_out: Option<PathBuf>,
+
+    /// Delay every byte this long each way, as a far provider does (`25ms`: a 50 ms
+    /// round trip); overrides the scenario's `latency_ms`
+    #[arg(long, value_name = "DURATION", value_parser = parse_latency)]
+    pub latency: Option<std::time::Duration>,
+}
+
+/// `25ms`, `0.05s`, `1s` or a bare number of milliseconds.
+fn parse_latency(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(ms) = t.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(s) = t.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (t, 1e-3)
+    };
+    let v: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 25ms"))?;
+    if !(0.0..=60.0).contains(&(v * scale)) {
+        return Err(format!("{text:?}: a latency between 0 and 60 s, please"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v * scale))
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
@@ -74,6 +99,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &ServeArgs, sc: &scenario::Scenario) -> anyhow::Result<()> {
+    let mut sc = sc.clone();
+    if let Some(l) = args.latency {
+        let ms = Some(l.as_millis() as u64);
+        sc.knobs.pop3.latency_ms = ms;
+        sc.knobs.imap.latency_ms = ms;
+    }
+    let sc = &sc;
     let servers = scenario_serve::servers(sc)
         .context("making the test CA")?
         .listen(args.listen)

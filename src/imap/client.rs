@@ -37,6 +37,7 @@ use crate::tls::{self, MaybeTls, Security, TlsError, Trust};
 
 mod fetch;
 mod mailbox;
+mod pipeline;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -530,6 +531,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         self.after_auth(Cmd { parts, shown }).await
     }
 
+    /// [`ImapClient::login`] with `LIST "" "*"` behind it in the same write (RFC 3501
+    /// §5.5): one round trip for both. A refused login is reported as `login` reports it.
+    pub async fn login_and_list(
+        &mut self,
+        user: &str,
+        password: &Secret,
+    ) -> Result<Vec<Mailbox>, ImapError> {
+        if self.knows_capability("LOGINDISABLED") {
+            // `login` says why it cannot.
+            self.login(user, password).await?;
+            return self.list().await;
+        }
+        let mut parts = vec![Part::Text(b"LOGIN ".to_vec())];
+        parts.push(astring_part(user.as_bytes()));
+        parts.push(Part::Text(b" ".to_vec()));
+        parts.push(astring_part(password.expose().as_bytes()));
+        let shown = format!("LOGIN {} ***", shown_string(user));
+        let generation = self.caps_generation;
+        let login = self
+            .queue(&Cmd {
+                parts,
+                shown: shown.clone(),
+            })
+            .await?;
+        const LIST: &str = "LIST \"\" \"*\"";
+        let list = self.queue(&Cmd::text(LIST)).await?;
+        self.flush_out(LIST).await?;
+        self.read_to_tag(&login, &shown).await?;
+        if self.caps_generation == generation {
+            self.capabilities = None;
+        }
+        let (untagged, _) = self.read_to_tag(&list, LIST).await?;
+        Ok(untagged
+            .into_iter()
+            .filter_map(|u| match u {
+                Untagged::List(e) => Some(Mailbox::from(e)),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// `AUTHENTICATE PLAIN`, with the initial response on the command line when the
     /// server offers SASL-IR, otherwise after its `+`.
     pub async fn authenticate_plain(
@@ -571,6 +613,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             self.capabilities = None;
         }
         Ok(())
+    }
+
+    /// Sends `LOGOUT` and closes the stream without waiting for the reply: polite to
+    /// the server, and no round trip spent at the end of a read.
+    pub async fn logout_without_waiting(mut self) {
+        if self.queue(&Cmd::text("LOGOUT")).await.is_ok() && self.flush_out("LOGOUT").await.is_ok()
+        {
+            let _ = tokio::time::timeout(self.timeouts.io, self.stream.shutdown()).await;
+        }
     }
 
     /// `LOGOUT`, then closes the stream. A server that closes right after its BYE is

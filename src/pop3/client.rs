@@ -12,11 +12,13 @@
 //! each followed by waiting for replies, so the counts do not depend on timing.
 
 use std::io;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::codec::{
     self, BlockDecoder, BlockProgress, Capabilities, CodecError, Decoded, Reply, RespCode, Status,
@@ -223,6 +225,9 @@ pub struct Pop3Client<S> {
     rbuf: Vec<u8>,
     rpos: usize,
     wbuf: Vec<u8>,
+    /// How much of `wbuf` is already written (pipelined commands go out while replies
+    /// are read, see `fill`).
+    wpos: usize,
     /// The first command in `wbuf`, named if its flush fails.
     pending: Option<String>,
     greeting: Reply,
@@ -254,6 +259,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             rbuf: Vec::new(),
             rpos: 0,
             wbuf: Vec::new(),
+            wpos: 0,
             pending: None,
             greeting: Reply {
                 status: Status::Ok,
@@ -286,6 +292,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             rbuf: Vec::new(),
             rpos: 0,
             wbuf: Vec::new(),
+            wpos: 0,
             pending: None,
             greeting: resume.greeting,
             caps: None,
@@ -542,29 +549,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
                 }
                 self.flush().await?;
             }
-            let reply = self.read_reply(&command).await?;
-            let fetched = match reply.status {
-                Status::Ok => {
-                    let block = self
-                        .read_block(&command, self.limits.max_block, self.limits.max_block)
-                        .await?;
-                    match requests[done] {
-                        Fetch::Top { .. } => Fetched::Top(block),
-                        Fetch::Retr { .. } => Fetched::Retr(block),
-                    }
-                }
-                Status::Err => Fetched::Expunged { reply },
-                Status::Continue => {
-                    return Err(self.fail_protocol(
-                        &command,
-                        CodecError::UnexpectedContinuation { line: reply.line },
-                    ));
-                }
-            };
+            let fetched = self.read_fetched(requests[done], &command).await?;
             each(done, fetched);
             done += 1;
         }
         Ok(())
+    }
+
+    /// Reads the answer to `request`, already sent as `command`.
+    async fn read_fetched(&mut self, request: Fetch, command: &str) -> Result<Fetched, Pop3Error> {
+        let reply = self.read_reply(command).await?;
+        match reply.status {
+            Status::Ok => {
+                let block = self
+                    .read_block(command, self.limits.max_block, self.limits.max_block)
+                    .await?;
+                Ok(match request {
+                    Fetch::Top { .. } => Fetched::Top(block),
+                    Fetch::Retr { .. } => Fetched::Retr(block),
+                })
+            }
+            Status::Err => Ok(Fetched::Expunged { reply }),
+            Status::Continue => Err(self.fail_protocol(
+                command,
+                CodecError::UnexpectedContinuation { line: reply.line },
+            )),
+        }
     }
 
     /// `NOOP`.
@@ -644,7 +654,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         let command = self.pending.take().unwrap_or_default();
         let after = self.timeouts.command;
         let write = async {
-            self.stream.write_all(&self.wbuf).await?;
+            self.stream.write_all(&self.wbuf[self.wpos..]).await?;
             self.stream.flush().await
         };
         match tokio::time::timeout(after, write).await {
@@ -652,9 +662,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             Ok(Err(source)) => return Err(self.fail(Pop3Error::Io { command, source })),
             Err(_) => return Err(self.fail(Pop3Error::Timeout { command, after })),
         }
-        self.stats.bytes_sent += self.wbuf.len() as u64;
+        self.stats.bytes_sent += (self.wbuf.len() - self.wpos) as u64;
         self.stats.round_trips += 1;
         self.wbuf.clear();
+        self.wpos = 0;
         Ok(())
     }
 
@@ -685,7 +696,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         // writes per byte against a server that sends one byte at a time.
         self.rbuf.reserve(READ_CHUNK);
         let after = self.timeouts.command;
-        let read = tokio::time::timeout(after, self.stream.read_buf(&mut self.rbuf)).await;
+        let read = tokio::time::timeout(after, self.read_sending()).await;
         let n = match read {
             Ok(Ok(n)) => n,
             Ok(Err(source)) => {
@@ -708,6 +719,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         }
         self.stats.bytes_received += n as u64;
         Ok(())
+    }
+
+    /// Reads into the spare capacity of `rbuf`, writing queued commands meanwhile:
+    /// pipelined commands left in `wbuf` go out as the socket takes them, so client and
+    /// server never both wait on a full buffer, however many commands are queued.
+    async fn read_sending(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            while self.wpos < self.wbuf.len() {
+                match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf[self.wpos..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => {
+                        self.wpos += n;
+                        self.stats.bytes_sent += n as u64;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
+            if self.wpos > 0 && self.wpos == self.wbuf.len() {
+                match Pin::new(&mut self.stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.wbuf.clear();
+                        self.wpos = 0;
+                        self.pending = None;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+            let mut buf = ReadBuf::uninit(self.rbuf.spare_capacity_mut());
+            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => {
+                    let n = buf.filled().len();
+                    // SAFETY: `ReadBuf` vouches that its first `n` bytes, the start of the
+                    // spare capacity, were written (initialised) by the read.
+                    unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
+                    Poll::Ready(Ok(n))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
 
     async fn read_reply(&mut self, command: &str) -> Result<Reply, Pop3Error> {
@@ -797,5 +851,6 @@ pub async fn connect(
     }
 }
 
+pub mod pipeline;
 #[cfg(test)]
 mod tests;

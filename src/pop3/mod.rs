@@ -9,6 +9,7 @@
 pub mod client;
 pub mod codec;
 
+pub use client::pipeline::{DEFAULT_BUDGET, Listing, MAX_IN_FLIGHT};
 pub use client::{
     DEFAULT_WINDOW, Fetch, Fetched, Limits, Pop3Client, Pop3Error, Resume, Stats, Timeouts, connect,
 };

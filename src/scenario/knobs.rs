@@ -187,6 +187,9 @@ knobs! {
         idle_timeout_ms: Option<u64> = None,
             "close a session silent for this long",
             |o, v| o.idle_timeout = v.map(Duration::from_millis);
+        /// Delay every byte this long each way: a far provider (a round trip is twice this).
+        latency_ms: Option<u64> = None, "delay every byte this long each way",
+            |o, v| o.link.latency = Duration::from_millis(v.unwrap_or_default());
         /// The greeting text after `+OK `; `None` = the server's default.
         banner: Option<String> = None,
             "greeting text after +OK",
@@ -237,6 +240,9 @@ knobs! {
         idle_timeout_ms: Option<u64> = None,
             "close a session silent for this long",
             |o, v| if let Some(ms) = v { o.idle_timeout = Duration::from_millis(ms) };
+        /// Delay every byte this long each way: a far provider (a round trip is twice this).
+        latency_ms: Option<u64> = None, "delay every byte this long each way",
+            |o, v| o.link.latency = Duration::from_millis(v.unwrap_or_default());
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! A `size:` of 7 to 19 digits is cut to 6 before loading: up to 64 MiB per message
 //! (512 MiB in all) is legal and would be built in memory, which measures the machine
-//! rather than the loader. Every other number is kept as mutated.
+//! rather than the loader. For the same reason a bulk group's `count:` is cut to 2 digits
+//! (the 10,000-message seed expands to about 100 MB of messages). Every other number is
+//! kept as mutated.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,9 +30,12 @@ fn tame_numbers(input: &[u8]) -> Vec<u8> {
             i += 1;
         } else {
             let tail = &out[out.len().saturating_sub(16)..];
-            let after_size = String::from_utf8_lossy(tail).trim_end().ends_with("size:");
-            let keep = if after_size && (7..=19).contains(&run) {
+            let before = String::from_utf8_lossy(tail);
+            let before = before.trim_end();
+            let keep = if before.ends_with("size:") && (7..=19).contains(&run) {
                 6
+            } else if before.ends_with("count:") && run > 2 {
+                2
             } else {
                 run
             };

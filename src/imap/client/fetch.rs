@@ -210,32 +210,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             };
             let context = &commands[oldest];
             match self.next_response(context).await? {
-                Response::Untagged(Untagged::Fetch { seq, mut items }) => {
-                    let pos = wanted_position(&items, want);
-                    let Some(uid) = self.fetch_uid(seq, &items, context, pos.is_some())? else {
-                        continue;
-                    };
-                    let Some(pos) = pos else { continue };
-                    if !requested.contains(&uid) {
-                        return Err(ImapError::protocol(
-                            context,
-                            format!("FETCH data for UID {uid}, which was not asked for"),
-                            fetch_summary(seq, &items),
-                        ));
-                    }
-                    if !delivered.insert(uid) {
-                        return Err(ImapError::protocol(
-                            context,
-                            format!("a second FETCH for UID {uid}"),
-                            fetch_summary(seq, &items),
-                        ));
-                    }
-                    // Moved out, not copied: bodies can be large.
-                    match items.swap_remove(pos) {
-                        FetchItem::Rfc822Size(n) => sink(uid, Got::Size(n)),
-                        FetchItem::Body { data: Some(d), .. } => sink(uid, Got::Bytes(d)),
-                        _ => out.nil.push(uid),
-                    }
+                Response::Untagged(Untagged::Fetch { seq, items }) => {
+                    let context = context.clone();
+                    self.take_fetch(
+                        seq,
+                        items,
+                        &context,
+                        want,
+                        &requested,
+                        &mut delivered,
+                        &mut out,
+                        &mut sink,
+                    )?;
                 }
                 Response::Untagged(Untagged::Expunge(_)) => out.expunge_notices += 1,
                 Response::Untagged(_) => {}
@@ -256,6 +242,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             .filter(|u| !delivered.contains(u))
             .collect();
         Ok(out)
+    }
+
+    /// Hands the wanted item of one FETCH response to `sink` (or notes it `NIL`); see
+    /// [`fetch_each`](Self::fetch_each) for what is refused.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn take_fetch(
+        &mut self,
+        seq: u32,
+        mut items: Vec<FetchItem>,
+        context: &str,
+        want: Want,
+        requested: &HashSet<u32>,
+        delivered: &mut HashSet<u32>,
+        out: &mut Fetched<()>,
+        sink: &mut impl FnMut(u32, Got),
+    ) -> Result<(), ImapError> {
+        let pos = wanted_position(&items, want);
+        let Some(uid) = self.fetch_uid(seq, &items, context, pos.is_some())? else {
+            return Ok(());
+        };
+        let Some(pos) = pos else { return Ok(()) };
+        if !requested.contains(&uid) {
+            return Err(ImapError::protocol(
+                context,
+                format!("FETCH data for UID {uid}, which was not asked for"),
+                fetch_summary(seq, &items),
+            ));
+        }
+        if !delivered.insert(uid) {
+            return Err(ImapError::protocol(
+                context,
+                format!("a second FETCH for UID {uid}"),
+                fetch_summary(seq, &items),
+            ));
+        }
+        // Moved out, not copied: bodies can be large.
+        match items.swap_remove(pos) {
+            FetchItem::Rfc822Size(n) => sink(uid, Got::Size(n)),
+            FetchItem::Body { data: Some(d), .. } => sink(uid, Got::Bytes(d)),
+            _ => out.nil.push(uid),
+        }
+        Ok(())
     }
 
     /// The UID a FETCH response is about: its UID item, else the sequence map. Keeps the

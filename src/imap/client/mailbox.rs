@@ -61,7 +61,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         let cmd = mailbox_cmd("EXAMINE", mailbox);
         let shown = cmd.shown.clone();
         self.mailbox = Some(MailboxState::default());
-        let (untagged, tagged) = match self.run(cmd).await {
+        let sent = match self.queue(&cmd).await {
+            Ok(tag) => self.flush_out(&shown).await.map(|()| tag),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(tag) => self.finish_examine(mailbox, &tag, &shown).await,
+            Err(e) => {
+                self.mailbox = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads the replies of an `EXAMINE` already sent; the mailbox it opens becomes the
+    /// selected one from its first response on.
+    pub(super) async fn finish_examine(
+        &mut self,
+        mailbox: &str,
+        tag: &str,
+        shown: &str,
+    ) -> Result<Selected, ImapError> {
+        self.mailbox = Some(MailboxState::default());
+        let (untagged, tagged) = match self.read_to_tag(tag, shown).await {
             Ok(r) => r,
             Err(e) => {
                 self.mailbox = None;
@@ -88,7 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         let (Some(state), Some(uidvalidity)) = (state, uidvalidity) else {
             self.mailbox = None;
             return Err(ImapError::protocol(
-                &shown,
+                shown,
                 "EXISTS/UIDVALIDITY not received",
                 render_tagged(&tagged),
             ));
@@ -135,6 +157,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         }
         let tag = self.queue(&Cmd::text(command)).await?;
         self.flush_out(command).await?;
+        self.finish_listing(&tag, command, key).await
+    }
+
+    /// Reads the replies of a `UID FETCH 1:*` listing already sent (`key`: what it
+    /// asked for besides UID) and returns the listing in sequence order.
+    pub(super) async fn finish_listing(
+        &mut self,
+        tag: &str,
+        command: &str,
+        key: Want,
+    ) -> Result<Vec<Listed>, ImapError> {
         let mut data: HashMap<u32, (Option<u64>, Vec<String>)> = HashMap::new();
         loop {
             match self.next_response(command).await? {

@@ -39,15 +39,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     pub(super) async fn run(&mut self, cmd: Cmd) -> Result<(Vec<Untagged>, Tagged), ImapError> {
         let tag = self.queue(&cmd).await?;
         self.flush_out(&cmd.shown).await?;
+        self.read_to_tag(&tag, &cmd.shown).await
+    }
+
+    /// Reads the responses of a command already sent, to its tagged reply; `NO`/`BAD`
+    /// become [`ImapError::Rejected`].
+    pub(super) async fn read_to_tag(
+        &mut self,
+        tag: &str,
+        shown: &str,
+    ) -> Result<(Vec<Untagged>, Tagged), ImapError> {
         let mut untagged = Vec::new();
         loop {
-            match self.next_response(&cmd.shown).await? {
+            match self.next_response(shown).await? {
                 Response::Untagged(u) => untagged.push(u),
                 Response::Tagged(t) if t.tag == tag => {
-                    self.check_ok(&cmd.shown, &t)?;
+                    self.check_ok(shown, &t)?;
                     return Ok((untagged, t));
                 }
-                other => return Err(unexpected(&cmd.shown, &other)),
+                other => return Err(unexpected(shown, &other)),
             }
         }
     }
