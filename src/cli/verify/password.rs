@@ -61,8 +61,7 @@ pub(super) fn password(
 }
 
 pub(super) fn read_password_file(path: &Path) -> anyhow::Result<Secret> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the password file {}", path.display()))?;
+    let text = uidlmap::input::read_text(path, uidlmap::input::PASSWORD_FILE)?;
     let first = text.lines().next().unwrap_or("");
     if first.is_empty() {
         return Err(anyhow!(
