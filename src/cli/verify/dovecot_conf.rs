@@ -56,16 +56,41 @@ fn conf_value(raw: &str) -> Result<String, String> {
     }
 }
 
+/// The key of a line that may hold a secret (any key with `pass` in it, such as
+/// `imapc_password`), shortened to its leading name characters.
+fn secret_key(line: &str) -> Option<String> {
+    if !line.to_ascii_lowercase().contains("pass") {
+        return None;
+    }
+    let key: String = line
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    Some(if key.is_empty() {
+        "password".to_string()
+    } else {
+        key
+    })
+}
+
 /// Parses the parts of a Dovecot configuration `uidlmap verify` needs: `key = value`
 /// lines, `name [arg] {` … `}` blocks (settings in `plugin { }` only for the plugin),
 /// `#` comments. Other settings are ignored. Errors name file:line.
 pub(super) fn parse_dovecot_conf(path: &Path, text: &str) -> anyhow::Result<DovecotConf> {
     let mut conf = DovecotConf::default();
     let mut blocks: Vec<String> = Vec::new();
-    let err = |n: usize, msg: String| anyhow!("{}:{n}: {msg}", path.display());
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         let t = line.trim();
+        // A line that may hold a password is never echoed: only its key is named.
+        let err = |n: usize, msg: String| match secret_key(t) {
+            Some(key) => anyhow!(
+                "{}:{n}: malformed `{key}` line (its value is not shown)",
+                path.display()
+            ),
+            None => anyhow!("{}:{n}: {msg}", path.display()),
+        };
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
@@ -231,5 +256,35 @@ plugin {
                 .to_string();
             assert!(e.contains(want), "{bad:?}: {e}");
         }
+    }
+
+    /// Every error path of the reader, on lines that carry a password: the marker
+    /// never appears in the message.
+    #[test]
+    fn errors_never_echo_a_password() {
+        const M: &str = "MARKER-s3cr3t";
+        let cases = [
+            format!("imapc_password = \"{M}\n"),
+            format!("imapc_password = \"{M}\" {M}\n"),
+            format!("imapc_password {M}\n"),
+            format!("pop3c_password = {M} {{\n"),
+            format!("!include {M}_password\n"),
+            format!("imapc_password = \"{M}\\\n"),
+            format!("plugin {{\n pop3_migration_password = {M}\n}}\n"),
+            format!("pop3_migration_pass = {M}\n"),
+            format!("imapc_port = {M}password\n"),
+            format!("imapc_ssl = {M}password\n"),
+            format!("{M}_password = x {{\n"),
+        ];
+        for text in &cases {
+            let e = parse_dovecot_conf(Path::new("c"), text)
+                .expect_err(text)
+                .to_string();
+            assert!(!e.contains(M), "{text:?}: {e}");
+            assert!(e.contains("not shown"), "{text:?}: {e}");
+        }
+        // A good password line parses, and still prints nothing.
+        let c = parse_dovecot_conf(Path::new("c"), &format!("imapc_password = {M}\n")).unwrap();
+        assert!(!format!("{c:?}").contains(M));
     }
 }
