@@ -112,6 +112,15 @@ pub struct Migration {
     pub all: Option<Reads>,
     /// Commands and round trips of the Dovecot-like part.
     pub traffic: Traffic,
+    /// The POP3 session failed (`listing.pop3_error`) for a passing reason (network,
+    /// a busy server): a caller that retries whole reads may try again.
+    pub pop3_temporary: bool,
+}
+
+/// The POP3 listing failed: Dovecot's log line, and whether a retry may pass.
+struct Pop3Fail {
+    line: String,
+    temporary: bool,
 }
 
 /// Failures that stop the run before Dovecot's plugin could even start.
@@ -198,7 +207,7 @@ async fn pop3_login(
     retry
         .run(
             Pop3Error::is_temporary,
-            |_| {},
+            |_, _, _| {},
             || async {
                 let mut client = pop3c::connect(
                     &e.host,
@@ -222,7 +231,8 @@ fn imap_temporary(err: &ImapError) -> bool {
         ImapError::Connect { .. }
         | ImapError::Io { .. }
         | ImapError::Closed { .. }
-        | ImapError::Timeout { .. } => true,
+        | ImapError::Timeout { .. }
+        | ImapError::Deadline { .. } => true,
         ImapError::Bye { reply, .. } | ImapError::Rejected { reply, .. } => {
             let r = reply.to_ascii_uppercase();
             r.contains("[UNAVAILABLE]") || r.contains("[INUSE]") || r.contains("[IN-USE]")
@@ -241,7 +251,7 @@ async fn imap_login(source: &Source, opts: &Options) -> Result<ImapClient<MaybeT
     opts.retry
         .run(
             imap_temporary,
-            |_| {},
+            |_, _, _| {},
             || async {
                 let mut imap = imapc::connect(
                     &e.host,
@@ -263,7 +273,17 @@ async fn imap_login(source: &Source, opts: &Options) -> Result<ImapClient<MaybeT
 async fn pop3_list(
     source: &Source,
     opts: &Options,
-) -> Result<(Pop3Session, Vec<Pop3Message>), String> {
+) -> Result<(Pop3Session, Vec<Pop3Message>), Pop3Fail> {
+    pop3_list_inner(source, opts)
+        .await
+        .map_err(|(line, temporary)| Pop3Fail { line, temporary })
+}
+
+/// [`pop3_list`], its failure as (line, temporary).
+async fn pop3_list_inner(
+    source: &Source,
+    opts: &Options,
+) -> Result<(Pop3Session, Vec<Pop3Message>), (String, bool)> {
     let e = &source.pop3;
     // Dovecot names the peer `pop3c(host:port)`; the port is left out so that reports
     // of runs against servers on ephemeral ports stay comparable.
@@ -280,7 +300,10 @@ async fn pop3_list(
             }
             other => format!("pop3c({host}): {other}"),
         };
-        format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}")
+        (
+            format!("pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: {detail}"),
+            err.is_temporary(),
+        )
     };
     let timeouts = pop3c::Timeouts {
         connect: opts.connect_timeout,
@@ -291,10 +314,11 @@ async fn pop3_list(
         .map_err(fail)?;
     let caps = client.capa().await.map_err(fail)?.clone();
     if !caps.uidl {
-        return Err(
+        return Err((
             "pop3_migration: Couldn't sync mailbox POP3-MIGRATION-NS/INBOX: UIDLs not supported by server"
                 .to_string(),
-        );
+            false,
+        ));
     }
     client.set_window(if caps.pipelining {
         pop3_window(opts.profile)
@@ -317,8 +341,11 @@ async fn pop3_list(
                         Pop3Error::Protocol { source, .. } => source.to_string(),
                         other => other.to_string(),
                     };
-                    format!(
-                        "pop3_migration: Failed to get size for msg 1: Mailbox POP3-MIGRATION-NS/INBOX: {detail}"
+                    (
+                        format!(
+                            "pop3_migration: Failed to get size for msg 1: Mailbox POP3-MIGRATION-NS/INBOX: {detail}"
+                        ),
+                        err.is_temporary(),
                     )
                 })?,
         )
@@ -574,7 +601,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                     m.listing.pop3 = messages;
                     pop3 = Some(session);
                 }
-                Err(line) => m.listing.pop3_error = Some(line),
+                Err(fail) => m.listing.pop3_error = Some(fail.line),
             }
         }
         // The plan of the mailboxes listed so far: dsync's order puts every later
@@ -739,7 +766,7 @@ async fn fast_pop3(
     all: bool,
 ) -> (
     Option<Pop3Session>,
-    Result<Vec<Pop3Message>, String>,
+    Result<Vec<Pop3Message>, Pop3Fail>,
     ReadMap,
 ) {
     let mut reads = ReadMap::default();
@@ -767,7 +794,7 @@ async fn fast_pop3(
             }
             (Some(session), Ok(messages), reads)
         }
-        Err(line) => (None, Err(line), reads),
+        Err(fail) => (None, Err(fail), reads),
     }
 }
 
@@ -811,7 +838,10 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
     {
         match pop3_listing {
             Ok(messages) => m.listing.pop3 = messages,
-            Err(line) => m.listing.pop3_error = Some(line),
+            Err(fail) => {
+                m.listing.pop3_error = Some(fail.line);
+                m.pop3_temporary = fail.temporary;
+            }
         }
     } else {
         pop3 = None;

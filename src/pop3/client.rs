@@ -14,6 +14,8 @@
 use std::io;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -40,6 +42,10 @@ pub struct Limits {
     pub max_block: usize,
     /// Messages in a `UIDL` or `LIST` listing.
     pub max_messages: usize,
+    /// One line of a message in a `TOP` or `RETR` reply, LF excluded. Larger than
+    /// `max_line`: real messages carry long lines (HTML, unwrapped base64) that
+    /// Dovecot reads as a stream.
+    pub max_message_line: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +54,7 @@ impl Default for Limits {
             max_line: 64 * 1024,
             max_block: 64 * 1024 * 1024,
             max_messages: 1_000_000,
+            max_message_line: 1024 * 1024,
         }
     }
 }
@@ -149,6 +156,8 @@ pub enum Pop3Error {
     Tls(#[from] TlsError),
     #[error("{command}: no data from the server for {after:?}")]
     Timeout { command: String, after: Duration },
+    #[error("{command}: the reply was not complete within {after:?} (the per-command deadline)")]
+    Deadline { command: String, after: Duration },
     #[error("{command}: {source}")]
     Io {
         command: String,
@@ -198,6 +207,7 @@ impl Pop3Error {
             }
             Pop3Error::Connect { .. }
             | Pop3Error::Timeout { .. }
+            | Pop3Error::Deadline { .. }
             | Pop3Error::Io { .. }
             | Pop3Error::Disconnected { .. } => true,
             _ => false,
@@ -233,6 +243,9 @@ pub struct Pop3Client<S> {
     window: usize,
     /// Why the stream can no longer be trusted to be at a reply boundary.
     broken: Option<String>,
+    /// When the reply being read must be complete: `timeouts.command` after it was
+    /// first waited for, however steadily its bytes trickle in.
+    deadline: Option<Instant>,
 }
 
 fn check_arg(command: &str, what: &'static str, value: &str) -> Result<(), Pop3Error> {
@@ -267,6 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             stats: Stats::default(),
             window: DEFAULT_WINDOW,
             broken: None,
+            deadline: None,
         };
         let greeting = client.read_reply("greeting").await?;
         if greeting.status != Status::Ok {
@@ -294,6 +308,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             stats: resume.stats,
             window: resume.window,
             broken: None,
+            deadline: None,
         }
     }
 
@@ -546,7 +561,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             let fetched = match reply.status {
                 Status::Ok => {
                     let block = self
-                        .read_block(&command, self.limits.max_block, self.limits.max_block)
+                        .read_block(
+                            &command,
+                            self.limits.max_message_line,
+                            self.limits.max_block,
+                        )
                         .await?;
                     match requests[done] {
                         Fetch::Top { .. } => Fetched::Top(block),
@@ -667,7 +686,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         let old = self.rbuf.len();
         self.rbuf.resize(old + READ_CHUNK, 0);
         let after = self.timeouts.command;
-        let read = tokio::time::timeout(after, self.stream.read(&mut self.rbuf[old..])).await;
+        // The first wait for a reply is bounded by the idle timeout alone; later ones,
+        // after bytes came, by whatever is left before the deadline too.
+        let (left, trickled) = match self.deadline {
+            Some(deadline) => (deadline.saturating_duration_since(Instant::now()), true),
+            None => {
+                self.deadline = Some(Instant::now() + after);
+                (after, false)
+            }
+        };
+        let read =
+            tokio::time::timeout(after.min(left), self.stream.read(&mut self.rbuf[old..])).await;
         let n = match read {
             Ok(Ok(n)) => n,
             Ok(Err(source)) => {
@@ -675,6 +704,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
                 return Err(self.fail(Pop3Error::Io {
                     command: command.into(),
                     source,
+                }));
+            }
+            Err(_) if trickled && left < after => {
+                self.rbuf.truncate(old);
+                return Err(self.fail(Pop3Error::Deadline {
+                    command: command.into(),
+                    after,
                 }));
             }
             Err(_) => {
@@ -696,6 +732,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     }
 
     async fn read_reply(&mut self, command: &str) -> Result<Reply, Pop3Error> {
+        // Each reply (status line and any block after it) gets its own deadline.
+        self.deadline = None;
         loop {
             match codec::decode_reply(&self.rbuf[self.rpos..], self.limits.max_line) {
                 Ok(Decoded::Done { value, consumed }) => {

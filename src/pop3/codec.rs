@@ -232,6 +232,9 @@ pub struct BlockDecoder {
     out: Vec<u8>,
     max_line: usize,
     max_block: usize,
+    /// Bytes at the front of the next `buf` (the line still open) already known to
+    /// hold no LF: a long line is scanned once, not once per read.
+    scanned: usize,
 }
 
 impl BlockDecoder {
@@ -241,20 +244,24 @@ impl BlockDecoder {
             out: Vec::new(),
             max_line,
             max_block,
+            scanned: 0,
         }
     }
 
-    /// Takes as many whole lines from `buf` as there are.
+    /// Takes as many whole lines from `buf` as there are. `buf` must begin where the
+    /// last call's `consumed` ended.
     pub fn decode(&mut self, buf: &[u8]) -> Result<BlockProgress, CodecError> {
         let mut pos = 0;
         loop {
             let rest = &buf[pos..];
-            let Some(i) = rest.iter().position(|&b| b == b'\n') else {
+            let skip = std::mem::take(&mut self.scanned).min(rest.len());
+            let Some(i) = memchr::memchr(b'\n', &rest[skip..]).map(|i| i + skip) else {
                 if rest.len() > self.max_line {
                     return Err(CodecError::LineTooLong {
                         limit: self.max_line,
                     });
                 }
+                self.scanned = rest.len();
                 return Ok(BlockProgress::NeedMore { consumed: pos });
             };
             if i > self.max_line {
