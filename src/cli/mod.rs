@@ -114,6 +114,15 @@ pub fn check_failed(error: impl Into<anyhow::Error>) -> anyhow::Error {
     .into()
 }
 
+/// The exit code an error ends the process with (2 unless marked otherwise).
+pub fn exit_of(error: &anyhow::Error) -> u8 {
+    error
+        .chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .map_or(Exit::BadInput, |f| f.exit)
+        .code()
+}
+
 /// Marks an error as bad input (exit code 2).
 pub fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {
     Failure {

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
-use uidlmap::migrate;
+use uidlmap::{input, migrate};
 
 use super::url::{Proto, parse_url, redact_url};
 use super::{VerifyArgs, bad_input, check_failed, runtime, settle_for, verdict, verify};
@@ -65,10 +65,10 @@ fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
 
 /// Accounts already in a JSON Lines result file (for --resume).
 fn done_accounts(path: &Path) -> anyhow::Result<std::collections::BTreeSet<usize>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match input::read_text(path, input::CACHE) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.io_kind() == Some(io::ErrorKind::NotFound) => return Ok(Default::default()),
+        Err(e) => return Err(e.into()),
     };
     let mut done = std::collections::BTreeSet::new();
     for line in text.lines() {
@@ -85,9 +85,14 @@ fn done_accounts(path: &Path) -> anyhow::Result<std::collections::BTreeSet<usize
 /// Verifies every account of `--accounts`, `--jobs` at once, one JSON line each (to
 /// `--output`, appended line by line so that `--resume` can skip what is done).
 pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = input::read_text(path, input::ACCOUNTS).map_err(bad_input)?;
     let mut accounts = parse_accounts(path, &text).map_err(bad_input)?;
+    if accounts.is_empty() {
+        return Err(bad_input(anyhow!(
+            "{}: no accounts (expected one `IMAP_URL POP3_URL [PASSWORD_FILE]` per line)",
+            path.display()
+        )));
+    }
     if let Some(shard) = &args.shard {
         let (i, n) = parse_shard(shard).map_err(bad_input)?;
         accounts = accounts
@@ -142,17 +147,27 @@ pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()>
         while let Some(joined) = set.join_next().await {
             let (a, r) = joined.context("an account's task panicked")?;
             let (exit, value) = match r {
-                Ok(report) => {
-                    let exit = if verdict(&report).is_ok() { 0 } else { 1 };
-                    (exit, serde_json::json!({
+                Ok(verified) => {
+                    let (exit, why) = match verdict(&verified) {
+                        Ok(()) => (0, None),
+                        Err(e) => (super::super::exit_of(&e), Some(format!("{e:#}"))),
+                    };
+                    let mut value = serde_json::json!({
                         "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
-                        "exit": exit, "report": report,
-                    }))
+                        "exit": exit, "report": verified.report,
+                    });
+                    if let Some(why) = why {
+                        value["verdict"] = why.into();
+                    }
+                    (exit, value)
                 }
-                Err(e) => (2, serde_json::json!({
-                    "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
-                    "exit": 2, "error": format!("{e:#}"),
-                })),
+                Err(e) => (
+                    2,
+                    serde_json::json!({
+                        "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
+                        "exit": 2, "error": format!("{e:#}"),
+                    }),
+                ),
             };
             worst = worst.max(exit);
             finished += 1;
