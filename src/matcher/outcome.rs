@@ -417,12 +417,26 @@ fn check_reads(plan: &Plan<'_>, reads: &Reads) -> Result<(), ResolveError> {
             return Err(ResolveError::MissingPop3Full(n));
         }
     }
-    for (mb, uid) in plan.imap_reads() {
-        let r = reads
-            .imap_get(mb, uid)
-            .ok_or_else(|| ResolveError::MissingImap(mb.to_string(), uid))?;
-        if r.header.needs_full() && r.full.is_none() {
-            return Err(ResolveError::MissingImapFull(mb.to_string(), uid));
+    for m in &plan.mailboxes {
+        // Dovecot reads no IMAP header of a mailbox once a POP3 header read failed
+        // (`MailboxReads::imap_after`): none is needed then.
+        let pop3_failed = m.pop3_reads.iter().any(|n| {
+            matches!(
+                reads.pop3.get(n).map(|r| &r.header),
+                Some(Read::Failed { .. })
+            )
+        });
+        if pop3_failed {
+            continue;
+        }
+        for &uid in &m.imap_reads {
+            let mb = m.name.as_str();
+            let r = reads
+                .imap_get(mb, uid)
+                .ok_or_else(|| ResolveError::MissingImap(mb.to_string(), uid))?;
+            if r.header.needs_full() && r.full.is_none() {
+                return Err(ResolveError::MissingImapFull(mb.to_string(), uid));
+            }
         }
     }
     Ok(())
