@@ -357,6 +357,8 @@ pub struct ImapClient<S> {
     untagged_run: usize,
     /// `EXISTS` responses since the last tagged one.
     exists_run: usize,
+    /// Sequence numbers those `EXISTS` added (each costs the map a resize).
+    exists_grown: usize,
     /// The last sign of progress (a flush, a tagged reply): the reply awaited must be
     /// complete `timeouts.io` after it, however steadily bytes trickle in.
     progress_at: Instant,
@@ -437,6 +439,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             alerts: Vec::new(),
             untagged_run: 0,
             exists_run: 0,
+            exists_grown: 0,
             progress_at: Instant::now(),
             progress_bytes: state.stats.bytes_received,
             caps_generation: 0,

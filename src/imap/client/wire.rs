@@ -5,8 +5,8 @@
 use super::*;
 
 /// Most `EXISTS` responses accepted between two tagged ones (a server sends one when
-/// new mail arrives; thousands during one command is a flood).
-pub(super) const MAX_EXISTS_RUN: usize = 1000;
+/// new mail arrives; a hundred during one command is a flood).
+pub(super) const MAX_EXISTS_RUN: usize = 100;
 
 /// A piece of a command on the wire.
 pub(super) enum Part {
@@ -225,6 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             Response::Tagged(t) => {
                 self.untagged_run = 0;
                 self.exists_run = 0;
+                self.exists_grown = 0;
                 self.progress_at = Instant::now();
                 self.progress_bytes = self.stats.bytes_received;
                 self.progress_bytes = self.stats.bytes_received;
@@ -267,7 +268,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
                 if let Some(m) = &mut self.mailbox {
                     m.exists_seen = true;
                     let n = *n as usize;
-                    if n > self.limits.max_untagged {
+                    // Growth is bounded too: EXISTS alternating between 1 and a million
+                    // would rebuild the map each time.
+                    self.exists_grown += n.saturating_sub(m.seq_uids.len());
+                    if n > self.limits.max_untagged
+                        || self.exists_grown > 2 * self.limits.max_untagged
+                    {
                         return Err(ImapError::TooManyResponses {
                             context: context.to_string(),
                             limit: self.limits.max_untagged,
