@@ -253,7 +253,9 @@ async fn a_failed_top_never_reads_as_success() {
         .unwrap();
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
-        out.stderr.contains("could not be read") && out.stderr.contains("POP3: 3 message(s)"),
+        out.stderr.contains("could not be read")
+            && out.stderr.contains("POP3 server 127.0.0.1:")
+            && out.stderr.contains(": 3 message(s)"),
         "{}",
         out.stderr
     );

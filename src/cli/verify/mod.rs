@@ -142,7 +142,7 @@ pub struct Verified {
 }
 
 /// One line per side with messages that could not be read (neither hashed nor gone).
-fn unread(m: &migrate::Migration) -> Vec<String> {
+fn unread(m: &migrate::Migration, source: &Source) -> Vec<String> {
     let reads = m.all.as_ref().unwrap_or(&m.reads);
     let failed = |r: &MessageRead| -> Option<String> {
         [Some(&r.header), r.full.as_deref()]
@@ -161,7 +161,9 @@ fn unread(m: &migrate::Migration) -> Vec<String> {
         .collect();
     if let Some((n, why)) = pop3.first() {
         out.push(format!(
-            "POP3: {} message(s) could not be read (first: message {n}: {why})",
+            "POP3 server {}:{}: {} message(s) could not be read (first: message {n}: {why})",
+            source.pop3.host,
+            source.pop3.port,
             pop3.len()
         ));
     }
@@ -177,7 +179,8 @@ fn unread(m: &migrate::Migration) -> Vec<String> {
     }
     if let Some(first) = first {
         out.push(format!(
-            "IMAP: {imap} message(s) could not be read (first: {first})"
+            "IMAP server {}: {imap} message(s) could not be read (first: {first})",
+            source.imap.server_name()
         ));
     }
     out
@@ -406,7 +409,7 @@ pub async fn verify(source: &Source, opts: &migrate::Options) -> anyhow::Result<
     );
     Ok(Verified {
         report,
-        unread: unread(&m),
+        unread: unread(&m, source),
     })
 }
 
