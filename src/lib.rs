@@ -14,7 +14,8 @@
 //!   audit beside it; the plan says which headers Dovecot reads.
 //! - [`pop3`], [`imap`]: pure codecs and async clients over any stream; [`tls`]: plain,
 //!   implicit TLS and STLS/STARTTLS connections, trust roots; [`secret`]: passwords that
-//!   never print; [`retry`]: the one retry policy.
+//!   never print; [`retry`]: the one retry policy; [`input`]: the one bounded reader of
+//!   files and standard input.
 //! - [`migrate`]: reads a source in Dovecot's order (scenarios) or as fast as it allows
 //!   (verify), asking the matcher which headers Dovecot would read.
 //! - [`predict`]: THE pipeline: plan once, resolve, audit, report.
@@ -34,6 +35,7 @@ pub mod domain;
 pub mod dovecot;
 pub mod hunt;
 pub mod imap;
+pub mod input;
 pub mod matcher;
 pub mod migrate;
 pub mod pop3;

@@ -118,6 +118,9 @@ pub struct Migration {
     /// Our client's error behind `listing.pop3_error`, when there is one: what kind of
     /// failure it was (login, network, protocol) is read from it, not from the words.
     pub pop3_failure: Option<Arc<Pop3Error>>,
+    /// The POP3 session failed (`listing.pop3_error`) for a passing reason (network,
+    /// a busy server): a caller that retries whole reads may try again.
+    pub pop3_temporary: bool,
 }
 
 /// Why the POP3 listing failed: the line Dovecot would log, and the client's error.
@@ -237,7 +240,7 @@ async fn pop3_login(
     retry
         .run(
             Pop3Error::is_temporary,
-            |_| {},
+            |_, _, _| {},
             || async {
                 let mut client = pop3c::connect(
                     &e.host,
@@ -261,7 +264,8 @@ fn imap_temporary(err: &ImapError) -> bool {
         ImapError::Connect { .. }
         | ImapError::Io { .. }
         | ImapError::Closed { .. }
-        | ImapError::Timeout { .. } => true,
+        | ImapError::Timeout { .. }
+        | ImapError::Deadline { .. } => true,
         ImapError::Bye { reply, .. } | ImapError::Rejected { reply, .. } => {
             let r = reply.to_ascii_uppercase();
             r.contains("[UNAVAILABLE]") || r.contains("[INUSE]") || r.contains("[IN-USE]")
@@ -280,7 +284,7 @@ async fn imap_login(source: &Source, opts: &Options) -> Result<ImapClient<MaybeT
     opts.retry
         .run(
             imap_temporary,
-            |_| {},
+            |_, _, _| {},
             || async {
                 let mut imap = imapc::connect(
                     &e.host,
@@ -330,7 +334,7 @@ async fn imap_login_and_list(
     opts.retry
         .run(
             imap_temporary,
-            |_| {},
+            |_, _, _| {},
             || async {
                 let mut imap = imapc::connect(
                     &e.host,
@@ -478,7 +482,7 @@ async fn pop3_list_fast(
         .retry
         .run(
             Pop3Error::is_temporary,
-            |_| {},
+            |_, _, _| {},
             || async {
                 let mut client = pop3c::connect(
                     &e.host,
@@ -841,6 +845,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 }
                 Err(f) => {
                     m.listing.pop3_error = Some(f.line);
+                    m.pop3_temporary = f.error.as_ref().is_some_and(|e| e.is_temporary());
                     m.pop3_failure = f.error;
                 }
             }
@@ -1035,7 +1040,7 @@ async fn fast_pop3(
             }
             (Some(session), Ok(messages), reads)
         }
-        Err(line) => (None, Err(line), reads),
+        Err(fail) => (None, Err(fail), reads),
     }
 }
 
@@ -1084,6 +1089,7 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
             Ok(messages) => m.listing.pop3 = messages,
             Err(f) => {
                 m.listing.pop3_error = Some(f.line);
+                m.pop3_temporary = f.error.as_ref().is_some_and(|e| e.is_temporary());
                 m.pop3_failure = f.error;
             }
         }

@@ -24,19 +24,33 @@ impl Default for Retry {
     }
 }
 
+/// The longest wait between two tries, however many retries came before.
+pub const MAX_DELAY: Duration = Duration::from_secs(60);
+
 impl Retry {
-    /// The wait before try `tries + 1` (after `tries` retries already made).
+    /// The wait before try `tries + 1` (after `tries` retries already made): the
+    /// first delay doubled each time, never more than [`MAX_DELAY`].
     pub fn delay_before(&self, tries: u32) -> Duration {
-        self.delay * 2u32.saturating_pow(tries)
+        self.delay
+            .saturating_mul(2u32.saturating_pow(tries.min(31)))
+            .min(MAX_DELAY)
+    }
+
+    /// No retries (for a step whose caller retries around it).
+    pub fn none(&self) -> Retry {
+        Retry {
+            retries: 0,
+            ..*self
+        }
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or has been retried
     /// `retries` times after failures `temporary` accepts; `on_retry` hears of each
-    /// failure that is retried.
+    /// failure that is retried, with the retry's number (1-based) and the wait before it.
     pub async fn run<T, E, Fut>(
         &self,
         temporary: impl Fn(&E) -> bool,
-        mut on_retry: impl FnMut(&E),
+        mut on_retry: impl FnMut(&E, u32, Duration),
         mut attempt: impl FnMut() -> Fut,
     ) -> Result<T, E>
     where
@@ -46,8 +60,9 @@ impl Retry {
         loop {
             match attempt().await {
                 Err(err) if temporary(&err) && tries < self.retries => {
-                    on_retry(&err);
-                    tokio::time::sleep(self.delay_before(tries)).await;
+                    let wait = self.delay_before(tries);
+                    on_retry(&err, tries + 1, wait);
+                    tokio::time::sleep(wait).await;
                     tries += 1;
                 }
                 other => return other,
@@ -67,12 +82,21 @@ mod tests {
             delay: Duration::from_millis(10),
         };
         assert_eq!(r.delay_before(2), Duration::from_millis(40));
+        assert_eq!(r.delay_before(40), MAX_DELAY);
+        let huge = Retry {
+            retries: 1,
+            delay: Duration::from_secs(u64::MAX / 4),
+        };
+        assert_eq!(huge.delay_before(3), MAX_DELAY);
         let mut tries = 0;
         let mut heard = 0;
         let got: Result<(), bool> = r
             .run(
                 |&temp| temp,
-                |_| heard += 1,
+                |_, n, _| {
+                    heard += 1;
+                    assert_eq!(n, heard);
+                },
                 || {
                     tries += 1;
                     async { Err(true) }
@@ -84,7 +108,7 @@ mod tests {
         let got: Result<(), bool> = r
             .run(
                 |&temp| temp,
-                |_| {},
+                |_, _, _| {},
                 || {
                     tries += 1;
                     async { Err(false) }

@@ -214,7 +214,7 @@ pub async fn spawn_local(
     script: Script,
     options: Pop3Options,
 ) -> io::Result<Running> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = crate::servers::bind(([127, 0, 0, 1], 0).into())?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(serve(listener, world, script, options, async {

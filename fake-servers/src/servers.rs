@@ -63,6 +63,23 @@ pub enum ServeError {
     Ca(#[from] TlsError),
 }
 
+/// Connections the kernel queues before they are accepted: bursts of thousands of
+/// sessions at once must not time out waiting (std's 128 did; the kernel may cap
+/// this at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`] (needs a Tokio runtime, like every listener).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Where one server listens: a port to bind on the configured address, or a listener
 /// bound already.
 #[derive(Debug)]
@@ -78,12 +95,7 @@ impl Listen {
             Listen::Listener(l) => Ok(l),
             Listen::Port(port) => {
                 let addr = SocketAddr::new(ip, port);
-                std::net::TcpListener::bind(addr)
-                    .and_then(|l| {
-                        l.set_nonblocking(true)?;
-                        TcpListener::from_std(l)
-                    })
-                    .map_err(|source| ServeError::Bind { what, addr, source })
+                bind(addr).map_err(|source| ServeError::Bind { what, addr, source })
             }
         }
     }

@@ -208,23 +208,6 @@ pub fn config(error: impl Into<anyhow::Error>) -> anyhow::Error {
     marked(Exit::Config, error)
 }
 
-/// Reads an input file whole; a missing or unreadable one is [`Exit::NoInput`].
-pub fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
-    read_input_as(path, format!("reading {}", path.display()))
-}
-
-/// [`read_input`] with the words of its error chosen.
-pub fn read_input_as(path: &std::path::Path, doing: String) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        let exit = match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => Exit::NoInput,
-            // Not UTF-8, a folder, …: the file is there but not what was asked for.
-            _ => Exit::DataErr,
-        };
-        marked(exit, anyhow::Error::new(e).context(doing))
-    })
-}
-
 /// How sure a classification is: a typed error says exactly what happened, a marker what
 /// the command was doing, a bare I/O error only roughly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -289,6 +272,13 @@ fn typed(e: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     if e.downcast_ref::<SettingError>().is_some() {
         return Some(Exit::Config);
     }
+    if let Some(e) = e.downcast_ref::<uidlmap::input::InputError>() {
+        return Some(match e.io_kind() {
+            Some(io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied) => Exit::NoInput,
+            // Too large, not UTF-8, a folder, …: there, but not what was asked for.
+            _ => Exit::DataErr,
+        });
+    }
     if let Some(e) = e.downcast_ref::<ScenarioError>() {
         return Some(match e {
             ScenarioError::Io { error, .. } => match io_exit(error) {
@@ -330,6 +320,7 @@ fn imap_exit(e: &ImapError) -> Exit {
         ImapError::Tls(t) => tls_exit(t),
         ImapError::Io { .. }
         | ImapError::Timeout { .. }
+        | ImapError::Deadline { .. }
         | ImapError::Closed { .. }
         | ImapError::Bye { .. } => Exit::TempFail,
         ImapError::Rejected { command, reply, .. } => {
@@ -348,6 +339,7 @@ fn imap_exit(e: &ImapError) -> Exit {
         ImapError::Codec { .. }
         | ImapError::Greeting { .. }
         | ImapError::TooManyResponses { .. }
+        | ImapError::TooManyExists { .. }
         | ImapError::Protocol { .. }
         | ImapError::NotSupported { .. }
         | ImapError::NotSelected { .. } => Exit::Protocol,
@@ -358,9 +350,10 @@ fn pop3_exit(e: &Pop3Error) -> Exit {
     match e {
         Pop3Error::Connect { .. } => Exit::Unavailable,
         Pop3Error::Tls(t) => tls_exit(t),
-        Pop3Error::Timeout { .. } | Pop3Error::Io { .. } | Pop3Error::Disconnected { .. } => {
-            Exit::TempFail
-        }
+        Pop3Error::Timeout { .. }
+        | Pop3Error::Deadline { .. }
+        | Pop3Error::Io { .. }
+        | Pop3Error::Disconnected { .. } => Exit::TempFail,
         Pop3Error::Rejected { command, reply } => match &reply.code {
             Some(RespCode::InUse | RespCode::LoginDelay | RespCode::SysTemp) => Exit::TempFail,
             Some(RespCode::Auth) => Exit::NoPerm,

@@ -12,6 +12,7 @@ use uidlmap::matcher::header_hash::{
 
 use super::bad_input;
 use super::exit::{Exit, marked};
+use uidlmap::input::{self, Bounded};
 
 /// The long `--help` text of `uidlmap hash`.
 pub const LONG_ABOUT: &str = "\
@@ -54,13 +55,15 @@ pub fn run(args: &HashArgs) -> anyhow::Result<()> {
     };
     let mut out = BufWriter::new(io::stdout().lock());
     let result = if args.hex_lines {
-        hex_lines(BufReader::with_capacity(64 * 1024, input), &name, &mut out)
+        // The limit applies to each line (the stream itself may be long).
+        let lines = BufReader::with_capacity(64 * 1024, input);
+        hex_lines(Bounded::new(lines, &name, input::HEX_LINE), &name, &mut out)
     } else if args.explain {
-        let bytes = read_all(input, &name)?;
+        let bytes = read_all(Bounded::new(input, &name, input::HASH_INPUT), &name)?;
         out.write_all(render_explanation(&explain(&bytes)).as_bytes())
             .map_err(anyhow::Error::from)
     } else {
-        let hash = hash_stream(input, &name)?;
+        let hash = hash_stream(Bounded::new(input, &name, input::HASH_INPUT), &name)?;
         writeln!(out, "{}", hash_line(hash)).map_err(anyhow::Error::from)
     };
     // Whatever was printed for earlier lines goes out even when a later line is bad.
@@ -71,9 +74,14 @@ pub fn run(args: &HashArgs) -> anyhow::Result<()> {
 
 /// The input could not be read (a folder, a device error): not bad data, no input.
 fn read_failed(e: io::Error, name: &str) -> anyhow::Error {
+    // Past the input limit (the bounded reader's error) is data, not a missing input.
+    let exit = match e.kind() {
+        io::ErrorKind::InvalidData => Exit::DataErr,
+        _ => Exit::NoInput,
+    };
     marked(
-        Exit::NoInput,
-        anyhow!(e).context(format!("cannot read {name}")),
+        exit,
+        anyhow!(input::from_io(name, e)).context(format!("cannot read {name}")),
     )
 }
 
@@ -105,11 +113,16 @@ fn read_all(mut input: impl Read, name: &str) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn hex_lines(mut input: impl BufRead, name: &str, out: &mut impl Write) -> anyhow::Result<()> {
+fn hex_lines<R: BufRead>(
+    mut input: Bounded<R>,
+    name: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let mut line = Vec::new();
     let mut block = Vec::new();
     for number in 1.. {
         line.clear();
+        input.reset();
         let read = input
             .read_until(b'\n', &mut line)
             .map_err(|e| read_failed(e, name))?;
@@ -264,9 +277,10 @@ mod tests {
 
     #[test]
     fn hex_lines_prints_one_result_per_line_and_stops_at_a_bad_one() {
-        let input: &[u8] = b"613a20620d0a0d0a\n\r\nzz\n0a\n";
+        let text: &[u8] = b"613a20620d0a0d0a\n\r\nzz\n0a\n";
         let mut out = Vec::new();
-        let err = hex_lines(input, "input", &mut out).unwrap_err();
+        let lines = Bounded::new(text, "input", input::HEX_LINE);
+        let err = hex_lines(lines, "input", &mut out).unwrap_err();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "938b96404495cced816e3a4f6031734eab4e71b3 1\n\

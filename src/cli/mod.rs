@@ -19,7 +19,7 @@ pub mod verify;
 
 use clap::{Parser, Subcommand};
 
-pub use exit::{EXIT_CODES_HELP, Exit, bad_input, check_failed, config, read_input, usage};
+pub use exit::{EXIT_CODES_HELP, Exit, bad_input, check_failed, config, usage};
 
 #[derive(Parser, Debug)]
 #[command(

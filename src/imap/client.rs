@@ -27,6 +27,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::codec::{
     self, Code, CodecError, CodecLimits, Decoded, FetchItem, ListEntry, Response, Section, Status,
@@ -157,6 +158,8 @@ pub enum ImapError {
     Io { context: String, source: io::Error },
     #[error("{context}: no reply within {after:?}")]
     Timeout { context: String, after: Duration },
+    #[error("{context}: the reply was not complete within {after:?} (the per-command deadline)")]
+    Deadline { context: String, after: Duration },
     #[error("{context}: connection closed by the server")]
     Closed { context: String },
     #[error("{context}: the server said BYE: {reply}")]
@@ -174,6 +177,8 @@ pub enum ImapError {
     },
     #[error("{context}: more than {limit} untagged responses")]
     TooManyResponses { context: String, limit: usize },
+    #[error("{context}: more than {limit} EXISTS responses to one command (an untagged flood)")]
+    TooManyExists { context: String, limit: usize },
     #[error("{context}: {problem} (reply: {reply})")]
     Protocol {
         context: String,
@@ -351,6 +356,16 @@ pub struct ImapClient<S> {
     bye: Option<String>,
     alerts: Vec<String>,
     untagged_run: usize,
+    /// `EXISTS` responses since the last tagged one.
+    exists_run: usize,
+    /// Sequence numbers those `EXISTS` added (each costs the map a resize).
+    exists_grown: usize,
+    /// The last sign of progress (a flush, a tagged reply): the reply awaited must be
+    /// complete `timeouts.io` after it, however steadily bytes trickle in.
+    progress_at: Instant,
+    /// `stats.bytes_received` at `progress_at`: no byte since means silence (the
+    /// idle timeout), not a trickle (the deadline).
+    progress_bytes: u64,
     /// Bumped whenever the server announces capabilities.
     caps_generation: u64,
     /// How far the response at `rpos` is framed, while it is incomplete.
@@ -426,6 +441,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             bye: None,
             alerts: Vec::new(),
             untagged_run: 0,
+            exists_run: 0,
+            exists_grown: 0,
+            progress_at: Instant::now(),
+            progress_bytes: state.stats.bytes_received,
             caps_generation: 0,
             resume: codec::Resume::default(),
         }

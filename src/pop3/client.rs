@@ -16,6 +16,8 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -42,6 +44,10 @@ pub struct Limits {
     pub max_block: usize,
     /// Messages in a `UIDL` or `LIST` listing.
     pub max_messages: usize,
+    /// One line of a message in a `TOP` or `RETR` reply, LF excluded. Larger than
+    /// `max_line`: real messages carry long lines (HTML, unwrapped base64) that
+    /// Dovecot reads as a stream.
+    pub max_message_line: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +56,7 @@ impl Default for Limits {
             max_line: 64 * 1024,
             max_block: 64 * 1024 * 1024,
             max_messages: 1_000_000,
+            max_message_line: 1024 * 1024,
         }
     }
 }
@@ -151,6 +158,8 @@ pub enum Pop3Error {
     Tls(#[from] TlsError),
     #[error("{command}: no data from the server for {after:?}")]
     Timeout { command: String, after: Duration },
+    #[error("{command}: the reply was not complete within {after:?} (the per-command deadline)")]
+    Deadline { command: String, after: Duration },
     #[error("{command}: {source}")]
     Io {
         command: String,
@@ -200,6 +209,7 @@ impl Pop3Error {
             }
             Pop3Error::Connect { .. }
             | Pop3Error::Timeout { .. }
+            | Pop3Error::Deadline { .. }
             | Pop3Error::Io { .. }
             | Pop3Error::Disconnected { .. } => true,
             _ => false,
@@ -238,6 +248,9 @@ pub struct Pop3Client<S> {
     window: usize,
     /// Why the stream can no longer be trusted to be at a reply boundary.
     broken: Option<String>,
+    /// When the reply being read must be complete: `timeouts.command` after it was
+    /// first waited for, however steadily its bytes trickle in.
+    deadline: Option<Instant>,
 }
 
 fn check_arg(command: &str, what: &'static str, value: &str) -> Result<(), Pop3Error> {
@@ -273,6 +286,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             stats: Stats::default(),
             window: DEFAULT_WINDOW,
             broken: None,
+            deadline: None,
         };
         let greeting = client.read_reply("greeting").await?;
         if greeting.status != Status::Ok {
@@ -301,6 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             stats: resume.stats,
             window: resume.window,
             broken: None,
+            deadline: None,
         }
     }
 
@@ -562,7 +577,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         match reply.status {
             Status::Ok => {
                 let block = self
-                    .read_block(command, self.limits.max_block, self.limits.max_block)
+                    .read_block(command, self.limits.max_message_line, self.limits.max_block)
                     .await?;
                 Ok(match request {
                     Fetch::Top { .. } => Fetched::Top(block),
@@ -696,13 +711,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         // writes per byte against a server that sends one byte at a time.
         self.rbuf.reserve(READ_CHUNK);
         let after = self.timeouts.command;
-        let read = tokio::time::timeout(after, self.read_sending()).await;
+        // The first wait for a reply is bounded by the idle timeout alone; later ones,
+        // after bytes came, by whatever is left before the deadline too.
+        let (left, trickled) = match self.deadline {
+            Some(deadline) => (deadline.saturating_duration_since(Instant::now()), true),
+            None => {
+                self.deadline = Some(Instant::now() + after);
+                (after, false)
+            }
+        };
+        let read = tokio::time::timeout(after.min(left), self.read_sending()).await;
         let n = match read {
             Ok(Ok(n)) => n,
             Ok(Err(source)) => {
                 return Err(self.fail(Pop3Error::Io {
                     command: command.into(),
                     source,
+                }));
+            }
+            Err(_) if trickled && left < after => {
+                return Err(self.fail(Pop3Error::Deadline {
+                    command: command.into(),
+                    after,
                 }));
             }
             Err(_) => {
@@ -765,6 +795,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     }
 
     async fn read_reply(&mut self, command: &str) -> Result<Reply, Pop3Error> {
+        // Each reply (status line and any block after it) gets its own deadline.
+        self.deadline = None;
         loop {
             match codec::decode_reply(&self.rbuf[self.rpos..], self.limits.max_line) {
                 Ok(Decoded::Done { value, consumed }) => {

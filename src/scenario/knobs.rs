@@ -315,10 +315,10 @@ mod tests {
     #[test]
     fn the_schema_lists_every_knob() {
         let p = Pop3Knobs::schema_properties();
-        assert_eq!(p.as_object().map(|o| o.len()), Some(12));
+        assert_eq!(p.as_object().map(|o| o.len()), Some(13));
         assert_eq!(p["split_writes"]["type"], "integer");
         let i = ImapKnobs::schema_properties();
-        assert_eq!(i.as_object().map(|o| o.len()), Some(11));
+        assert_eq!(i.as_object().map(|o| o.len()), Some(12));
         assert_eq!(i["extra_capabilities"]["type"], "array");
     }
 }

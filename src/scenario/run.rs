@@ -171,8 +171,9 @@ async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun,
     } else {
         None
     };
-    let pop3_l = TcpListener::bind("127.0.0.1:0").await?;
-    let imap_l = TcpListener::bind("127.0.0.1:0").await?;
+    let local = ([127, 0, 0, 1], 0).into();
+    let pop3_l = fake_servers::servers::bind(local)?;
+    let imap_l = fake_servers::servers::bind(local)?;
     let served = serve(sc, pop3_l, imap_l, ca)?;
     let trust = match &served.ca {
         Some(ca) => Trust::only(ca.ca_der.clone()),

@@ -120,6 +120,7 @@ pub fn imap_timeouts() -> uidlmap::imap::Timeouts {
 pub fn pop3_limits() -> uidlmap::pop3::Limits {
     uidlmap::pop3::Limits {
         max_line: 1024,
+        max_message_line: 4096,
         max_block: 16 * 1024,
         max_messages: 200,
     }

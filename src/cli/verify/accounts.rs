@@ -5,12 +5,13 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
+use uidlmap::input;
 
 use super::progress;
 use super::url::{Proto, parse_url, redact_url};
 use super::{Plan, VerifyArgs, runtime, settle_for, verdict, verify};
 use crate::cli::exit::{self, Exit, marked};
-use crate::cli::{bad_input, check_failed, read_input, usage};
+use crate::cli::{bad_input, check_failed, usage};
 
 /// One line of an accounts file: `IMAP_URL POP3_URL [PASSWORD_FILE]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,10 +69,10 @@ fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
 /// Accounts with a result in a JSON Lines result file (for --resume): a verdict, not an
 /// error (an account that could not be read is tried again).
 fn done_accounts(path: &Path) -> anyhow::Result<std::collections::BTreeSet<usize>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match input::read_text(path, input::CACHE) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.io_kind() == Some(io::ErrorKind::NotFound) => return Ok(Default::default()),
+        Err(e) => return Err(e.into()),
     };
     let mut done = std::collections::BTreeSet::new();
     for line in text.lines() {
@@ -145,8 +146,14 @@ impl Tally {
 /// Verifies every account of `--accounts`, `--jobs` at once, one JSON line each (to
 /// `--output`, appended line by line so that `--resume` can skip what is done).
 pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()> {
-    let text = read_input(path)?;
+    let text = input::read_text(path, input::ACCOUNTS)?;
     let mut accounts = parse_accounts(path, &text).map_err(bad_input)?;
+    if accounts.is_empty() {
+        return Err(bad_input(anyhow!(
+            "{}: no accounts (expected one `IMAP_URL POP3_URL [PASSWORD_FILE]` per line)",
+            path.display()
+        )));
+    }
     if let Some(shard) = &args.shard {
         let (i, n) = parse_shard(shard).map_err(usage)?;
         accounts = accounts
@@ -243,14 +250,16 @@ async fn verify_all(
             "account": a.line, "imap": redact_url(&a.imap), "pop3": redact_url(&a.pop3),
         });
         let exit = match r {
-            Ok(report) => {
-                let exit = if verdict(&report).is_ok() {
-                    Exit::Success
-                } else {
-                    Exit::Failure
+            Ok(verified) => {
+                let exit = match verdict(&verified) {
+                    Ok(()) => Exit::Success,
+                    Err(e) => {
+                        value["verdict"] = exit::message(&e).into();
+                        exit::classify(&e)
+                    }
                 };
                 value["exit"] = exit.code().into();
-                value["report"] = serde_json::to_value(&report)?;
+                value["report"] = serde_json::to_value(&verified.report)?;
                 exit
             }
             Err(e) => {

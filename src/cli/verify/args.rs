@@ -130,19 +130,25 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Seconds to wait for a connection
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Seconds to wait for a connection (1 to 3600)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub connect_timeout: u64,
 
-    /// Seconds to wait for each reply
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    /// Seconds to wait for each reply (1 to 86400): the server's silence allowed, and
+    /// also the most any one command (reply included) may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub timeout: u64,
 
-    /// Logins tried again after [IN-USE], [LOGIN-DELAY] or a dropped connection
-    #[arg(long, default_value_t = 3)]
+    /// Whole reads tried again after [IN-USE], [LOGIN-DELAY] or a dropped connection
+    /// (0 to 10); each retry is reported on standard error
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
 
-    /// Milliseconds before the first retry; doubled on each further one
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    /// Milliseconds before the first retry (0 to 60000); doubled on each further one,
+    /// never more than 60 s
+    #[arg(long, value_name = "MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub retry_delay_ms: u64,
 }

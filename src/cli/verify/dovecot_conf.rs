@@ -25,7 +25,6 @@ use super::url::Target;
 /// How deep `!include`s may nest.
 const MAX_DEPTH: usize = 8;
 /// The most a configuration file may hold.
-const MAX_FILE: u64 = 1 << 20;
 /// What `doveconf -n` prints in place of a secret without `-P`.
 const HIDDEN: &str = "# hidden, use -P to show it";
 /// 2.4.1's imapc feature names (`imapc-settings.c`; compared ignoring case there).
@@ -274,16 +273,25 @@ pub(super) fn parse_dovecot_conf(path: &Path, text: &str) -> anyhow::Result<Dove
 }
 
 fn read_bounded(path: &Path) -> anyhow::Result<String> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if len > MAX_FILE {
-        return Err(anyhow!(
-            "{}: {len} bytes; a Dovecot configuration is under {MAX_FILE}",
-            path.display()
-        ));
+    Ok(uidlmap::input::read_text(path, uidlmap::input::CONFIG)?)
+}
+
+/// The key of a line that may hold a secret (any key with `pass` in it, such as
+/// `imapc_password`), shortened to its leading name characters.
+fn secret_key(line: &str) -> Option<String> {
+    if !line.to_ascii_lowercase().contains("pass") {
+        return None;
     }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    let key: String = line
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    Some(if key.is_empty() {
+        "password".to_string()
+    } else {
+        key
+    })
 }
 
 struct Parser {
@@ -296,11 +304,18 @@ struct Parser {
 
 impl Parser {
     fn file(&mut self, path: &Path, text: &str, depth: usize) -> anyhow::Result<()> {
-        let err = |n: usize, msg: String| anyhow!("{}:{n}: {msg}", path.display());
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
             let at = format!("{}:{n}", path.display());
             let t = line.trim();
+            // A line that may hold a password is never echoed: only its key is named.
+            let err = |n: usize, msg: String| match secret_key(t) {
+                Some(key) => anyhow!(
+                    "{}:{n}: malformed `{key}` line (its value is not shown)",
+                    path.display()
+                ),
+                None => anyhow!("{}:{n}: {msg}", path.display()),
+            };
             if t.is_empty() || t.starts_with('#') {
                 continue;
             }

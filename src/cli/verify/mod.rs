@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use uidlmap::domain::{Destination, DovecotVersion, Endpoint, ImapcProfile};
+use uidlmap::input;
 use uidlmap::matcher::settings::ConfigError;
+use uidlmap::matcher::{MessageRead, Read};
 use uidlmap::migrate::{self, Source};
 use uidlmap::predict;
 use uidlmap::report::{self, Report};
@@ -34,7 +36,7 @@ use password::{password, read_password_file};
 use url::{Proto, endpoint};
 
 use super::exit::{Exit, Worded, marked};
-use super::{bad_input, check_failed, config, read_input, usage};
+use super::{bad_input, check_failed, config, usage};
 
 /// Everything settled before connecting.
 #[derive(Clone)]
@@ -205,7 +207,7 @@ pub(super) fn settle_for(
         delay: Duration::from_millis(args.retry_delay_ms),
     };
     if let Some(path) = &args.cache {
-        let text = read_input(path)?;
+        let text = input::read_text(path, input::CACHE)?;
         opts.cache = report::read_cache(&text).map_err(|e| anyhow!("{}:{e}", path.display()))?;
     }
     Ok(Plan {
@@ -266,8 +268,90 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The verdict: whether Dovecot would carry every UIDL correctly.
-pub(super) fn verdict(r: &Report) -> Result<(), String> {
+/// What a verification found: the report, and what could not be read (one line per
+/// side; empty when everything was read).
+pub struct Verified {
+    pub report: Report,
+    pub unread: Vec<String>,
+}
+
+/// One line per side with messages that could not be read (neither hashed nor gone).
+fn unread(m: &migrate::Migration, source: &Source) -> Vec<String> {
+    let reads = m.all.as_ref().unwrap_or(&m.reads);
+    let failed = |r: &MessageRead| -> Option<String> {
+        [Some(&r.header), r.full.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|r| match r {
+                Read::Failed { reason } => Some(reason.to_string()),
+                _ => None,
+            })
+    };
+    let mut out = Vec::new();
+    let pop3: Vec<(u32, String)> = reads
+        .pop3
+        .iter()
+        .filter_map(|(n, r)| failed(r).map(|why| (*n, why)))
+        .collect();
+    if let Some((n, why)) = pop3.first() {
+        out.push(format!(
+            "POP3 server {}:{}: {} message(s) could not be read (first: message {n}: {why})",
+            source.pop3.host,
+            source.pop3.port,
+            pop3.len()
+        ));
+    }
+    let mut imap = 0;
+    let mut first = None;
+    for (mailbox, map) in &reads.imap {
+        for (uid, r) in map.iter() {
+            if let Some(why) = failed(r) {
+                imap += 1;
+                first.get_or_insert_with(|| format!("{mailbox} UID {uid}: {why}"));
+            }
+        }
+    }
+    if let Some(first) = first {
+        out.push(format!(
+            "IMAP server {}: {imap} message(s) could not be read (first: {first})",
+            source.imap.server_name()
+        ));
+    }
+    out
+}
+
+/// The verdict: whether Dovecot would carry every UIDL correctly. A verdict that
+/// could not be reached is never a success: messages that could not be read fail as
+/// a protocol failure does (exit 76), saying which; `unknown` verdicts from ambiguous
+/// content fail as a check (exit 1).
+pub(super) fn verdict(v: &Verified) -> anyhow::Result<()> {
+    let r = &v.report;
+    let unknown = r.audit.as_ref().map_or(0, |a| a.counts.unknown);
+    if !v.unread.is_empty() {
+        // What was predicted is a Dovecot run that meets the same failure: not an
+        // answer about the provider.
+        return Err(marked(
+            Exit::Protocol,
+            anyhow!(
+                "could not verify: {}; {unknown} UIDL verdict(s) unknown (the report assumes Dovecot meets the same failure)",
+                v.unread.join("; ")
+            ),
+        ));
+    }
+    if unknown > 0 {
+        let found = match problem(r) {
+            Err(m) => format!("; besides, {m}"),
+            Ok(()) => String::new(),
+        };
+        return Err(check_failed(anyhow!(
+            "{unknown} UIDL verdict(s) unknown: their content matches no single message on the other side{found}"
+        )));
+    }
+    problem(r).map_err(|m| check_failed(anyhow!(m)))
+}
+
+/// Whether Dovecot would carry every UIDL correctly, as far as the audit could tell.
+fn problem(r: &Report) -> Result<(), String> {
     let exit = r.dovecot.exit_code;
     let problems = r
         .dovecot
@@ -317,38 +401,108 @@ fn render(r: &Report, format: Format, rows: report::Rows) -> String {
     }
 }
 
-/// Writes `text` to `path` atomically: a temporary file beside it, renamed over it.
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let dir = match path.parent() {
+/// The folder `--output` lands in.
+fn output_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
+    }
+}
+
+/// `--output` must be a regular file or absent (never a device, FIFO, symbolic link
+/// or folder, which the atomic rename would replace: as root, `/dev/null` itself),
+/// and its folder must take a new file. Checked before any network work; returns
+/// the old file's permissions, which the new one keeps.
+pub(super) fn check_output(path: &Path) -> anyhow::Result<Option<std::fs::Permissions>> {
+    let old = match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            let t = meta.file_type();
+            let what = if t.is_symlink() {
+                Some("a symbolic link")
+            } else if t.is_dir() {
+                Some("a folder")
+            } else if !t.is_file() {
+                Some("a device, FIFO or socket")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(anyhow!(
+                    "--output {}: is {what}, not a regular file; refusing to replace it",
+                    path.display()
+                ));
+            }
+            Some(meta.permissions())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(anyhow!("--output {}: {e}", path.display())),
     };
+    let dir = output_dir(path);
+    tempfile::NamedTempFile::new_in(dir).with_context(|| {
+        format!(
+            "--output {}: cannot create a file in {}",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    Ok(old)
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it (with the old
+/// file's permissions), renamed over it; refused when `path` is not a regular file.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let old = check_output(path)?;
+    let dir = output_dir(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     tmp.write_all(text.as_bytes())?;
+    if let Some(perms) = old {
+        tmp.as_file()
+            .set_permissions(perms)
+            .with_context(|| format!("keeping the permissions of {}", path.display()))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
-/// Reads the source and builds the report (without reading anything where the version
-/// refuses the configuration).
-pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Report> {
-    if let Some(e) = &plan.refusal {
-        return Ok(refused_report(plan, e));
+/// Why one read of the source failed.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Migrate(#[from] migrate::MigrateError),
+    /// The POP3 listing failed: the error says it (typed where our client's error is
+    /// behind it, for the exit code).
+    #[error("{error}")]
+    Pop3 {
+        error: anyhow::Error,
+        temporary: bool,
+    },
+}
+
+impl ReadError {
+    fn is_temporary(&self) -> bool {
+        match self {
+            ReadError::Migrate(e) => e.is_temporary(),
+            ReadError::Pop3 { temporary, .. } => *temporary,
+        }
     }
-    let (source, opts) = (&plan.source, &plan.opts);
-    let destination = plan.destination;
-    // Logins are retried inside; a connection dropped later costs the whole read.
-    let m = opts
-        .retry
-        .run(
-            migrate::MigrateError::is_temporary,
-            |e| eprintln!("uidlmap: {e}; trying again"),
-            || migrate::fast_read(source, opts),
-        )
-        .await?;
+
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            ReadError::Migrate(e) => anyhow::Error::new(e),
+            ReadError::Pop3 { error, .. } => error,
+        }
+    }
+}
+
+/// One read of the source, without retries.
+async fn read_once(
+    source: &Source,
+    opts: &migrate::Options,
+) -> Result<migrate::Migration, ReadError> {
+    let m = migrate::fast_read(source, opts).await?;
     if let Some(line) = &m.listing.pop3_error {
         // UIDL missing is Dovecot's failure to report; anything else (network, login)
         // keeps us from verifying at all.
@@ -360,29 +514,71 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Report> {
                 "POP3 server {}:{}: {line}",
                 source.pop3.host, source.pop3.port
             );
-            return Err(match &m.pop3_failure {
+            let error = match &m.pop3_failure {
                 Some(cause) => Worded {
                     text,
                     cause: cause.clone(),
                 }
                 .into(),
                 None => marked(Exit::Protocol, anyhow!(text)),
+            };
+            return Err(ReadError::Pop3 {
+                error,
+                temporary: m.pop3_temporary,
             });
         }
     }
+    Ok(m)
+}
+
+/// Reads the source and builds the report (without reading anything where the version
+/// refuses the configuration).
+pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Verified> {
+    if let Some(e) = &plan.refusal {
+        return Ok(Verified {
+            report: refused_report(plan, e),
+            unread: Vec::new(),
+        });
+    }
+    let (source, opts) = (&plan.source, &plan.opts);
+    // One retry budget for the whole read: a failed login or a connection dropped
+    // later both cost the whole read, and the logins inside are not retried again
+    // (that made (R+1)² attempts).
+    let once = migrate::Options {
+        retry: opts.retry.none(),
+        ..opts.clone()
+    };
+    let retries = opts.retry.retries;
+    let m = opts
+        .retry
+        .run(
+            ReadError::is_temporary,
+            |e, n, wait| {
+                eprintln!(
+                    "uidlmap: {e}; retry {n} of {retries} in {:.1} s",
+                    wait.as_secs_f64()
+                )
+            },
+            || read_once(source, &once),
+        )
+        .await
+        .map_err(ReadError::into_anyhow)?;
     let inputs = predict::Inputs {
-        destination,
+        destination: plan.destination,
         version: plan.version,
         ..predict::Inputs::new(&opts.settings)
     };
     let p = predict::predict(&m, &inputs)?;
-    let r = p.report(
+    let report = p.report(
         &format!("{}@{}", source.imap.user, source.imap.host),
         None,
         opts.profile,
         &|_, _| None,
     );
-    Ok(r)
+    Ok(Verified {
+        report,
+        unread: unread(&m, source),
+    })
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -399,6 +595,9 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
             "uidlmap: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read the passwords and the mail"
         );
     }
+    if let Some(path) = &args.output {
+        check_output(path).map_err(bad_input)?;
+    }
     if let Some(path) = &args.accounts {
         return accounts::run_accounts(args, path);
     }
@@ -408,7 +607,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let plan = settle(args).map_err(bad_input)?;
     let show = io::IsTerminal::is_terminal(&io::stderr());
     let progress = plan.opts.progress.clone();
-    let report = runtime()?
+    let verified = runtime()?
         .block_on(async {
             if !show {
                 return verify(&plan).await;
@@ -419,8 +618,8 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
             r
         })
         .context("verification failed")?;
-    write_out(args, &render(&report, args.format, args.rows))?;
-    verdict(&report).map_err(|m| check_failed(anyhow!(m)))
+    write_out(args, &render(&verified.report, args.format, args.rows))?;
+    verdict(&verified)
 }
 
 fn write_out(args: &VerifyArgs, out: &str) -> anyhow::Result<()> {

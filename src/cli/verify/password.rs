@@ -9,7 +9,6 @@ use uidlmap::secret::Secret;
 
 use super::url::Proto;
 use crate::cli::config;
-use crate::cli::exit::read_input_as;
 
 /// The terminal's settings before the first prompt, for the signal handler to put back.
 static SAVED: OnceLock<libc::termios> = OnceLock::new();
@@ -111,10 +110,7 @@ pub(super) fn password(
 }
 
 pub(super) fn read_password_file(path: &Path) -> anyhow::Result<Secret> {
-    let text = read_input_as(
-        path,
-        format!("reading the password file {}", path.display()),
-    )?;
+    let text = uidlmap::input::read_text(path, uidlmap::input::PASSWORD_FILE)?;
     let first = text.lines().next().unwrap_or("");
     if first.is_empty() {
         return Err(anyhow!(

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// Most `EXISTS` responses accepted between two tagged ones (a server sends one when
+/// new mail arrives; a hundred during one command is a flood).
+pub(super) const MAX_EXISTS_RUN: usize = 100;
+
 /// A piece of a command on the wire.
 pub(super) enum Part {
     Text(Vec<u8>),
@@ -155,6 +159,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         self.stats.bytes_sent += self.wbuf.len() as u64;
         self.stats.round_trips += 1;
         self.wbuf.clear();
+        self.progress_at = Instant::now();
+        self.progress_bytes = self.stats.bytes_received;
         Ok(())
     }
 
@@ -209,7 +215,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         }
         self.rbuf.reserve(READ_CHUNK);
         let after = self.timeouts.io;
-        match tokio::time::timeout(after, self.stream.read_buf(&mut self.rbuf)).await {
+        let left = (self.progress_at + after).saturating_duration_since(Instant::now());
+        match tokio::time::timeout(after.min(left), self.stream.read_buf(&mut self.rbuf)).await {
             Ok(Ok(0)) => Err(match &self.bye {
                 Some(reply) => ImapError::Bye {
                     context: context.to_string(),
@@ -224,6 +231,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
                 Ok(())
             }
             Ok(Err(source)) => Err(io_error(context, source)),
+            Err(_) if left < after && self.stats.bytes_received > self.progress_bytes => {
+                Err(ImapError::Deadline {
+                    context: context.to_string(),
+                    after,
+                })
+            }
             Err(_) => Err(ImapError::Timeout {
                 context: context.to_string(),
                 after,
@@ -241,6 +254,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             Response::Untagged(u) => u,
             Response::Tagged(t) => {
                 self.untagged_run = 0;
+                self.exists_run = 0;
+                self.exists_grown = 0;
+                self.progress_at = Instant::now();
+                self.progress_bytes = self.stats.bytes_received;
+                self.progress_bytes = self.stats.bytes_received;
                 if let Some(Code::Capability(c)) = &t.code {
                     self.set_capabilities(c);
                 }
@@ -268,10 +286,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
                 }
             }
             Untagged::Exists(n) => {
+                // Each EXISTS may resize the sequence map: a flood of them must stop
+                // long before `max_untagged`.
+                self.exists_run += 1;
+                if self.exists_run > MAX_EXISTS_RUN {
+                    return Err(ImapError::TooManyExists {
+                        context: context.to_string(),
+                        limit: MAX_EXISTS_RUN,
+                    });
+                }
                 if let Some(m) = &mut self.mailbox {
                     m.exists_seen = true;
                     let n = *n as usize;
-                    if n > self.limits.max_untagged {
+                    // Growth is bounded too: EXISTS alternating between 1 and a million
+                    // would rebuild the map each time.
+                    self.exists_grown += n.saturating_sub(m.seq_uids.len());
+                    if n > self.limits.max_untagged
+                        || self.exists_grown > 2 * self.limits.max_untagged
+                    {
                         return Err(ImapError::TooManyResponses {
                             context: context.to_string(),
                             limit: self.limits.max_untagged,

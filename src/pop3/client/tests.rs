@@ -215,6 +215,7 @@ async fn line_and_block_limits() {
         max_line: 16,
         max_block: 32,
         max_messages: 2,
+        max_message_line: 16,
     };
     let mock = Builder::new()
         .read(b"+OK\r\n")

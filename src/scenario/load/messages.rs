@@ -451,19 +451,21 @@ fn read_fixture(cx: &mut Cx<'_>, at: &Spanned<String>) -> Option<Vec<u8>> {
     let dir = cx.path.parent().unwrap_or(Path::new(""));
     let candidates = [dir.join(rel), cx.root.join(rel)];
     for c in &candidates {
-        if c.is_file() {
-            let len = std::fs::metadata(c).map(|m| m.len()).unwrap_or(0);
-            if len > MAX_MESSAGE_BYTES {
-                cx.err(
-                    at,
-                    format!("{} is larger than {MAX_MESSAGE_BYTES} bytes", c.display()),
-                );
-                return None;
-            }
-            return match std::fs::read(c) {
+        if c.exists() {
+            // Only regular files inside the scenarios tree, once `..` and symbolic
+            // links are resolved; then read no more than the limit (`/proc` files
+            // and devices say 0 bytes in their metadata).
+            let real = match crate::input::confined(c, cx.root) {
+                Ok(real) => real,
+                Err(e) => {
+                    cx.err(at, e.to_string());
+                    return None;
+                }
+            };
+            return match crate::input::read_file(&real, crate::input::FIXTURE) {
                 Ok(b) => Some(b),
                 Err(e) => {
-                    cx.err(at, format!("can't read {}: {e}", c.display()));
+                    cx.err(at, e.to_string());
                     None
                 }
             };

@@ -76,7 +76,21 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
             snippet: None,
         }]));
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    // Read through the bounded reader too: `metadata` says 0 for `/proc` files and
+    // devices.
+    let text = match crate::input::read_text(path, crate::input::SCENARIO) {
+        Ok(text) => text,
+        Err(crate::input::InputError::Io { source, .. }) => return Err(io(source)),
+        Err(e) => {
+            return Err(ScenarioError::Invalid(vec![Diagnostic {
+                path: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+                snippet: None,
+            }]));
+        }
+    };
     load_str(&text, path, &find_root(path))
 }
 
