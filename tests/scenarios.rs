@@ -74,7 +74,7 @@ fn run_scenario(path: &Path, rel: &Path) -> Result<(), Failed> {
     settings.set_omit_expression(true);
     settings.set_description(sc.description.clone());
     // insta reports a mismatch by panicking; libtest-mimic turns the panic into a failure.
-    settings.bind(|| insta::assert_snapshot!(name, report.to_yaml()));
+    settings.bind(|| insta::assert_snapshot!(name, report.snapshot_yaml()));
 
     let exp = report
         .expectation

@@ -270,6 +270,12 @@ impl Report {
         serde_saphyr::to_string(self).expect("a report always serialises")
     }
 
+    /// The text of the report's reviewed snapshot (`snapshots/a/b.snap`), which
+    /// `tests/scenarios.rs` and `uidlmap run --snapshots` compare.
+    pub fn snapshot_yaml(&self) -> String {
+        self.to_yaml()
+    }
+
     /// JSON, as `--format json` prints it.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serialises")
