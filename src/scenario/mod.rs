@@ -14,8 +14,10 @@
 //! - [`serve`]: a scenario's world on the fake servers from a library call.
 //! - [`run`]: a scenario end to end: serve, read, predict, check the expectations.
 
+pub mod anonymise;
 pub mod format;
 pub mod generate;
+pub mod import;
 pub mod knobs;
 pub mod load;
 pub mod run;
