@@ -400,4 +400,41 @@ mod tests {
         assert_eq!(quote(b"Gr\xfc\xdf"), ("\"Gr\\xFC\\xDF\"".into(), true));
         assert_eq!(quote("Grüß".as_bytes()), ("\"Grüß\"".into(), false));
     }
+
+    #[test]
+    fn an_mbox_and_a_maildir_import_as_fixtures_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mbox = dir.path().join("in.mbox");
+        std::fs::write(
+            &mbox,
+            "From a@b Fri Mar  1 08:00:00 2024\nSubject: one\n\n>From the start\n\n\
+             From a@b Fri Mar  1 08:01:00 2024\nSubject: two\n\nbody\n",
+        )
+        .unwrap();
+        let md = dir.path().join("pop");
+        std::fs::create_dir_all(md.join("cur")).unwrap();
+        std::fs::create_dir_all(md.join("new")).unwrap();
+        std::fs::write(md.join("cur/2.x:2,S"), "Subject: two\n\nbody\n").unwrap();
+        std::fs::write(md.join("new/1.x"), "Subject: zero\n\n").unwrap();
+        let got = read_mbox(&mbox).unwrap();
+        assert_eq!(got[0].bytes, b"Subject: one\n\nFrom the start\n");
+        assert_eq!(got[1].bytes, b"Subject: two\n\nbody\n");
+        let spec = ImportSpec {
+            imap: vec![("INBOX".into(), mbox, true)],
+            pop3: Some(md),
+            fixtures: Some(dir.path().join("_fixtures")),
+            out_dir: dir.path().to_path_buf(),
+            anonymise: false,
+            description: "test".into(),
+        };
+        let text = import(&spec).unwrap();
+        let file = dir.path().join("s.yaml");
+        std::fs::write(&file, &text).unwrap();
+        let sc = crate::scenario::load_file(&file).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        // The second mbox message is the maildir's second: one message, in both views.
+        assert_eq!(sc.world.imap.mailboxes[0].messages.len(), 2);
+        assert_eq!(sc.world.pop3.messages.len(), 2);
+        assert!(text.contains("messages: [m3, m2]"), "{text}");
+        assert!(text.contains("file: \"_fixtures/m1.eml\""), "{text}");
+    }
 }
