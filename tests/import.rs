@@ -155,10 +155,11 @@ async fn imported_dovecot_maildir_runs_as_the_source() {
     assert!(want.iter().any(|m| m.0 == "Archive"), "{want:?}");
 
     let dir = tempdir();
-    let dir_path = keep.clone();
     let _ = &dir;
     for anonymise in [false, true] {
-        let file = dir_path.join(if anonymise { "anon.yaml" } else { "plain.yaml" });
+        let file = dir
+            .path()
+            .join(if anonymise { "anon.yaml" } else { "plain.yaml" });
         import(&maildir, &file, anonymise);
         if anonymise {
             let text = std::fs::read_to_string(&file).unwrap();

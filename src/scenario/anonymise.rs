@@ -166,7 +166,7 @@ mod tests {
         for (i, o) in inputs.iter().zip(&outs) {
             assert_eq!(i.len(), o.len());
             assert_eq!(header_hash(i).eoh, header_hash(o).eoh);
-            assert!(!memchr::memmem::find(o, b"Lunch").is_some());
+            assert!(memchr::memmem::find(o, b"Lunch").is_none());
         }
         for x in 0..inputs.len() {
             for y in 0..inputs.len() {

@@ -303,7 +303,7 @@ pub fn import(spec: &ImportSpec) -> Result<String, ImportError> {
         } else {
             bytes.clone()
         };
-        let _ = write!(o, "  {id}:\n");
+        let _ = writeln!(o, "  {id}:");
         match &spec.fixtures {
             Some(dir) => {
                 let file = dir.join(format!("{id}.eml"));
