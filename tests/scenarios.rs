@@ -73,22 +73,36 @@ fn run_scenario(path: &Path, rel: &Path) -> Result<(), Failed> {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     settings.set_description(sc.description.clone());
-    // insta reports a mismatch by panicking; libtest-mimic turns the panic into a failure.
-    settings.bind(|| insta::assert_snapshot!(name, report.snapshot_yaml()));
+    // insta reports a mismatch by panicking (after printing the diff); catch it, so that
+    // a failed expectation is reported too, as an expectation.
+    let snapshot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_snapshot!(name, report.snapshot_yaml()))
+    }));
 
     let exp = report
         .expectation
         .as_ref()
         .ok_or("run sets the expectation")?;
-    if exp.met {
-        Ok(())
+    let also = if snapshot.is_err() {
+        "\n\nThe report also differs from its snapshot (diff above)."
     } else {
-        Err(format!(
-            "{}: expectation not met:\n  {}\n\n{}",
+        ""
+    };
+    if !exp.met {
+        return Err(format!(
+            "{}: expectation not met:\n  {}{also}\n\n{}",
             sc.name,
             exp.failures.join("\n  "),
             uidlmap::report::human(&report)
         )
-        .into())
+        .into());
+    }
+    match snapshot {
+        Ok(()) => Ok(()),
+        Err(_) => Err(format!(
+            "{}: the report differs from its snapshot (diff above)",
+            sc.name
+        )
+        .into()),
     }
 }
