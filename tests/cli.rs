@@ -262,3 +262,119 @@ fn human_output_of_a_big_mailbox_shows_the_summary_first_and_only_problems() {
         all.stdout
     );
 }
+
+/// A copy of one snapshot folder, for `run --snapshots` to compare with and write into.
+fn snapshot_copy(family: &str) -> tempfile::TempDir {
+    let dir = tempdir();
+    let to = dir.path().join(family);
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(root().join("snapshots").join(family)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn run_snapshots_compares_prints_the_diff_and_updates_for_review() {
+    let dir = snapshot_copy("order");
+    let snaps = dir.path().to_str().unwrap().to_string();
+    let out = uidlmap(["run", "--snapshots", &snaps, "scenarios/order"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // A changed snapshot: the run fails, shows both sides, and --update leaves the new
+    // report beside it, byte for byte the reviewed one.
+    let snap = dir.path().join("order/reversed.snap");
+    let good = std::fs::read_to_string(&snap).unwrap();
+    std::fs::write(&snap, good.replace("uidl: UID2-1", "uidl: UID2-9")).unwrap();
+    let out = uidlmap([
+        "run",
+        "--snapshots",
+        &snaps,
+        "scenarios/order/reversed.yaml",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("FAIL  order/reversed"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("-      uidl: UID2-9"), "{}", out.stdout);
+    assert!(out.stdout.contains("+      uidl: UID2-1"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("not their snapshots: order/reversed"),
+        "{}",
+        out.stderr
+    );
+    let pending = dir.path().join("order/reversed.snap.new");
+    assert!(!pending.exists());
+    let out = uidlmap([
+        "run",
+        "--snapshots",
+        &snaps,
+        "--update",
+        "scenarios/order/reversed.yaml",
+    ]);
+    assert_eq!(out.code, 1);
+    assert_eq!(std::fs::read_to_string(&pending).unwrap(), good);
+
+    // Once the snapshot is right again, the pending file goes.
+    std::fs::write(&snap, &good).unwrap();
+    let out = uidlmap([
+        "run",
+        "--snapshots",
+        &snaps,
+        "--update",
+        "scenarios/order/reversed.yaml",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(!pending.exists());
+
+    // A scenario without a snapshot fails as such.
+    std::fs::remove_file(&snap).unwrap();
+    let out = uidlmap([
+        "run",
+        "--snapshots",
+        &snaps,
+        "scenarios/order/reversed.yaml",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("no snapshot yet"), "{}", out.stdout);
+}
+
+#[test]
+fn run_junit_has_one_case_per_scenario_and_says_why_one_failed() {
+    let dir = snapshot_copy("order");
+    let snaps = dir.path().to_str().unwrap().to_string();
+    let snap = dir.path().join("order/rotated.snap");
+    let good = std::fs::read_to_string(&snap).unwrap();
+    std::fs::write(&snap, good.replace("right: 4", "right: 3")).unwrap();
+    let out = uidlmap([
+        "run",
+        "--format",
+        "junit",
+        "--snapshots",
+        &snaps,
+        "scenarios/order",
+    ]);
+    assert_eq!(out.code, 1);
+    let files = std::fs::read_dir(root().join("scenarios/order"))
+        .unwrap()
+        .count();
+    assert!(
+        out.stdout
+            .starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites")
+    );
+    assert_eq!(out.stdout.matches("<testcase ").count(), files);
+    assert!(
+        out.stdout
+            .contains(&format!("tests=\"{files}\" failures=\"1\""))
+    );
+    assert_eq!(out.stdout.matches("<failure ").count(), 1);
+    assert!(out.stdout.contains("<testcase classname=\"scenarios.order\" name=\"rotated\">\n    <failure message=\"report differs from its snapshot:\">"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("-  right: 3\n+  right: 4"),
+        "{}",
+        out.stdout
+    );
+}

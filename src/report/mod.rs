@@ -186,6 +186,10 @@ pub struct Expectation {
     pub failures: Vec<String>,
 }
 
+/// Mailboxes (and POP3 listings) with more messages than this are summarised in
+/// snapshots ([`Report::snapshot_yaml`]).
+pub const SNAPSHOT_ROWS: usize = 100;
+
 /// What a report is about: its name and the Dovecot it predicts (imapc profile,
 /// destination, version).
 #[derive(Clone, Copy, Debug)]
@@ -344,6 +348,62 @@ impl Report {
     /// YAML, as `--format yaml` prints it.
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).expect("a report always serialises")
+    }
+
+    /// The text of the report's reviewed snapshot (`snapshots/a/b.snap`), which
+    /// `tests/scenarios.rs` and `uidlmap run --snapshots` compare. The expectation's
+    /// result is left out: expectations are checked as expectations (a failed one says
+    /// what was expected and what was found), so a changed `expect:` is not a snapshot
+    /// change and a snapshot shows only what uidlmap predicts.
+    ///
+    /// A mailbox of more than [`SNAPSHOT_ROWS`] messages keeps its first five, its last
+    /// five and every message whose verdict is not right, a POP3 listing that long its
+    /// first and last five, and a closing line says so, so that a 10,000-message world has
+    /// a snapshot a person can review.
+    pub fn snapshot_yaml(&self) -> String {
+        let mut r = Report {
+            expectation: None,
+            ..self.clone()
+        };
+        let mut notes = Vec::new();
+        for mb in &mut r.dovecot.mailboxes {
+            let n = mb.messages.len();
+            if n <= SNAPSHOT_ROWS {
+                continue;
+            }
+            let keep = |i: usize, m: &MessageReport| {
+                i < 5 || i >= n - 5 || m.verdict.as_deref().is_some_and(|v| v != "right")
+            };
+            mb.messages = std::mem::take(&mut mb.messages)
+                .into_iter()
+                .enumerate()
+                .filter(|(i, m)| keep(*i, m))
+                .map(|(_, m)| m)
+                .collect();
+            notes.push(format!(
+                "# summarised: {} of {n} messages of {} shown (first 5, last 5, every one not right)",
+                mb.messages.len(),
+                mb.name
+            ));
+        }
+        if let Some(pop3) = r.pop3.as_mut().filter(|p| p.len() > SNAPSHOT_ROWS) {
+            let n = pop3.len();
+            *pop3 = std::mem::take(pop3)
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| *i < 5 || *i >= n - 5)
+                .map(|(_, p)| p)
+                .collect();
+            notes.push(format!(
+                "# summarised: 10 of {n} POP3 messages shown (first 5, last 5)"
+            ));
+        }
+        let mut out = r.to_yaml();
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+        out
     }
 
     /// JSON, as `--format json` prints it.

@@ -15,8 +15,10 @@
 //! - [`run`]: a scenario end to end: serve, read, predict, check the expectations.
 //! - [`worlds`]: the world generator: random valid scenarios, shrinkable, for hunting.
 
+pub mod anonymise;
 pub mod format;
 pub mod generate;
+pub mod import;
 pub mod knobs;
 pub mod load;
 pub mod run;

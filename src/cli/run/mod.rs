@@ -1,4 +1,8 @@
-//! `uidlmap run`: run scenarios end to end and check their expectations.
+//! `uidlmap run`: run scenarios end to end, check their expectations and, with
+//! `--snapshots DIR`, compare their reports with the reviewed snapshots.
+
+mod junit;
+mod snapshots;
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -20,7 +24,11 @@ pop3-migration plugin of each Dovecot version the scenario is about (or --doveco
 would store, audit that against the scenario's ground truth \
 and check the scenario's expectations. Prints one row per scenario (or the full reports \
 with --format) and exits 0 only if every expectation holds. PATHs are scenario files or \
-folders searched recursively for *.yaml (scenarios/_fixtures is skipped).";
+folders searched recursively for *.yaml (scenarios/_fixtures is skipped). \
+With --snapshots DIR each report is also compared with its reviewed snapshot DIR/NAME.snap \
+(the file `cargo test --test scenarios` checks) and the difference is printed; --update \
+leaves the new report as DIR/NAME.snap.new for `cargo insta review` (or a plain diff and \
+mv). A scenario whose report is not its snapshot fails the run.";
 
 /// What `run` prints.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +48,8 @@ pub enum Format {
     /// One self-contained HTML page for all scenarios: the listings side by side with a
     /// line per pairing, coloured by verdict.
     Html,
+    /// JUnit XML, one test case per scenario, for CI systems.
+    Junit,
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,6 +85,14 @@ pub struct RunArgs {
     /// Scenarios run at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+
+    /// Compare each report with its snapshot DIR/NAME.snap (e.g. `snapshots`)
+    #[arg(long, value_name = "DIR")]
+    pub snapshots: Option<PathBuf>,
+
+    /// With --snapshots: write each report that differs as DIR/NAME.snap.new
+    #[arg(long, requires = "snapshots")]
+    pub update: bool,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
@@ -108,7 +126,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?
         .block_on(run_all(&scenarios, args))?;
 
-    let out = render(&reports, args.format, args.rows);
+    let verdicts = match &args.snapshots {
+        Some(dir) => Some(
+            reports
+                .iter()
+                .map(|r| snapshots::compare(dir, r, args.update))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
+
+    let out = match args.format {
+        Format::Junit => junit::render(&reports, verdicts.as_deref()),
+        f => render(&reports, f, args.rows, verdicts.as_deref()),
+    };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
@@ -118,15 +149,39 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .filter(|r| r.expectation.as_ref().is_some_and(|e| !e.met))
         .map(|r| r.name.as_str())
         .collect();
-    if unmet.is_empty() {
-        Ok(())
-    } else {
-        Err(check_failed(anyhow::anyhow!(
+    let changed: Vec<&str> = verdicts
+        .iter()
+        .flatten()
+        .zip(&reports)
+        .filter(|(v, _)| !v.is_same())
+        .map(|(_, r)| r.name.as_str())
+        .collect();
+    let mut problems = Vec::new();
+    if !unmet.is_empty() {
+        problems.push(format!(
             "{} of {} scenarios did not meet their expectations: {}",
             unmet.len(),
             reports.len(),
             unmet.join(", ")
-        )))
+        ));
+    }
+    if !changed.is_empty() {
+        problems.push(format!(
+            "{} of {} reports are not their snapshots: {}{}",
+            changed.len(),
+            reports.len(),
+            changed.join(", "),
+            if args.update {
+                " (review the .snap.new files: `cargo insta review`, or diff and mv)"
+            } else {
+                " (--update writes them as .snap.new for review)"
+            }
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(check_failed(anyhow::anyhow!("{}", problems.join("; "))))
     }
 }
 
@@ -160,13 +215,21 @@ async fn run_all(scenarios: &[Scenario], args: &RunArgs) -> anyhow::Result<Vec<R
         .collect())
 }
 
-fn render(reports: &[Report], format: Format, rows: report::Rows) -> String {
+fn render(
+    reports: &[Report],
+    format: Format,
+    rows: report::Rows,
+    verdicts: Option<&[snapshots::Verdict]>,
+) -> String {
     let mut o = String::new();
     match format {
         Format::Summary => {
-            for r in reports {
+            let mut failed = 0;
+            for (i, r) in reports.iter().enumerate() {
                 let e = r.expectation.as_ref();
-                let met = e.is_none_or(|e| e.met);
+                let verdict = verdicts.map(|v| &v[i]);
+                let met = e.is_none_or(|e| e.met) && verdict.is_none_or(|v| v.is_same());
+                failed += usize::from(!met);
                 let counts = r.audit.as_ref().map_or(String::new(), |a| {
                     format!(
                         "right {} wrong {} lost {} order-lost {} not-migrated {}",
@@ -195,11 +258,19 @@ fn render(reports: &[Report], format: Format, rows: report::Rows) -> String {
                 for f in e.map(|e| e.failures.as_slice()).unwrap_or_default() {
                     let _ = writeln!(o, "      - {f}");
                 }
+                match verdict {
+                    Some(snapshots::Verdict::Missing) => {
+                        let _ = writeln!(o, "      - no snapshot yet");
+                    }
+                    Some(snapshots::Verdict::Differs(d)) => {
+                        let _ = writeln!(o, "      - report differs from its snapshot:");
+                        for line in d.lines() {
+                            let _ = writeln!(o, "        {line}");
+                        }
+                    }
+                    _ => {}
+                }
             }
-            let failed = reports
-                .iter()
-                .filter(|r| r.expectation.as_ref().is_some_and(|e| !e.met))
-                .count();
             let _ = writeln!(o, "{} passed, {} failed", reports.len() - failed, failed);
         }
         Format::Human => {
@@ -219,6 +290,7 @@ fn render(reports: &[Report], format: Format, rows: report::Rows) -> String {
             o.push('\n');
         }
         Format::Html => o = report::html::render(reports),
+        Format::Junit => o = junit::render(reports, verdicts),
         Format::Tsv => {
             let several = reports.len() > 1;
             if several {
