@@ -48,7 +48,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
 
     /// Headers (`BODY.PEEK[HEADER]`) of the UIDs wanted in each mailbox, `EXAMINE` and
     /// every `UID FETCH` of all the mailboxes queued together (in writes of at most
-    /// [`MAX_PIPELINED_BYTES`], each read before the next is sent, so client and server
+    /// `MAX_PIPELINED_BYTES`, each read before the next is sent, so client and server
     /// never both wait on a full buffer). `each(mailbox index, uid, header)` is called as
     /// headers arrive; what did not come back is in the mailbox's [`Fetched`].
     pub async fn fetch_headers_in(
