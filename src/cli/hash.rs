@@ -74,14 +74,13 @@ pub fn run(args: &HashArgs) -> anyhow::Result<()> {
 
 /// The input could not be read (a folder, a device error): not bad data, no input.
 fn read_failed(e: io::Error, name: &str) -> anyhow::Error {
-    // Past the input limit (the bounded reader's error) is data, not a missing input.
-    let exit = match e.kind() {
-        io::ErrorKind::InvalidData => Exit::DataErr,
-        _ => Exit::NoInput,
-    };
+    if e.kind() == io::ErrorKind::InvalidData {
+        // Past the input limit (the bounded reader's error): data, not a missing input.
+        return marked(Exit::DataErr, input::from_io(name, e));
+    }
     marked(
-        exit,
-        anyhow!(input::from_io(name, e)).context(format!("cannot read {name}")),
+        Exit::NoInput,
+        anyhow!(e).context(format!("cannot read {name}")),
     )
 }
 
