@@ -376,7 +376,7 @@ pub async fn run_dovecot(
 
 /// The scenario of the seeding run: its IMAP side, and a POP3 side that lists INBOX's
 /// cached messages under their cached UIDLs, in UID order; no faults, no events.
-fn seeding_scenario(sc: &Scenario) -> Scenario {
+pub fn seeding_scenario(sc: &Scenario) -> Scenario {
     let mut seed = sc.clone();
     seed.rules.clear();
     seed.events.clear();

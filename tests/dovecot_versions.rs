@@ -388,7 +388,7 @@ async fn measure_cache_scenarios_under_both_versions() {
                     .tempdir_in(&scratch)
                     .expect("a work directory");
                 let wd = dir.path().to_path_buf();
-                let seed = seeding_scenario(sc);
+                let seed = conformance::seeding_scenario(sc);
                 let first = backup(&seed, version, |o| {
                     o.settings = uidlmap::matcher::Settings::enabled();
                     o.profile = oracle_profile;
@@ -423,32 +423,6 @@ async fn measure_cache_scenarios_under_both_versions() {
             }
         }
     }
-}
-
-/// As `conformance` seeds: the IMAP side, and a POP3 side listing INBOX's cached
-/// messages under their cached UIDLs, in UID order; no faults, no events.
-fn seeding_scenario(sc: &Scenario) -> Scenario {
-    let mut seed = sc.clone();
-    seed.rules.clear();
-    seed.events.clear();
-    let cache = sc.cache.get("INBOX");
-    seed.world.pop3.messages = sc
-        .world
-        .imap
-        .mailboxes
-        .iter()
-        .filter(|m| m.name == "INBOX")
-        .flat_map(|mb| &mb.messages)
-        .filter_map(|m| {
-            let uidl = cache?.get(&m.uid)?;
-            Some(fake_servers::world::Pop3Message::honest(
-                m.id.clone(),
-                uidl.clone(),
-                m.full.clone(),
-            ))
-        })
-        .collect();
-    seed
 }
 
 /// imapc over STARTTLS and pop3c over STLS, trusting the run's test CA.
