@@ -376,7 +376,7 @@ pub struct ImapOverride {
     /// RFC822.SIZE reported
     #[serde(default)]
     pub rfc822_size: Option<Spanned<u64>>,
-    /// BODY[HEADER] served
+    /// `BODY[HEADER]` served
     #[serde(default)]
     pub header: Option<Spanned<String>>,
     /// IMAP flags, e.g. \Seen, \Flagged
@@ -907,7 +907,7 @@ pub struct BulkDef {
     /// how many messages
     #[schemars(range(min = 1))]
     pub count: Spanned<u64>,
-    /// id template, default <name>-{i}
+    /// id template, default `<name>-{i}`
     #[serde(default)]
     pub id: Option<Spanned<String>>,
     /// the first {i} (default 1)

@@ -149,16 +149,16 @@ fn resolved(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
                 .get("$ref")
                 .and_then(Value::as_str)
                 .and_then(|r| r.strip_prefix("#/$defs/"))
-                .and_then(|name| defs.get(name));
-            if let (Some(Value::Object(def)), true) = (target, depth < MAX_REF_DEPTH) {
+                .and_then(|name| defs.get(name))
+                .and_then(Value::as_object)
+                .filter(|_| depth < MAX_REF_DEPTH);
+            if let Some(def) = target {
                 for (k, v) in def.iter().filter(|(k, _)| *k != "description") {
                     out.insert(k.clone(), resolved(v, defs, depth + 1));
                 }
             }
-            for (k, v) in obj {
-                if k == "$ref" && target.is_some() && depth < MAX_REF_DEPTH || k == "$defs" {
-                    continue;
-                }
+            let skip = |k: &str| k == "$defs" || (k == "$ref" && target.is_some());
+            for (k, v) in obj.iter().filter(|(k, _)| !skip(k)) {
                 out.insert(k.clone(), resolved(v, defs, depth));
             }
             Value::Object(out)
@@ -455,5 +455,32 @@ mod tests {
         assert_eq!((at, ch), ((2, 7), '{'));
         assert!(unclosed_flow("a: { b: \"{\", c: [1,\n     2] }\n# {\n").is_none());
         assert!(unclosed_flow("a: [1, 2\n").is_some());
+    }
+
+    #[test]
+    fn references_are_followed_and_a_cycle_ends() {
+        let schema = serde_json::json!({
+            "$ref": "#/$defs/A",
+            "$defs": { "A": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "a": { "$ref": "#/$defs/A", "description": "the same again" },
+                    "e": { "oneOf": [{ "const": "x" }, { "const": "y" }] },
+                },
+            } },
+        });
+        let tree = serde_saphyr::from_str::<Spanned<Node>>("a: { a: { b: 1 } }\ne: z\n").unwrap();
+        let problems: Vec<String> = check(&schema, &tree)
+            .into_iter()
+            .map(|p| p.message)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "unknown key `b` in a (valid keys: a, e)",
+                "`e` must be one of x, y, got \"z\"",
+            ]
+        );
     }
 }
