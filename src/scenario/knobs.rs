@@ -4,9 +4,10 @@
 //! words for it, and the fake-server option it sets. From that table come the knobs a
 //! [`Scenario`](super::Scenario) holds ([`Pop3Knobs`], [`ImapKnobs`]), the shape the file
 //! is parsed into ([`Pop3ServerDef`], [`ImapServerDef`], with positions for the loader's
-//! checks, and the schema's words as the description of each key), and the mapping onto [`Pop3Options`] and
-//! [`ImapOptions`]. Adding a knob is adding a row; the checks a value needs beyond its
-//! type (a positive count, one line of text) live with the loader (`load/knobs.rs`).
+//! checks and the schema's words as each key's description, from which the JSON Schema is
+//! derived), and the mapping onto [`Pop3Options`] and [`ImapOptions`]. Adding a knob is
+//! adding a row; the checks a value needs beyond its type (a positive count, one line of
+//! text) live with the loader (`load/knobs.rs`).
 
 use std::time::Duration;
 
