@@ -5,6 +5,7 @@
 //! ([`Destination`], with what it keeps of a UIDL: [`Stored`]). The readers, the pipeline, the scenarios, the CLI and the
 //! real-Dovecot runner all take them from here, so none has to import another's.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::secret::Secret;
@@ -72,8 +73,15 @@ impl ImapcProfile {
 /// `X-Message-Flag:` header stripped first, one message per command) or `both` (the
 /// prediction must hold for both). The variants carry no doc comment of their own:
 /// clap would print it in `--help`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, clap::ValueEnum, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schemars(
+    description = "docs: the documentation's recipe (IMAP sizes are RFC822.SIZE); \
+    bare: Dovecot 2.3's defaults (IMAP sizes by downloading); both: the prediction must hold \
+    for both"
+)]
 pub enum ProfileChoice {
     Docs,
     Bare,
@@ -110,9 +118,24 @@ impl From<ImapcProfile> for ProfileChoice {
 /// maildir:…`, `sdbox:…`, `mdbox:…`). It decides what is kept of each UIDL the plugin
 /// hands over (`docs/dsync.md`, measured with real Dovecot 2.3.19.1 and 2.4.1).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, clap::ValueEnum,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    clap::ValueEnum,
+    JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[schemars(
+    description = "maildir, sdbox or mdbox: the destination's mail storage, which \
+    decides what is kept of each UIDL the plugin hands over"
+)]
 pub enum Destination {
     #[default]
     Maildir,

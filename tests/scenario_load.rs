@@ -614,9 +614,34 @@ fn schema_keys(v: &serde_json::Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// `v` with every `#/$defs/…` reference replaced by its definition (the format has no
+/// recursive types), so a test can walk the schema as a path of keys.
+fn inline_refs(v: &serde_json::Value, defs: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(obj) => {
+            let mut out = serde_json::Map::new();
+            if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
+                let name = r.strip_prefix("#/$defs/").expect("a local reference");
+                let def = defs
+                    .get(name)
+                    .unwrap_or_else(|| panic!("no definition {name}"));
+                out = inline_refs(def, defs).as_object().unwrap().clone();
+            }
+            for (k, x) in obj.iter().filter(|(k, _)| *k != "$ref" && *k != "$defs") {
+                out.insert(k.clone(), inline_refs(x, defs));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|x| inline_refs(x, defs)).collect()),
+        other => other.clone(),
+    }
+}
+
 #[test]
 fn schema_lists_exactly_the_accepted_keys() {
-    let schema = json_schema();
+    let generated = json_schema();
+    let schema = inline_refs(&generated, &generated["$defs"]);
     let p = &schema["properties"];
     let msg = &p["messages"]["additionalProperties"];
     let mailbox_long = &p["imap"]["properties"]["mailboxes"]["additionalProperties"]["oneOf"][1];
@@ -698,9 +723,33 @@ fn schema_lists_exactly_the_accepted_keys() {
         p["profile"]["enum"].as_array().unwrap().len(),
         fake_servers::profiles::PROFILES.len()
     );
-    // The schema is valid JSON that a tool can read back.
-    let text = serde_json::to_string_pretty(&schema).unwrap();
+    // The schema is valid JSON that a tool can read back, the same on every call.
+    let text = serde_json::to_string_pretty(&generated).unwrap();
     assert!(text.contains("\"additionalProperties\": false"));
+    assert_eq!(text, serde_json::to_string_pretty(&json_schema()).unwrap());
+    // What the types can't say by themselves is still said.
+    assert_eq!(p["faults"]["items"]["properties"]["on"]["deprecated"], true);
+    assert_eq!(
+        p["bulk"]["items"]["properties"]["duplicates"]["properties"]["every"]["minimum"],
+        2
+    );
+    assert_eq!(
+        p["bulk"]["items"]["properties"]["line_ending"]["enum"],
+        serde_json::json!(["crlf", "lf"])
+    );
+    assert_eq!(p["imap"]["properties"]["uidvalidity"]["maximum"], u32::MAX);
+    assert_eq!(
+        p["description"]["description"],
+        "one line: the real situation this models"
+    );
+    assert_eq!(
+        p["messages"]["additionalProperties"]["properties"]["subject"]["oneOf"][1]["type"], "null",
+        "~ leaves a header out"
+    );
+    assert_eq!(
+        p["messages"]["additionalProperties"]["properties"]["body"]["type"], "string",
+        "an optional key is left out, not written ~"
+    );
 }
 
 #[test]
@@ -823,29 +872,30 @@ fn bulk_errors_point_at_the_group_or_rule() {
 // ---------------------------------------------------------------------------------------
 // Portable YAML and the schema
 
-/// Every library file reads the same with a YAML 1.1 reader (PyYAML's `safe_load`) as
-/// with ours, and validates against `uidlmap scenario schema` (with python3-jsonschema).
-/// Skipped, saying so, where python3 or its yaml module is missing.
-#[test]
-fn library_is_portable_yaml_and_validates_against_the_schema() {
+/// Runs `support/yaml_portable.py` over `files` (path, text) against `uidlmap scenario
+/// schema`: whether it passed, and what it printed. `None` where python3 or its yaml
+/// module is missing.
+fn portable_and_valid(files: &[(PathBuf, String)]) -> Option<(bool, String)> {
     let has_yaml = std::process::Command::new("python3")
         .args(["-c", "import yaml"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_yaml {
         eprintln!("skipped: python3 with the yaml module (Debian python3-yaml) is not installed");
-        return;
+        return None;
     }
     let dir = tempdir();
     let schema = dir.path().join("schema.json");
     std::fs::write(&schema, json_schema().to_string()).unwrap();
     let mut list = String::new();
-    for (n, f) in discover(&[root()]).unwrap().iter().enumerate() {
-        let text = std::fs::read_to_string(f).unwrap();
-        let ours: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    for (n, (_, text)) in files.iter().enumerate() {
+        // PyYAML reads the file itself: a copy, for texts that are not on disk.
+        let yaml = dir.path().join(format!("{n}.yaml"));
+        std::fs::write(&yaml, text).unwrap();
+        let ours: serde_json::Value = serde_saphyr::from_str(text).unwrap();
         let json = dir.path().join(format!("{n}.json"));
         std::fs::write(&json, ours.to_string()).unwrap();
-        list.push_str(&format!("{}\t{}\n", f.display(), json.display()));
+        list.push_str(&format!("{}\t{}\n", yaml.display(), json.display()));
     }
     let tsv = dir.path().join("list.tsv");
     std::fs::write(&tsv, list).unwrap();
@@ -856,13 +906,78 @@ fn library_is_portable_yaml_and_validates_against_the_schema() {
         .arg(&tsv)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprint!("{stdout}");
+    let mut printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    printed.push_str(&String::from_utf8_lossy(&out.stderr));
+    // Name the files as the library does, not by their temporary copies.
+    for (n, (path, _)) in files.iter().enumerate() {
+        let copy = dir.path().join(format!("{n}.yaml"));
+        printed = printed.replace(&copy.display().to_string(), &path.display().to_string());
+    }
+    Some((out.status.success(), printed))
+}
+
+/// Every library file reads the same with a YAML 1.1 reader (PyYAML's `safe_load`) as
+/// with ours, and validates against `uidlmap scenario schema` (with python3-jsonschema).
+/// Skipped, saying so, where python3 or its yaml module is missing.
+#[test]
+fn library_is_portable_yaml_and_validates_against_the_schema() {
+    let files: Vec<(PathBuf, String)> = discover(&[root()])
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect();
+    let Some((passed, printed)) = portable_and_valid(&files) else {
+        return;
+    };
+    assert!(passed, "{printed}");
+    eprint!("{printed}");
+}
+
+/// The schema check is a check: files with a misspelt key, a wrong value or a missing
+/// key fail it, each reported.
+#[test]
+fn a_wrong_file_fails_the_schema() {
+    let wrong = |name: &str, text: &str| (PathBuf::from(name), text.to_string());
+    let files = [
+        wrong(
+            "misspelt.yaml",
+            "description: x\nmessages:\n  m1: { sise: 12 }\nexpect: { outcome: success }\n",
+        ),
+        wrong(
+            "value.yaml",
+            "description: x\nmessages:\n  m1: { size: big }\nexpect: { outcome: success }\n",
+        ),
+        wrong(
+            "outcome.yaml",
+            "description: x\nexpect: { outcome: fine }\n",
+        ),
+        wrong("missing.yaml", "description: x\n"),
+        wrong(
+            "count.yaml",
+            "description: x\nbulk: [ { name: b, count: 0 } ]\nexpect: { outcome: success }\n",
+        ),
+    ];
+    let Some((passed, printed)) = portable_and_valid(&files) else {
+        return;
+    };
+    if printed.contains("no jsonschema module") {
+        eprintln!("skipped: python3-jsonschema is not installed");
+        return;
+    }
+    assert!(!passed, "{printed}");
+    for (name, _) in &files {
+        assert!(
+            printed.contains(&format!(
+                "{}: does not validate against the schema",
+                name.display()
+            )),
+            "{name:?} not reported:\n{printed}"
+        );
+    }
+    assert!(printed.contains("0 passed, 5 failed"), "{printed}");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use md5::{Digest, Md5};
 
 /// How the line ends of a text are written into the message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum LineEnding {
     /// Every LF not preceded by CR becomes CRLF (CRLF stays, a lone CR stays).
@@ -28,7 +28,7 @@ pub enum LineEnding {
 
 /// How the characters of a raw text become bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Encoding {
     /// UTF-8, as YAML text is.

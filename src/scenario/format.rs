@@ -5,20 +5,70 @@
 //! the file:line:column of the offending node just as parse errors do. Mappings whose key
 //! order matters (messages, mailboxes, settings) are read into [`OrderedMap`], which keeps
 //! the order and the position of each key. The meaning of each key is documented in
-//! `scenarios/README.md`; [`json_schema`] describes the same shape for editors.
+//! `scenarios/README.md`.
+//!
+//! The same types are the JSON Schema of the format (`super::schema::json_schema`): the
+//! doc comments of the structs and their fields are its descriptions, so they are written
+//! for someone writing a scenario. The types read with a hand-written visitor (a mailbox,
+//! a step, a list of ids, …) describe their alternatives beside that visitor.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::Location;
 
 use super::generate::{Encoding, LineEnding};
-use super::knobs::{ImapKnobs, Pop3Knobs};
 pub use super::knobs::{ImapServerDef, Pop3ServerDef};
+use super::schema::{Nullable, known_profiles, known_quirks};
 use super::{Outcome, ProfileChoice};
 use crate::domain::Destination;
+
+/// A value with the position it was written at: serde-saphyr's `Spanned`, which the
+/// schema sees through (a position is not part of the format).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Spanned<T> {
+    pub value: T,
+    /// Where the value is used (an alias's position, for an aliased value).
+    pub referenced: Location,
+    /// Where the value is written.
+    pub defined: Location,
+}
+
+impl<T> Spanned<T> {
+    pub const fn new(value: T, referenced: Location, defined: Location) -> Self {
+        Spanned {
+            value,
+            referenced,
+            defined,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_saphyr::Spanned::<T>::deserialize(d)
+            .map(|s| Spanned::new(s.value, s.referenced, s.defined))
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        T::json_schema(g)
+    }
+}
 
 /// A mapping read in document order, each key with its position.
 #[derive(Debug)]
@@ -48,6 +98,33 @@ impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Ordered
             }
         }
         d.deserialize_map(V2(PhantomData))
+    }
+}
+
+/// A mapping of any keys to `V`. Keys are text in JSON; a key type with known values
+/// (a Dovecot version) names them.
+impl<K: JsonSchema, V: JsonSchema> JsonSchema for OrderedMap<K, V> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        format!(
+            "OrderedMap_of_{}_and_{}",
+            K::schema_name(),
+            V::schema_name()
+        )
+        .into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        let mut schema = json_schema!({
+            "type": "object",
+            "additionalProperties": g.subschema_for::<V>(),
+        });
+        let keys = g.subschema_for::<K>();
+        if keys.get("enum").is_some() {
+            schema.insert("propertyNames".into(), keys.into());
+        }
+        schema
     }
 }
 
@@ -99,6 +176,18 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
+impl JsonSchema for Scalar {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Scalar".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": ["boolean", "string", "integer"] })
+    }
+}
+
 /// `Some(None)` for an explicit `~`/`null`, `None` when the key is absent.
 fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -108,46 +197,67 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The whole file.
-#[derive(Debug, Deserialize)]
+/// A uidlmap scenario: an old provider's IMAP and POP3 views of one account, the
+/// pop3-migration settings, and the expected outcome.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "uidlmap scenario")]
 pub struct ScenarioFile {
+    /// one line: the real situation this models
     pub description: Spanned<String>,
+    /// login accepted by both servers
     #[serde(default)]
     pub account: Option<AccountDef>,
+    /// pop3_migration_* settings, with or without the prefix: mailbox, all_mailboxes,
+    /// ignore_extra_uidls, ignore_missing_uidls, skip_size_check, skip_uidl_cache
     #[serde(default)]
     pub settings: Option<OrderedMap<String, Spanned<Scalar>>>,
+    /// the Dovecot imapc profile the prediction is for
     #[serde(default)]
     pub imapc: Option<Spanned<ProfileChoice>>,
+    /// the destination's mail storage (default maildir): what it keeps of each UIDL
     #[serde(default)]
     pub destination: Option<Spanned<Destination>>,
+    /// the messages by id, in the order they are written
     #[serde(default)]
     pub messages: Option<OrderedMap<String, Spanned<MessageDef>>>,
-    /// Many messages at once, expanded after `messages:` (see [`BulkDef`]).
+    /// many messages at once, expanded after `messages:`
     #[serde(default)]
     pub bulk: Vec<Spanned<BulkDef>>,
+    /// the IMAP view
     #[serde(default)]
     pub imap: Option<ImapDef>,
+    /// the POP3 view
     #[serde(default)]
     pub pop3: Option<Pop3Def>,
+    /// a previous run's pop3.uidl cache: per IMAP mailbox, UID (or message id) to UIDL
     #[serde(default)]
     pub cache: Option<OrderedMap<String, OrderedMap<Scalar, Spanned<String>>>>,
+    /// provider preset
     #[serde(default)]
+    #[schemars(schema_with = "known_profiles")]
     pub profile: Option<Spanned<String>>,
+    /// extra quirks by name
     #[serde(default)]
+    #[schemars(schema_with = "known_quirks")]
     pub quirks: Vec<Spanned<String>>,
+    /// changes to the world while the migration runs
     #[serde(default)]
     pub events: Vec<Spanned<EventDef>>,
+    /// changed replies to matching commands
     #[serde(default)]
     pub faults: Vec<Spanned<FaultDef>>,
+    /// server behaviour knobs
     #[serde(default)]
     pub server: Option<ServerDef>,
+    /// what Dovecot does (every version of `dovecot:`, unless `expect_by_version` says
+    /// otherwise)
     pub expect: Spanned<ExpectDef>,
-    /// `dovecot: [2.3, 2.4]`: the versions the scenario is about (default 2.3).
+    /// the Dovecot versions the scenario is about (default [2.3])
     #[serde(default)]
     pub dovecot: Vec<Spanned<VersionDef>>,
-    /// `expect_by_version: { 2.4: {…} }`: what a version does where it differs from
-    /// `expect:` (replaces it whole for that version).
+    /// per Dovecot version, where it differs from `expect:` (replaces it whole for that
+    /// version)
     #[serde(default)]
     pub expect_by_version: Option<OrderedMap<VersionDef, Spanned<ExpectDef>>>,
 }
@@ -175,82 +285,134 @@ impl<'de> Deserialize<'de> for VersionDef {
     }
 }
 
-/// `account:`
-#[derive(Debug, Deserialize)]
+impl JsonSchema for VersionDef {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "VersionDef".into()
+    }
+    /// Each version as text and as the number YAML reads `2.3` as.
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let all = crate::domain::DovecotVersion::ALL;
+        let text = all.iter().map(|v| serde_json::Value::from(v.name()));
+        let numbers = all
+            .iter()
+            .filter_map(|v| v.name().parse::<f64>().ok())
+            .map(serde_json::Value::from);
+        let values: Vec<serde_json::Value> = text.chain(numbers).collect();
+        json_schema!({ "enum": values })
+    }
+}
+
+/// The login both servers accept (default alice / secret).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountDef {
+    /// user name
     pub user: Spanned<String>,
+    /// password
     pub password: Spanned<String>,
 }
 
-/// One entry of `messages:`.
-#[derive(Debug, Default, Deserialize)]
+/// One message. Generated (from/to/subject/date/message_id/headers/body/size), raw, or
+/// read from a file.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageDef {
+    /// From value; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub from: Option<Option<Spanned<String>>>,
+    /// To value; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub to: Option<Option<Spanned<String>>>,
+    /// Subject value; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub subject: Option<Option<Spanned<String>>>,
+    /// Date value; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub date: Option<Option<Spanned<String>>>,
+    /// Message-ID value; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub message_id: Option<Option<Spanned<String>>>,
+    /// extra header lines after the standard ones; a newline inside one is a fold
     #[serde(default)]
     pub headers: Option<Spanned<Vec<Spanned<String>>>>,
+    /// body text (a final line end is added)
     #[serde(default)]
     pub body: Option<Spanned<String>>,
+    /// exact size of the CRLF rendition; the body is padded to it
     #[serde(default)]
     pub size: Option<Spanned<u64>>,
+    /// the whole message
     #[serde(default)]
     pub raw: Option<Spanned<String>>,
+    /// an .eml file, relative to the scenario's folder or the scenarios root
     #[serde(default)]
     pub file: Option<Spanned<String>>,
+    /// how the line ends of the text are written (default crlf)
     #[serde(default)]
     pub line_ending: Option<Spanned<LineEnding>>,
+    /// how the characters of raw text become bytes (default utf8)
     #[serde(default)]
     pub encoding: Option<Spanned<Encoding>>,
+    /// what IMAP shows differently
     #[serde(default)]
     pub imap: Option<Spanned<ImapOverride>>,
+    /// what POP3 shows differently
     #[serde(default)]
     pub pop3: Option<Spanned<Pop3Override>>,
 }
 
-/// `messages.<id>.imap:` what the IMAP server shows of this message, where it differs.
-#[derive(Debug, Default, Deserialize)]
+/// What the IMAP server shows of this message, where it differs.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImapOverride {
+    /// RFC822.SIZE reported
     #[serde(default)]
     pub rfc822_size: Option<Spanned<u64>>,
+    /// `BODY[HEADER]` served
     #[serde(default)]
     pub header: Option<Spanned<String>>,
+    /// IMAP flags, e.g. \Seen, \Flagged
     #[serde(default)]
     pub flags: Vec<Spanned<String>>,
+    /// INTERNALDATE, e.g. 01-Mar-2024 08:00:00 +0000
     #[serde(default)]
     pub internal_date: Option<Spanned<String>>,
 }
 
-/// `messages.<id>.pop3:` what the POP3 server shows of this message, where it differs.
-#[derive(Debug, Default, Deserialize)]
+/// What the POP3 server shows of this message, where it differs.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pop3Override {
+    /// LIST octets reported
     #[serde(default)]
     pub list_size: Option<Spanned<u64>>,
+    /// this message's UIDL (wins over pop3.uidl)
     #[serde(default)]
     pub uidl: Option<Spanned<String>>,
+    /// TOP n 0 header served
     #[serde(default)]
     pub top: Option<Spanned<String>>,
 }
 
-/// `imap:`
-#[derive(Debug, Default, Deserialize)]
+/// The IMAP view: its folders and their messages.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImapDef {
+    /// hierarchy separator, one character (default /)
     #[serde(default)]
     pub separator: Option<Spanned<String>>,
+    /// default UIDVALIDITY (default 1)
     #[serde(default)]
     pub uidvalidity: Option<Spanned<u32>>,
+    /// mailboxes in LIST order; INBOX is required
     #[serde(default)]
     pub mailboxes: Option<Spanned<OrderedMap<String, Spanned<MailboxDef>>>>,
 }
@@ -289,39 +451,63 @@ impl<'de> Deserialize<'de> for MailboxDef {
     }
 }
 
-/// A mailbox written as a mapping.
-#[derive(Debug, Deserialize)]
+impl JsonSchema for MailboxDef {
+    fn schema_name() -> Cow<'static, str> {
+        "MailboxDef".into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        one_of([
+            described(g.subschema_for::<Vec<String>>(), "message ids in UID order"),
+            g.subschema_for::<MailboxFull>(),
+        ])
+    }
+}
+
+/// A mailbox with UID details.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxFull {
+    /// message ids in UID order
     pub messages: IdList,
+    /// UIDVALIDITY of this mailbox
     #[serde(default)]
     pub uidvalidity: Option<Spanned<u32>>,
+    /// UID of the first message (default 1); the others follow
     #[serde(default)]
     pub first_uid: Option<Spanned<u32>>,
+    /// explicit increasing UIDs, one per message
     #[serde(default)]
+    #[schemars(inner(range(min = 1)))]
     pub uids: Option<Spanned<Vec<Spanned<u32>>>>,
+    /// UIDNEXT (default: last UID + 1)
     #[serde(default)]
     pub uidnext: Option<Spanned<u32>>,
+    /// message ids allowed to appear more than once here
     #[serde(default)]
     pub allow_duplicates: Vec<Spanned<String>>,
 }
 
-/// `pop3:`
-#[derive(Debug, Default, Deserialize)]
+/// The POP3 view: the maildrop's order and UIDLs.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pop3Def {
+    /// message ids in POP3 order (default: derived from IMAP INBOX and the listing quirks)
     #[serde(default)]
     pub messages: Option<Spanned<IdList>>,
+    /// UIDL template: {id} {n} {uid} {uidvalidity} {md5} {gmail_id} {mailbox},
+    /// {uid:08x}, or Dovecot's %08Xu%08Xv
     #[serde(default)]
     pub uidl: Option<Spanned<String>>,
+    /// message ids allowed to appear more than once
     #[serde(default)]
     pub allow_duplicates: Vec<Spanned<String>>,
+    /// allow two messages with one UIDL
     #[serde(default)]
     pub allow_duplicate_uidls: Option<Spanned<bool>>,
 }
 
 /// Which protocol a raw command match is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProtocolDef {
     Imap,
@@ -358,111 +544,165 @@ impl<'de> Deserialize<'de> for StepDef {
     }
 }
 
-/// A step written as a mapping.
-#[derive(Debug, Deserialize)]
+impl JsonSchema for StepDef {
+    fn schema_name() -> Cow<'static, str> {
+        "StepDef".into()
+    }
+    /// The step names come from the loader's table, so a new step is listed here too.
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = super::load::STEPS.iter().map(|s| s.0).collect();
+        let mut schema = one_of([g.subschema_for::<String>(), g.subschema_for::<MatchDef>()]);
+        schema.insert(
+            "description".into(),
+            format!(
+                "A protocol step: a name ({}) or a mapping",
+                names.join(", ")
+            )
+            .into(),
+        );
+        schema
+    }
+}
+
+/// A named step with a count, or a raw command match.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchDef {
+    /// a step name
     #[serde(default)]
     pub step: Option<Spanned<String>>,
+    /// the protocol of a raw match
     #[serde(default)]
     pub protocol: Option<Spanned<ProtocolDef>>,
+    /// case-insensitive prefix of the command line (IMAP: without the tag)
     #[serde(default)]
     pub command: Option<Spanned<String>>,
+    /// case-insensitive substring of the command line
     #[serde(default)]
     pub contains: Option<Spanned<String>>,
+    /// the n-th matching command, counted across sessions
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub nth: Option<Spanned<u64>>,
+    /// the command's number within its session
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub nth_in_session: Option<Spanned<u64>>,
 }
 
-/// One entry of `events:`.
-#[derive(Debug, Deserialize)]
+/// A timeline event: one change to the world, before or after a protocol step.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventDef {
+    /// the step it happens before
     #[serde(default)]
     pub before: Option<Spanned<StepDef>>,
+    /// the step it happens after
     #[serde(default)]
     pub after: Option<Spanned<StepDef>>,
+    /// a message arrives
     #[serde(default)]
     pub deliver: Option<Spanned<DeliverDef>>,
+    /// a message goes away
     #[serde(default)]
     pub expunge: Option<Spanned<ExpungeDef>>,
+    /// the POP3 maildrop in this order; others keep their order after these
     #[serde(default)]
     pub reorder_pop3: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
-/// `deliver:`
-#[derive(Debug, Deserialize)]
+/// A message arrives.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverDef {
+    /// message id
     pub message: Spanned<String>,
+    /// IMAP mailbox it arrives in
     #[serde(default)]
     pub imap: Option<Spanned<String>>,
+    /// it arrives at the end of the POP3 maildrop
     #[serde(default)]
     pub pop3: Option<Spanned<bool>>,
 }
 
-/// `expunge:`
-#[derive(Debug, Deserialize)]
+/// A message goes away.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpungeDef {
+    /// message id
     pub message: Spanned<String>,
+    /// from every IMAP mailbox
     #[serde(default)]
     pub imap: Option<Spanned<bool>>,
+    /// from the POP3 maildrop
     #[serde(default)]
     pub pop3: Option<Spanned<bool>>,
 }
 
-/// One entry of `faults:`.
-#[derive(Debug, Deserialize)]
+/// A fault: a changed reply to matching commands.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultDef {
-    /// The step whose reply changes.
+    /// the step whose reply changes
     #[serde(default)]
     pub when: Option<Spanned<StepDef>>,
-    /// The old name of `when`: YAML 1.1 readers take the key `on` for `true`.
+    /// old name of when (YAML 1.1 reads the key on as true)
     #[serde(default)]
+    #[schemars(extend("deprecated" = true))]
     pub on: Option<Spanned<StepDef>>,
+    /// bytes sent instead of the reply; IMAP {tag} is the command's tag
     #[serde(default)]
     pub reply: Option<Spanned<String>>,
+    /// how the line ends of reply are written (default crlf)
     #[serde(default)]
     pub line_ending: Option<Spanned<LineEnding>>,
+    /// close the connection without replying
     #[serde(default)]
     pub disconnect: Option<Spanned<bool>>,
+    /// send only this many bytes of the real reply, then close
     #[serde(default)]
     pub truncate: Option<Spanned<u64>>,
+    /// wait this long before replying
     #[serde(default)]
     pub delay_ms: Option<Spanned<u64>>,
+    /// apply this many times (default: every time)
     #[serde(default)]
     pub times: Option<Spanned<u64>>,
+    /// let this many matching commands through first
     #[serde(default)]
     pub skip: Option<Spanned<u64>>,
 }
 
-/// `server:`
-#[derive(Debug, Default, Deserialize)]
+/// Server behaviour knobs.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerDef {
+    /// POP3 server
     #[serde(default)]
     pub pop3: Option<Pop3ServerDef>,
+    /// IMAP server
     #[serde(default)]
     pub imap: Option<ImapServerDef>,
 }
 
-/// `expect:`
-#[derive(Debug, Deserialize)]
+/// What Dovecot does.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectDef {
     pub outcome: Spanned<Outcome>,
+    /// IMAP messages given a wrong UIDL
     #[serde(default)]
     pub wrong: Option<Spanned<u32>>,
+    /// IMAP messages whose true UIDL is not carried over
     #[serde(default)]
     pub lost: Option<Spanned<u32>>,
+    /// IMAP messages given a UIDL but no POP3 order
     #[serde(default)]
     pub order_lost: Option<Spanned<u32>>,
+    /// substrings that must appear among the warnings
     #[serde(default)]
     pub warnings: Vec<Spanned<String>>,
+    /// substrings that must appear among the errors
     #[serde(default)]
     pub errors: Vec<Spanned<String>>,
 }
@@ -516,22 +756,39 @@ impl<'de> Deserialize<'de> for IdList {
     }
 }
 
+impl JsonSchema for IdList {
+    fn schema_name() -> Cow<'static, str> {
+        "IdList".into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        one_of([
+            described(g.subschema_for::<Vec<String>>(), "message ids"),
+            g.subschema_for::<ListRule>(),
+        ])
+    }
+}
+
 /// A list derived by rule. The steps apply in this order, whatever order they are
-/// written in: `of`, `drop`, `shuffle`, `reverse`, `swap_pairs`, `append`.
-#[derive(Debug, Deserialize)]
+/// written in: of, drop, shuffle, reverse, swap_pairs, append.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRule {
-    /// Where the ids come from, in order: bulk groups, mailboxes (POP3 only, in UID
-    /// order) and message ids.
+    /// where the ids come from, in order: bulk groups, message ids and (POP3 only) IMAP
+    /// mailboxes, in UID order
     pub of: Spanned<Names>,
+    /// ids to leave out
     #[serde(default)]
     pub drop: Option<Spanned<DropDef>>,
+    /// a pseudo-random order, the same for the same seed
     #[serde(default)]
     pub shuffle: Option<Spanned<SeedDef>>,
+    /// last first
     #[serde(default)]
     pub reverse: Option<Spanned<bool>>,
+    /// 1st and 2nd, 3rd and 4th, ... change places
     #[serde(default)]
     pub swap_pairs: Option<Spanned<bool>>,
+    /// message ids added at the end
     #[serde(default)]
     pub append: Vec<Spanned<String>>,
 }
@@ -549,7 +806,7 @@ impl<'de> Deserialize<'de> for Names {
                 f.write_str("a name, or a list of names")
             }
             fn visit_str<E>(self, s: &str) -> Result<Names, E> {
-                let at = serde_saphyr::Location::UNKNOWN;
+                let at = Location::UNKNOWN;
                 Ok(Names(vec![Spanned::new(s.to_string(), at, at)]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
@@ -561,6 +818,21 @@ impl<'de> Deserialize<'de> for Names {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Names {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Names".into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        one_of([
+            g.subschema_for::<String>(),
+            g.subschema_for::<Vec<String>>(),
+        ])
     }
 }
 
@@ -595,56 +867,91 @@ impl<'de> Deserialize<'de> for DropDef {
     }
 }
 
-/// `{ every: N }`: the N-th, 2N-th, … entry (counted from 1).
-#[derive(Debug, Deserialize)]
+impl JsonSchema for DropDef {
+    fn schema_name() -> Cow<'static, str> {
+        "DropDef".into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        one_of([
+            described(g.subschema_for::<Vec<String>>(), "message ids to leave out"),
+            described(g.subschema_for::<EveryDef>(), "leave out every n-th entry"),
+        ])
+    }
+}
+
+/// Every n-th entry: the n-th, 2n-th, … (counted from 1).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Inline, so that `duplicates:` can narrow its `every` (`schema::at_least_two_apart`).
+#[schemars(inline)]
 pub struct EveryDef {
+    /// n
     pub every: Spanned<u64>,
 }
 
-/// `{ seed: N }`: a seed for a deterministic pseudo-random choice.
-#[derive(Debug, Deserialize)]
+/// A seed for a deterministic pseudo-random choice.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeedDef {
+    /// seed
     pub seed: Spanned<u64>,
 }
 
-/// One entry of `bulk:`: `count` generated messages made from templates. In the text
-/// fields `{i}` is the message's number in the group (from `first`, default 1) and
-/// `{id}` its id.
-#[derive(Debug, Deserialize)]
+/// Count generated messages made from templates. In the text fields {i} is the
+/// message's number in the group (from first, default 1) and {id} its id.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkDef {
-    /// The group's name, for `of:` in lists derived by rule.
+    /// the group's name, for of: in lists derived by rule
     pub name: Spanned<String>,
+    /// how many messages
+    #[schemars(range(min = 1))]
     pub count: Spanned<u64>,
-    /// Id template; default `<name>-{i}`.
+    /// id template, default `<name>-{i}`
     #[serde(default)]
     pub id: Option<Spanned<String>>,
+    /// the first {i} (default 1)
     #[serde(default)]
     pub first: Option<Spanned<u64>>,
+    /// From template: {i} (number in the group), {id}; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub from: Option<Option<Spanned<String>>>,
+    /// To template: {i} (number in the group), {id}; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub to: Option<Option<Spanned<String>>>,
+    /// Subject template: {i} (number in the group), {id}; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub subject: Option<Option<Spanned<String>>>,
+    /// Date template: {i} (number in the group), {id}; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub date: Option<Option<Spanned<String>>>,
+    /// Message-ID template: {i} (number in the group), {id}; null leaves the header out
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schemars(with = "Nullable<String>")]
     pub message_id: Option<Option<Spanned<String>>>,
+    /// extra header line templates
     #[serde(default)]
     pub headers: Option<Spanned<Vec<Spanned<String>>>>,
+    /// body template
     #[serde(default)]
     pub body: Option<Spanned<String>>,
+    /// a size, or a pattern: alternate, random with seed, or from with step; run holds
+    /// each size for that many messages
     #[serde(default)]
     pub size: Option<Spanned<SizeDef>>,
+    /// how the line ends of the templates are written (default crlf)
     #[serde(default)]
+    #[schemars(extend("enum" = ["crlf", "lf"]))]
     pub line_ending: Option<Spanned<LineEnding>>,
-    /// Every n-th message repeats the one before: same header block, same size.
+    /// every n-th message repeats the one before it (same headers and size)
     #[serde(default)]
+    #[schemars(transform = super::schema::at_least_two_apart)]
     pub duplicates: Option<Spanned<EveryDef>>,
-    /// Each message's own UIDL (`pop3: { uidl }`), from a template.
+    /// template of each message's own UIDL
     #[serde(default)]
     pub uidl: Option<Spanned<String>>,
 }
@@ -684,344 +991,53 @@ impl<'de> Deserialize<'de> for SizeDef {
     }
 }
 
-/// A size pattern: exactly one of `alternate`, `random` (with `seed`) or `from` (with
-/// `step`); `run` holds each size for that many messages in a row.
-#[derive(Debug, Deserialize)]
+impl JsonSchema for SizeDef {
+    fn schema_name() -> Cow<'static, str> {
+        "SizeDef".into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        one_of([
+            described(g.subschema_for::<u64>(), "every message this size"),
+            g.subschema_for::<SizePattern>(),
+        ])
+    }
+}
+
+/// A size pattern: exactly one of alternate, random (with seed) or from (with step); run
+/// holds each size for that many messages in a row.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SizePattern {
+    /// sizes in turn
     #[serde(default)]
     pub alternate: Option<Spanned<Vec<Spanned<u64>>>>,
+    /// [min, max]
     #[serde(default)]
+    #[schemars(length(equal = 2))]
     pub random: Option<Spanned<Vec<Spanned<u64>>>>,
+    /// seed of random
     #[serde(default)]
     pub seed: Option<Spanned<u64>>,
+    /// first size
     #[serde(default)]
     pub from: Option<Spanned<u64>>,
+    /// added for each next size
     #[serde(default)]
     pub step: Option<Spanned<i64>>,
+    /// messages in a row with one size
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub run: Option<Spanned<u64>>,
 }
 
-// ---------------------------------------------------------------------------------------
-// JSON Schema (hand-written: the types above carry position wrappers schemars can't see)
-
-use serde_json::{Value, json};
-
-pub(super) fn string(description: &str) -> Value {
-    json!({ "type": "string", "description": description })
+/// `{ "oneOf": branches }`: the alternatives of a type read by a hand-written visitor,
+/// one per kind of YAML node (so exactly one can match).
+fn one_of<const N: usize>(branches: [Schema; N]) -> Schema {
+    json_schema!({ "oneOf": Vec::from(branches) })
 }
 
-pub(super) fn boolean(description: &str) -> Value {
-    json!({ "type": "boolean", "description": description })
-}
-
-pub(super) fn uint(description: &str) -> Value {
-    json!({ "type": "integer", "minimum": 0, "description": description })
-}
-
-fn uint32(description: &str) -> Value {
-    json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "description": description })
-}
-
-pub(super) fn strings(description: &str) -> Value {
-    json!({ "type": "array", "items": { "type": "string" }, "description": description })
-}
-
-fn object(description: &str, properties: Value, required: &[&str]) -> Value {
-    json!({
-        "type": "object",
-        "description": description,
-        "additionalProperties": false,
-        "properties": properties,
-        "required": required,
-    })
-}
-
-fn nullable_string(description: &str) -> Value {
-    json!({ "type": ["string", "null"], "description": description })
-}
-
-fn line_ending() -> Value {
-    json!({
-        "enum": ["crlf", "lf", "keep"],
-        "description": "crlf: every LF becomes CRLF; lf: every CRLF becomes LF; keep: bytes as written",
-    })
-}
-
-fn step() -> Value {
-    json!({
-        "description": "A protocol step: a name (imap.login, imap.list, imap.examine, imap.fetch_flags, imap.fetch_sizes, imap.fetch_headers, imap.fetch_messages, imap.logout, pop3.user, pop3.login, pop3.capa, pop3.stls, pop3.uidl, pop3.list, pop3.top, pop3.retr, pop3.quit) or a mapping",
-        "oneOf": [
-            { "type": "string" },
-            object("A named step with a count, or a raw command match", json!({
-                "step": string("a step name"),
-                "protocol": { "enum": ["imap", "pop3"] },
-                "command": string("case-insensitive prefix of the command line (IMAP: without the tag)"),
-                "contains": string("case-insensitive substring of the command line"),
-                "nth": { "type": "integer", "minimum": 1, "description": "the n-th matching command, counted across sessions" },
-                "nth_in_session": { "type": "integer", "minimum": 1, "description": "the command's number within its session" },
-            }), &[]),
-        ],
-    })
-}
-
-/// One entry of `messages:`.
-fn message_schema() -> Value {
-    object(
-        "One message. Generated (from/to/subject/date/message_id/headers/body/size), raw, or read from a file",
-        json!({
-            "from": nullable_string("From value; null leaves the header out"),
-            "to": nullable_string("To value; null leaves the header out"),
-            "subject": nullable_string("Subject value; null leaves the header out"),
-            "date": nullable_string("Date value; null leaves the header out"),
-            "message_id": nullable_string("Message-ID value; null leaves the header out"),
-            "headers": strings("extra header lines after the standard ones; a newline inside one is a fold"),
-            "body": string("body text (a final line end is added)"),
-            "size": uint("exact size of the CRLF rendition; the body is padded to it"),
-            "raw": string("the whole message"),
-            "file": string("an .eml file, relative to the scenario's folder or the scenarios root"),
-            "line_ending": line_ending(),
-            "encoding": { "enum": ["utf8", "latin1"], "description": "latin1: one byte per character U+0000..U+00FF" },
-            "imap": object("what IMAP shows differently", json!({
-                "rfc822_size": uint("RFC822.SIZE reported"),
-                "header": string("BODY[HEADER] served"),
-                "flags": strings("IMAP flags, e.g. \\Seen, \\Flagged"),
-                "internal_date": string("INTERNALDATE, e.g. 01-Mar-2024 08:00:00 +0000"),
-            }), &[]),
-            "pop3": object("what POP3 shows differently", json!({
-                "list_size": uint("LIST octets reported"),
-                "uidl": string("this message's UIDL (wins over pop3.uidl)"),
-                "top": string("TOP n 0 header served"),
-            }), &[]),
-        }),
-        &[],
-    )
-}
-
-/// A list of message ids, written out or derived by rule.
-fn id_list(description: &str) -> Value {
-    json!({
-        "description": description,
-        "oneOf": [
-            strings("message ids"),
-            object("a list derived by rule; the steps apply in the order of these keys", json!({
-                "of": {
-                    "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }],
-                    "description": "bulk groups, message ids and (POP3 only) IMAP mailboxes, in UID order",
-                },
-                "drop": {
-                    "oneOf": [
-                        strings("message ids to leave out"),
-                        object("leave out every n-th entry", json!({ "every": uint("n") }), &["every"]),
-                    ],
-                },
-                "shuffle": object("a pseudo-random order, the same for the same seed", json!({ "seed": uint("seed") }), &["seed"]),
-                "reverse": boolean("last first"),
-                "swap_pairs": boolean("1st and 2nd, 3rd and 4th, ... change places"),
-                "append": strings("message ids added at the end"),
-            }), &["of"]),
-        ],
-    })
-}
-
-/// One entry of `bulk:`.
-fn bulk_schema() -> Value {
-    let template = |what: &str| {
-        nullable_string(&format!(
-            "{what} template: {{i}} (number in the group), {{id}}; null leaves the header out"
-        ))
-    };
-    object(
-        "count generated messages made from templates",
-        json!({
-            "name": string("the group's name, for of: in lists derived by rule"),
-            "count": { "type": "integer", "minimum": 1, "description": "how many messages" },
-            "id": string("id template, default <name>-{i}"),
-            "first": uint("the first {i} (default 1)"),
-            "from": template("From"),
-            "to": template("To"),
-            "subject": template("Subject"),
-            "date": template("Date"),
-            "message_id": template("Message-ID"),
-            "headers": strings("extra header line templates"),
-            "body": string("body template"),
-            "size": {
-                "description": "a size, or a pattern: alternate, random with seed, or from with step; run holds each size for that many messages",
-                "oneOf": [
-                    uint("every message this size"),
-                    object("a size pattern", json!({
-                        "alternate": { "type": "array", "items": { "type": "integer", "minimum": 0 }, "description": "sizes in turn" },
-                        "random": { "type": "array", "items": { "type": "integer", "minimum": 0 }, "minItems": 2, "maxItems": 2, "description": "[min, max]" },
-                        "seed": uint("seed of random"),
-                        "from": uint("first size"),
-                        "step": { "type": "integer", "description": "added for each next size" },
-                        "run": { "type": "integer", "minimum": 1, "description": "messages in a row with one size" },
-                    }), &[]),
-                ],
-            },
-            "line_ending": { "enum": ["crlf", "lf"] },
-            "duplicates": object("every n-th message repeats the one before it (same headers and size)", json!({ "every": { "type": "integer", "minimum": 2 } }), &["every"]),
-            "uidl": string("template of each message's own UIDL"),
-        }),
-        &["name", "count"],
-    )
-}
-
-/// One mailbox of `imap.mailboxes:`.
-fn mailbox_schema() -> Value {
-    json!({
-        "oneOf": [
-            strings("message ids in UID order"),
-            object("a mailbox with UID details", json!({
-                "messages": id_list("message ids in UID order"),
-                "uidvalidity": uint32("UIDVALIDITY of this mailbox"),
-                "first_uid": uint32("UID of the first message (default 1); the others follow"),
-                "uids": { "type": "array", "items": { "type": "integer", "minimum": 1 }, "description": "explicit increasing UIDs, one per message" },
-                "uidnext": uint32("UIDNEXT (default: last UID + 1)"),
-                "allow_duplicates": strings("message ids allowed to appear more than once here"),
-            }), &["messages"]),
-        ],
-    })
-}
-
-/// One entry of `events:`.
-fn event_schema() -> Value {
-    object(
-        "A timeline event: one change to the world, before or after a protocol step",
-        json!({
-            "before": step(),
-            "after": step(),
-            "deliver": object("a message arrives", json!({
-                "message": string("message id"),
-                "imap": string("IMAP mailbox it arrives in"),
-                "pop3": boolean("it arrives at the end of the POP3 maildrop"),
-            }), &["message"]),
-            "expunge": object("a message goes away", json!({
-                "message": string("message id"),
-                "imap": boolean("from every IMAP mailbox"),
-                "pop3": boolean("from the POP3 maildrop"),
-            }), &["message"]),
-            "reorder_pop3": strings("the POP3 maildrop in this order; others keep their order after these"),
-        }),
-        &[],
-    )
-}
-
-/// One entry of `faults:`.
-fn fault_schema() -> Value {
-    object(
-        "A fault: a changed reply to matching commands",
-        json!({
-            "when": step(),
-            "on": { "deprecated": true, "description": "old name of when (YAML 1.1 reads the key on as true)" },
-            "reply": string("bytes sent instead of the reply; IMAP {tag} is the command's tag"),
-            "line_ending": line_ending(),
-            "disconnect": boolean("close the connection without replying"),
-            "truncate": uint("send only this many bytes of the real reply, then close"),
-            "delay_ms": uint("wait this long before replying"),
-            "times": uint("apply this many times (default: every time)"),
-            "skip": uint("let this many matching commands through first"),
-        }),
-        &[],
-    )
-}
-
-/// `server:`, from the knobs' own table.
-fn server_schema() -> Value {
-    object(
-        "Server behaviour knobs",
-        json!({
-            "pop3": object("POP3 server", Pop3Knobs::schema_properties(), &[]),
-            "imap": object("IMAP server", ImapKnobs::schema_properties(), &[]),
-        }),
-        &[],
-    )
-}
-
-fn expect_schema(description: &str) -> Value {
-    object(
-        description,
-        json!({
-            "outcome": { "enum": ["success", "failure", "abort", "config_error", "login_failure"] },
-            "wrong": uint("IMAP messages given a wrong UIDL"),
-            "lost": uint("IMAP messages whose true UIDL is not carried over"),
-            "order_lost": uint("IMAP messages given a UIDL but no POP3 order"),
-            "warnings": strings("substrings that must appear among the warnings"),
-            "errors": strings("substrings that must appear among the errors"),
-        }),
-        &["outcome"],
-    )
-}
-
-/// The JSON Schema of scenario files, for `uidlmap scenario schema` and editors.
-pub fn json_schema() -> Value {
-    let mut schema = object(
-        "A uidlmap scenario: an old provider's IMAP and POP3 views of one account, the pop3-migration settings, and the expected outcome",
-        json!({
-            "description": string("one line: the real situation this models"),
-            "account": object("login accepted by both servers", json!({
-                "user": string("user name"),
-                "password": string("password"),
-            }), &["user", "password"]),
-            "settings": {
-                "type": "object",
-                "description": "pop3_migration_* settings, with or without the prefix: mailbox, all_mailboxes, ignore_extra_uidls, ignore_missing_uidls, skip_size_check, skip_uidl_cache",
-                "additionalProperties": { "type": ["boolean", "string", "integer"] },
-            },
-            "imapc": { "enum": ["docs", "bare", "both"], "description": "the Dovecot imapc profile the prediction is for" },
-            "destination": { "enum": ["maildir", "sdbox", "mdbox"], "description": "the destination's mail storage (default maildir): what it keeps of each UIDL" },
-            "messages": { "type": "object", "additionalProperties": message_schema() },
-            "bulk": { "type": "array", "items": bulk_schema() },
-            "imap": object("the IMAP view", json!({
-                "separator": string("hierarchy separator, one character (default /)"),
-                "uidvalidity": uint32("default UIDVALIDITY (default 1)"),
-                "mailboxes": { "type": "object", "additionalProperties": mailbox_schema(), "description": "mailboxes in LIST order; INBOX is required" },
-            }), &[]),
-            "pop3": object("the POP3 view", json!({
-                "messages": id_list("message ids in POP3 order (default: derived from IMAP INBOX and the listing quirks)"),
-                "uidl": string("UIDL template: {id} {n} {uid} {uidvalidity} {md5} {gmail_id} {mailbox}, {uid:08x}, or Dovecot's %08Xu%08Xv"),
-                "allow_duplicates": strings("message ids allowed to appear more than once"),
-                "allow_duplicate_uidls": boolean("allow two messages with one UIDL"),
-            }), &[]),
-            "cache": {
-                "type": "object",
-                "description": "a previous run's pop3.uidl cache: per IMAP mailbox, UID (or message id) to UIDL",
-                "additionalProperties": { "type": "object", "additionalProperties": { "type": "string" } },
-            },
-            "profile": string("provider preset"),
-            "quirks": strings("extra quirks by name"),
-            "events": { "type": "array", "items": event_schema() },
-            "faults": { "type": "array", "items": fault_schema() },
-            "server": server_schema(),
-            "expect": expect_schema("what Dovecot does (every version of `dovecot:`, unless `expect_by_version` says otherwise)"),
-            "dovecot": {
-                "type": "array",
-                "items": { "enum": ["2.3", "2.4", 2.3, 2.4] },
-                "description": "the Dovecot versions the scenario is about (default [2.3])",
-            },
-            "expect_by_version": {
-                "type": "object",
-                "propertyNames": { "enum": ["2.3", "2.4"] },
-                "additionalProperties": expect_schema("what this version does, in place of `expect:`"),
-                "description": "per Dovecot version, where it differs from `expect:`",
-            },
-        }),
-        &["description", "expect"],
-    );
-    schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
-    schema["title"] = json!("uidlmap scenario");
-    schema["properties"]["profile"]["enum"] = json!(
-        fake_servers::profiles::PROFILES
-            .iter()
-            .map(|p| p.name)
-            .collect::<Vec<_>>()
-    );
-    schema["properties"]["quirks"]["items"]["enum"] = json!(
-        fake_servers::profiles::QUIRKS
-            .iter()
-            .map(|q| q.name)
-            .collect::<Vec<_>>()
-    );
+/// `schema` with its own description.
+fn described(mut schema: Schema, description: &str) -> Schema {
+    schema.insert("description".into(), description.into());
     schema
 }

@@ -4,39 +4,34 @@
 //! words for it, and the fake-server option it sets. From that table come the knobs a
 //! [`Scenario`](super::Scenario) holds ([`Pop3Knobs`], [`ImapKnobs`]), the shape the file
 //! is parsed into ([`Pop3ServerDef`], [`ImapServerDef`], with positions for the loader's
-//! checks), the schema's `properties`, and the mapping onto [`Pop3Options`] and
-//! [`ImapOptions`]. Adding a knob is adding a row; the checks a value needs beyond its
-//! type (a positive count, one line of text) live with the loader (`load/knobs.rs`).
+//! checks and the schema's words as each key's description, from which the JSON Schema is
+//! derived), and the mapping onto [`Pop3Options`] and [`ImapOptions`]. Adding a knob is
+//! adding a row; the checks a value needs beyond its type (a positive count, one line of
+//! text) live with the loader (`load/knobs.rs`).
 
 use std::time::Duration;
 
 use fake_servers::imap::{ImapOptions, TlsMode};
 use fake_servers::pop3::{Pop3Options, Pop3Tls};
 use fake_servers::tls::TestCa;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
-use serde_saphyr::Spanned;
 
-use super::format::{boolean, string, strings, uint};
+use super::format::Spanned;
 
-/// A type a knob can have: how a file writes it and how the schema describes it.
+/// A type a knob can have: how a file writes it (which is also its JSON Schema).
 pub trait Knob: Sized {
     /// The field as parsed, with its position for the loader's checks; `Default` is
     /// "not written".
-    type Written: Default;
+    type Written: Default + JsonSchema;
     /// The value written, or `default` when the file leaves it out.
     fn read(written: &Self::Written, default: Self) -> Self;
-    /// The JSON Schema of the field.
-    fn schema(description: &str) -> Value;
 }
 
 impl Knob for bool {
     type Written = Option<Spanned<bool>>;
     fn read(written: &Self::Written, default: Self) -> Self {
         written.as_ref().map_or(default, |v| v.value)
-    }
-    fn schema(description: &str) -> Value {
-        boolean(description)
     }
 }
 
@@ -46,9 +41,6 @@ impl Knob for Option<usize> {
     fn read(written: &Self::Written, default: Self) -> Self {
         written.as_ref().map(|v| v.value as usize).or(default)
     }
-    fn schema(description: &str) -> Value {
-        uint(description)
-    }
 }
 
 /// A number of milliseconds.
@@ -57,18 +49,12 @@ impl Knob for Option<u64> {
     fn read(written: &Self::Written, default: Self) -> Self {
         written.as_ref().map(|v| v.value).or(default)
     }
-    fn schema(description: &str) -> Value {
-        uint(description)
-    }
 }
 
 impl Knob for Option<String> {
     type Written = Option<Spanned<String>>;
     fn read(written: &Self::Written, default: Self) -> Self {
         written.as_ref().map(|v| v.value.clone()).or(default)
-    }
-    fn schema(description: &str) -> Value {
-        string(description)
     }
 }
 
@@ -81,9 +67,6 @@ impl Knob for Vec<String> {
         } else {
             written.iter().map(|v| v.value.clone()).collect()
         }
-    }
-    fn schema(description: &str) -> Value {
-        strings(description)
     }
 }
 
@@ -116,10 +99,10 @@ macro_rules! knobs {
         }
 
         $(#[$written_meta])*
-        #[derive(Debug, Default, Deserialize)]
+        #[derive(Debug, Default, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $written {
-            $( #[serde(default)] pub $name: <$ty as Knob>::Written, )*
+            $( #[doc = $schema] #[serde(default)] pub $name: <$ty as Knob>::Written, )*
         }
 
         impl $knobs {
@@ -127,13 +110,6 @@ macro_rules! knobs {
             pub fn read(written: &$written) -> Self {
                 let default = Self::default();
                 $knobs { $( $name: Knob::read(&written.$name, default.$name), )* }
-            }
-
-            /// The JSON Schema `properties` of these knobs.
-            pub fn schema_properties() -> Value {
-                let mut properties = serde_json::Map::new();
-                $( properties.insert(stringify!($name).into(), <$ty as Knob>::schema($schema)); )*
-                Value::Object(properties)
             }
 
             /// Sets the fake server's options these knobs stand for.
@@ -152,7 +128,7 @@ knobs! {
     /// POP3 server behaviour a scenario asks for (`server.pop3:`). The defaults are what
     /// Dovecot offers: everything on, plain text, no shaping.
     pub struct Pop3Knobs;
-    /// `server.pop3:` as written.
+    /// POP3 server behaviour (`server.pop3:` as written).
     pub struct Pop3ServerDef;
     sets Pop3Options {
         /// Answer CAPA; `false` answers `-ERR` (pop3c then assumes UIDL only: no TOP, no
@@ -201,7 +177,7 @@ knobs! {
     /// IMAP server behaviour a scenario asks for (`server.imap:`). The defaults are close
     /// to what Dovecot announces, without SAVEDATE.
     pub struct ImapKnobs;
-    /// `server.imap:` as written.
+    /// IMAP server behaviour (`server.imap:` as written).
     pub struct ImapServerDef;
     sets ImapOptions {
         /// Put `[CAPABILITY …]` in the greeting (without it imapc sends CAPABILITY first).
@@ -314,10 +290,12 @@ mod tests {
 
     #[test]
     fn the_schema_lists_every_knob() {
-        let p = Pop3Knobs::schema_properties();
+        let schema = crate::scenario::json_schema();
+        let p = &schema["$defs"]["Pop3ServerDef"]["properties"];
         assert_eq!(p.as_object().map(|o| o.len()), Some(13));
         assert_eq!(p["split_writes"]["type"], "integer");
-        let i = ImapKnobs::schema_properties();
+        assert_eq!(p["banner"]["description"], "greeting text after +OK");
+        let i = &schema["$defs"]["ImapServerDef"]["properties"];
         assert_eq!(i.as_object().map(|o| o.len()), Some(12));
         assert_eq!(i["extra_capabilities"]["type"], "array");
     }

@@ -6,7 +6,8 @@
 //! do. Loading validates all of it before anything runs; every error starts with
 //! `path:line:column:`. The format is documented in `scenarios/README.md`.
 //!
-//! - [`format`](mod@format): the serde types mirroring the YAML, with positions; the JSON Schema.
+//! - [`format`](mod@format): the serde types mirroring the YAML, with positions.
+//! - [`schema`]: the JSON Schema, generated from those types.
 //! - [`knobs`]: the server knobs, defined once: defaults, schema, fake-server options.
 //! - [`load`]: parse, validate, build a [`Scenario`].
 //! - [`generate`]: deterministic message generation, line ends, UIDL templates (re-exported
@@ -22,6 +23,7 @@ pub mod import;
 pub mod knobs;
 pub mod load;
 pub mod run;
+pub mod schema;
 pub mod serve;
 pub mod worlds;
 
@@ -38,12 +40,12 @@ use serde::Deserialize;
 use crate::matcher::Settings;
 
 pub use crate::domain::{Destination, DovecotVersion, ProfileChoice};
-pub use format::json_schema;
 pub use knobs::{ImapKnobs, Pop3Knobs, ServerKnobs};
 pub use load::{load_file, load_str};
+pub use schema::json_schema;
 
 /// How the migration ends, as doveadm reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The plugin succeeded for INBOX (doveadm exit 0).

@@ -10,11 +10,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::super::format::{
     BulkDef, DropDef, IdList, ListRule, MailboxDef, MessageDef, OrderedMap, Pop3Override,
-    ScenarioFile, SizeDef, SizePattern,
+    ScenarioFile, SizeDef, SizePattern, Spanned,
 };
 use super::super::generate::GeneratedSpec;
 use super::Cx;

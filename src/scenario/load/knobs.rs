@@ -2,9 +2,7 @@
 //! their types. Which knobs exist, their defaults and what they set in the fake servers
 //! is said once, in [`crate::scenario::knobs`].
 
-use serde_saphyr::Spanned;
-
-use super::super::format::{ImapServerDef, Pop3ServerDef, ServerDef};
+use super::super::format::{ImapServerDef, Pop3ServerDef, ServerDef, Spanned};
 use super::super::knobs::{ImapKnobs, Pop3Knobs, ServerKnobs};
 use super::Cx;
 

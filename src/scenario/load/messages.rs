@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use fake_servers::world::{ImapMessage, Pop3Message};
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
-use super::super::format::{MessageDef, OrderedMap};
+use super::super::format::{MessageDef, OrderedMap, Spanned};
 use super::super::generate::{self, Encoding, GeneratedSpec, LineEnding};
 use super::{Cx, MAX_ID_LEN, MAX_MESSAGE_BYTES, MAX_TOTAL_BYTES};
 

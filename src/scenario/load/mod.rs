@@ -29,9 +29,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use fake_servers::world::World;
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
-use super::format::{ImapDef, OrderedMap, Pop3Def, ScenarioFile};
+use super::format::{ImapDef, OrderedMap, Pop3Def, ScenarioFile, Spanned};
 use super::{Diagnostic, ProfileChoice, Scenario, ScenarioError, Truth};
 use messages::Messages;
 use timeline::EventInputs;
@@ -172,7 +172,7 @@ fn structural_errors(cx: &mut Cx<'_>, e: &serde_saphyr::Error) {
         return;
     }
     if let Ok(tree) = serde_saphyr::from_str::<Spanned<structure::Node>>(cx.text) {
-        let problems = structure::check(&super::format::json_schema(), &tree);
+        let problems = structure::check(&super::schema::json_schema(), &tree);
         if !problems.is_empty() {
             for p in problems {
                 cx.err_at(p.at, p.message);

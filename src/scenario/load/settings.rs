@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fake_servers::profiles::{self, Quirk};
 use fake_servers::world::World;
-use serde_saphyr::Spanned;
 
-use super::super::format::{ExpectDef, OrderedMap, Scalar, ScenarioFile};
+use super::super::format::{ExpectDef, OrderedMap, Scalar, ScenarioFile, Spanned};
 use super::super::{DovecotVersion, Expect, UidlCache};
 use super::Cx;
 use crate::matcher::Settings;

@@ -3,8 +3,8 @@
 //! serde stops at the first mistake and says it in its own terms (`invalid u64`). When
 //! the typed parse fails, the file is read again into a plain tree of [`Node`]s with the
 //! position of every node, and that tree is checked against the JSON Schema of the
-//! format (`format::json_schema`, which the loader's own tests keep equal to the keys the
-//! types accept): unknown keys (with the closest valid one), wrong types, values outside
+//! format (`schema::json_schema`, generated from the very types serde reads, with its
+//! `$ref`s resolved first): unknown keys (with the closest valid one), wrong types, values outside
 //! an enum or a range, missing required keys (at the mapping that lacks them). Before
 //! that, a text scan finds a flow collection (`{`, `[`) left open at the end of its line,
 //! which YAML would otherwise read as a strange value further down.
@@ -13,9 +13,10 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
-use serde_saphyr::{Location, Spanned};
+use serde_json::{Map, Value};
+use serde_saphyr::Location;
 
+use super::super::format::Spanned;
 use super::did_you_mean;
 
 /// A YAML node as written, with positions.
@@ -121,13 +122,69 @@ pub(super) struct Problem {
 
 /// Every structural problem of `root` against `schema`.
 pub(super) fn check(schema: &Value, root: &Spanned<Node>) -> Vec<Problem> {
+    let empty = Map::new();
+    let defs = schema
+        .get("$defs")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let schema = resolved(schema, defs, 0);
     let mut out = Vec::new();
-    node(schema, root, "the file", &mut out);
+    node(&schema, root, "the file", &mut out);
     out
+}
+
+/// Deepest `$ref` chain followed: the format has no recursive types, so a deeper one is
+/// a cycle, left unresolved (it then accepts anything).
+const MAX_REF_DEPTH: usize = 16;
+
+/// `schema` with every `#/$defs/…` reference replaced by the definition it names; the
+/// keys beside a `$ref` (a field's description, a narrower `enum`) win over the
+/// definition's. A definition's own description is left out: it describes the type, and
+/// the messages quote what a key is for (`expect needs `outcome``).
+fn resolved(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+    match schema {
+        Value::Object(obj) => {
+            let mut out = Map::new();
+            let target = obj
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .and_then(|name| defs.get(name))
+                .and_then(Value::as_object)
+                .filter(|_| depth < MAX_REF_DEPTH);
+            if let Some(def) = target {
+                for (k, v) in def.iter().filter(|(k, _)| *k != "description") {
+                    out.insert(k.clone(), resolved(v, defs, depth + 1));
+                }
+            }
+            let skip = |k: &str| k == "$defs" || (k == "$ref" && target.is_some());
+            for (k, v) in obj.iter().filter(|(k, _)| !skip(k)) {
+                out.insert(k.clone(), resolved(v, defs, depth));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| resolved(v, defs, depth)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The values a schema allows, if it lists them: `enum`, or a `oneOf` of `const`s (an
+/// enum whose values each carry a description).
+fn listed_values(schema: &Value) -> Option<Vec<&Value>> {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return Some(values.iter().collect());
+    }
+    let branches = schema.get("oneOf").and_then(Value::as_array)?;
+    branches.iter().map(|b| b.get("const")).collect()
 }
 
 /// `what` names the node in messages: `size`, `an entry of quirks`, `the file`.
 fn node(schema: &Value, n: &Spanned<Node>, what: &str, out: &mut Vec<Problem>) {
+    if let Some(values) = listed_values(schema) {
+        return listed(&values, n, what, out);
+    }
     if let Some(branches) = schema.get("oneOf").and_then(Value::as_array) {
         // The branch of the node's kind; a mapping or list that fits none is reported
         // with every branch's words.
@@ -153,36 +210,6 @@ fn node(schema: &Value, n: &Spanned<Node>, what: &str, out: &mut Vec<Problem>) {
             [first, ..] => return node(first, n, what, out),
         }
     }
-    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
-        let given = match &n.value {
-            Node::Text(t) => Some(t.as_str()),
-            _ => None,
-        };
-        // A number may be listed as one (`dovecot: [2.3]` reads 2.3 as a float).
-        let number_listed = match &n.value {
-            Node::Float(f) => values.iter().any(|v| v.as_f64() == Some(*f)),
-            Node::Int(i) => values
-                .iter()
-                .any(|v| v.as_i64().map(i128::from) == Some(*i)),
-            _ => false,
-        };
-        if !number_listed && given.is_none_or(|g| !names.contains(&g)) {
-            let mut message = format!(
-                "{what} must be one of {}, got {}",
-                names.join(", "),
-                n.value.shown()
-            );
-            if let Some(best) = given.and_then(|g| did_you_mean(g, names.iter().copied())) {
-                message.push_str(&format!("; did you mean `{best}`?"));
-            }
-            out.push(Problem {
-                at: n.referenced,
-                message,
-            });
-        }
-        return;
-    }
     if !accepts_kind(schema, &n.value) {
         out.push(Problem {
             at: n.referenced,
@@ -206,6 +233,37 @@ fn node(schema: &Value, n: &Spanned<Node>, what: &str, out: &mut Vec<Problem>) {
             }
         }
         _ => {}
+    }
+}
+
+/// A node that must be one of `values`.
+fn listed(values: &[&Value], n: &Spanned<Node>, what: &str, out: &mut Vec<Problem>) {
+    let names: Vec<&str> = values.iter().filter_map(|v| v.as_str()).collect();
+    let given = match &n.value {
+        Node::Text(t) => Some(t.as_str()),
+        _ => None,
+    };
+    // A number may be listed as one (`dovecot: [2.3]` reads 2.3 as a float).
+    let number_listed = match &n.value {
+        Node::Float(f) => values.iter().any(|v| v.as_f64() == Some(*f)),
+        Node::Int(i) => values
+            .iter()
+            .any(|v| v.as_i64().map(i128::from) == Some(*i)),
+        _ => false,
+    };
+    if !number_listed && given.is_none_or(|g| !names.contains(&g)) {
+        let mut message = format!(
+            "{what} must be one of {}, got {}",
+            names.join(", "),
+            n.value.shown()
+        );
+        if let Some(best) = given.and_then(|g| did_you_mean(g, names.iter().copied())) {
+            message.push_str(&format!("; did you mean `{best}`?"));
+        }
+        out.push(Problem {
+            at: n.referenced,
+            message,
+        });
     }
 }
 
@@ -291,11 +349,11 @@ fn bare(what: &str) -> String {
 
 /// Whether a node of this kind can be what the schema describes.
 fn accepts_kind(schema: &Value, n: &Node) -> bool {
+    if listed_values(schema).is_some() {
+        return matches!(n, Node::Text(_));
+    }
     if let Some(b) = schema.get("oneOf").and_then(Value::as_array) {
         return b.iter().any(|b| accepts_kind(b, n));
-    }
-    if schema.get("enum").is_some() {
-        return matches!(n, Node::Text(_));
     }
     let types: Vec<&str> = match schema.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
@@ -316,13 +374,13 @@ fn expected(schema: &Value) -> String {
 }
 
 fn expected_for(schema: &Value, what: &str) -> String {
+    if let Some(values) = listed_values(schema) {
+        let names: Vec<&str> = values.iter().filter_map(|v| v.as_str()).collect();
+        return format!("one of {}", names.join(", "));
+    }
     if let Some(b) = schema.get("oneOf").and_then(Value::as_array) {
         let words: Vec<String> = b.iter().map(|b| expected_for(b, what)).collect();
         return words.join(", or ");
-    }
-    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
-        return format!("one of {}", names.join(", "));
     }
     let key = bare(what);
     let types: Vec<&str> = match schema.get("type") {
@@ -397,5 +455,32 @@ mod tests {
         assert_eq!((at, ch), ((2, 7), '{'));
         assert!(unclosed_flow("a: { b: \"{\", c: [1,\n     2] }\n# {\n").is_none());
         assert!(unclosed_flow("a: [1, 2\n").is_some());
+    }
+
+    #[test]
+    fn references_are_followed_and_a_cycle_ends() {
+        let schema = serde_json::json!({
+            "$ref": "#/$defs/A",
+            "$defs": { "A": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "a": { "$ref": "#/$defs/A", "description": "the same again" },
+                    "e": { "oneOf": [{ "const": "x" }, { "const": "y" }] },
+                },
+            } },
+        });
+        let tree = serde_saphyr::from_str::<Spanned<Node>>("a: { a: { b: 1 } }\ne: z\n").unwrap();
+        let problems: Vec<String> = check(&schema, &tree)
+            .into_iter()
+            .map(|p| p.message)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "unknown key `b` in a (valid keys: a, e)",
+                "`e` must be one of x, y, got \"z\"",
+            ]
+        );
     }
 }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use fake_servers::profiles::{self, Quirk};
 use fake_servers::script::{CommandMatch, Event, FaultAction, Phase, Protocol, Rule, WorldChange};
 use fake_servers::world::{Pop3Message, World};
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::super::format::{
-    DeliverDef, EventDef, ExpungeDef, FaultDef, MatchDef, ProtocolDef, StepDef,
+    DeliverDef, EventDef, ExpungeDef, FaultDef, MatchDef, ProtocolDef, Spanned, StepDef,
 };
 use super::super::generate::{self, LineEnding};
 use super::Cx;

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fake_servers::profiles::{self, Quirk};
 use fake_servers::world::{ImapMailbox, ImapView, Pop3Message, Pop3View, World};
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
-use super::super::format::{EventDef, ImapDef, MailboxDef, MailboxFull, Pop3Def};
+use super::super::format::{EventDef, ImapDef, MailboxDef, MailboxFull, Pop3Def, Spanned};
 use super::super::generate::{self, Template};
 use super::Cx;
 use super::messages::{Messages, Msg};
