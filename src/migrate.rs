@@ -31,7 +31,7 @@ use crate::report::{ServerTraffic, Traffic};
 use crate::retry::Retry;
 use crate::tls::{MaybeTls, Trust};
 
-use crate::domain::{Endpoint, ImapcProfile};
+use crate::domain::{Endpoint, Imapc, Sizing};
 
 /// The old provider: its IMAP and POP3 services.
 #[derive(Clone, Debug)]
@@ -41,27 +41,27 @@ pub struct Source {
     pub trust: Trust,
 }
 
-/// How imapc batches IMAP commands under a profile.
-fn imap_batching(profile: ImapcProfile) -> Batching {
-    match profile {
-        ImapcProfile::Docs => Batching::DOVECOT_DOCS,
-        ImapcProfile::Bare => Batching::DOVECOT_BARE,
+/// How imapc batches its size and header commands: `mail_prefetch_count + 1` UIDs a
+/// command (comma lists), one command at a time (`Batching::DOVECOT_DOCS` for the
+/// recipe's prefetch 20, `Batching::DOVECOT_BARE` for Dovecot's default 0).
+fn imap_batching(imapc: Imapc) -> Batching {
+    Batching {
+        per_command: imapc.batch(),
+        ..Batching::DOVECOT_BARE
     }
 }
 
 /// POP3 commands in flight: `mail_prefetch_count + 1` when the server allows it.
-fn pop3_window(profile: ImapcProfile) -> usize {
-    match profile {
-        ImapcProfile::Docs => 21,
-        ImapcProfile::Bare => 1,
-    }
+fn pop3_window(imapc: Imapc) -> usize {
+    imapc.batch()
 }
 
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub settings: Settings,
-    pub profile: ImapcProfile,
+    /// imapc's configuration as far as the reads feel it: sizing and prefetch.
+    pub imapc: Imapc,
     /// Read every header afterwards, for the audit.
     pub audit: bool,
     /// imapc's UIDL cache from an earlier run: (mailbox, UID) → UIDL.
@@ -88,10 +88,10 @@ pub struct Progress {
 }
 
 impl Options {
-    pub fn new(settings: Settings, profile: ImapcProfile) -> Self {
+    pub fn new(settings: Settings, imapc: Imapc) -> Self {
         Options {
             settings,
-            profile,
+            imapc,
             audit: true,
             cache: BTreeMap::new(),
             connect_timeout: Duration::from_secs(30),
@@ -387,7 +387,7 @@ async fn pop3_list_on(
         ));
     }
     client.set_window(if caps.pipelining {
-        pop3_window(opts.profile)
+        pop3_window(opts.imapc)
     } else {
         1
     });
@@ -789,7 +789,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     names.dedup();
 
     let settings = &opts.settings;
-    let batching = imap_batching(opts.profile);
+    let batching = imap_batching(opts.imapc);
     let mut m = Migration {
         separator,
         ..Migration::default()
@@ -797,21 +797,24 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     let mut pop3: Option<Pop3Session> = None;
     let mut pop3_tried = false;
 
+    // Set once a mailbox's size read failed: dsync stops there (exit 75), so later
+    // mailboxes are only listed (for the report), never read.
+    let mut stopped = false;
     for name in &names {
         imap.examine(name).await.map_err(imap_err)?;
         let listed = imap.uid_flags().await.map_err(imap_err)?;
         let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
-        let acted = matcher::acts_on(settings, name);
+        let acted = !stopped && matcher::acts_on(settings, name);
         let mut sizes: BTreeMap<u32, u64> = BTreeMap::new();
         if acted && !settings.skip_size_check && !uids.is_empty() {
-            sizes = match opts.profile {
-                ImapcProfile::Docs => {
+            sizes = match opts.imapc.sizing {
+                Sizing::Rfc822Size => {
                     imap.fetch_sizes(&uids, batching)
                         .await
                         .map_err(imap_err)?
                         .items
                 }
-                ImapcProfile::Bare => {
+                Sizing::Download => {
                     let mut s = BTreeMap::new();
                     imap.fetch_full_each(&uids, batching, |uid, bytes| {
                         s.insert(uid, bare_size(&bytes));
@@ -822,6 +825,13 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 }
             };
         }
+        // The plugin asks every UID's size in order; the first one imapc did not get
+        // fails its IMAP map read (`Failed to get psize for imap uid N`).
+        let size_failure = if acted && !settings.skip_size_check {
+            uids.iter().copied().find(|u| !sizes.contains_key(u))
+        } else {
+            None
+        };
         m.listing.imap.push(ImapMailbox {
             name: name.clone(),
             messages: uids
@@ -832,8 +842,13 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                     cached_uidl: opts.cache.get(&(name.clone(), uid)).cloned(),
                 })
                 .collect(),
+            size_failure,
         });
         if !acted {
+            continue;
+        }
+        if size_failure.is_some() {
+            stopped = true;
             continue;
         }
         if !pop3_tried {
@@ -959,15 +974,15 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
         opts.progress
             .imap_listed
             .fetch_add(uids.len() as u64, Ordering::Relaxed);
-        match opts.profile {
-            ImapcProfile::Docs => {
+        match opts.imapc.sizing {
+            Sizing::Rfc822Size => {
                 for l in &listed {
                     if let Some(n) = l.size {
                         side.sizes.insert((name.clone(), l.uid), n);
                     }
                 }
             }
-            ImapcProfile::Bare => {
+            Sizing::Download => {
                 let wanted = matcher::acts_on(&opts.settings, name)
                     && !opts.settings.skip_size_check
                     && !uids.is_empty();
@@ -992,6 +1007,7 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
                     cached_uidl: opts.cache.get(&(name.clone(), uid)).cloned(),
                 })
                 .collect(),
+            size_failure: None,
         });
     }
     if all {

@@ -12,7 +12,7 @@ use support::{
     Filters, Out, command, dovecot_or_skip, output, root, scenario, serve_scenario, tempdir,
 };
 use tokio::net::TcpListener;
-use uidlmap::domain::{Destination, Endpoint, ImapcProfile};
+use uidlmap::domain::{Destination, DovecotVersion, Endpoint, ImapcProfile};
 use uidlmap::migrate::{self, Migration, Source};
 use uidlmap::predict;
 use uidlmap::report;
@@ -51,7 +51,7 @@ async fn read(
 ) -> Result<Migration, String> {
     let served = serve_scenario(sc).await;
     let source = source_of(sc, &served);
-    let mut opts = migrate::Options::new(sc.settings.clone(), profile);
+    let mut opts = migrate::Options::new(sc.settings.clone(), profile.imapc(DovecotVersion::V2_3));
     // The fake servers answer at once; a server whose PIPELINING breaks under the deep
     // window costs fast_read one command timeout before it reads again at Dovecot's depth.
     opts.command_timeout = Duration::from_secs(3);
@@ -1125,7 +1125,10 @@ async fn far_waits(n: usize, folders: usize) -> (u64, u64) {
         pop3: ep(pop3_addr),
         trust: Trust::default(),
     };
-    let opts = migrate::Options::new(uidlmap::matcher::Settings::enabled(), ImapcProfile::Docs);
+    let opts = migrate::Options::new(
+        uidlmap::matcher::Settings::enabled(),
+        uidlmap::domain::Imapc::DOCS,
+    );
     let m = tokio::time::timeout(LIMIT, migrate::fast_read(&source, &opts))
         .await
         .expect("fast_read in time")

@@ -17,7 +17,7 @@ use serde_saphyr::Spanned;
 use super::generate::{Encoding, LineEnding};
 use super::knobs::{ImapKnobs, Pop3Knobs};
 pub use super::knobs::{ImapServerDef, Pop3ServerDef};
-use super::{Outcome, ProfileChoice};
+use super::{Outcome, ProfileChoice, WrittenImapc};
 use crate::domain::Destination;
 
 /// A mapping read in document order, each key with its position.
@@ -118,7 +118,7 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub settings: Option<OrderedMap<String, Spanned<Scalar>>>,
     #[serde(default)]
-    pub imapc: Option<Spanned<ProfileChoice>>,
+    pub imapc: Option<Spanned<ImapcDef>>,
     #[serde(default)]
     pub destination: Option<Spanned<Destination>>,
     #[serde(default)]
@@ -326,6 +326,35 @@ pub struct Pop3Def {
 pub enum ProtocolDef {
     Imap,
     Pop3,
+}
+
+/// `imapc:`: a profile name (`docs`, `bare`, `defaults`, `both`), or imapc's settings
+/// as the admin writes them (`{ features: "…", prefetch: N }`).
+#[derive(Debug)]
+pub enum ImapcDef {
+    Named(ProfileChoice),
+    Written(WrittenImapc),
+}
+
+impl<'de> Deserialize<'de> for ImapcDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ImapcDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("docs, bare, defaults or both, or a mapping with features and prefetch")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ImapcDef, E> {
+                ProfileChoice::deserialize(de::value::StrDeserializer::<E>::new(s))
+                    .map(ImapcDef::Named)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ImapcDef, A::Error> {
+                WrittenImapc::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(ImapcDef::Written)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A protocol step: a step name, or a mapping (a step name with `nth`, or a raw match).
@@ -969,7 +998,16 @@ pub fn json_schema() -> Value {
                 "description": "pop3_migration_* settings, with or without the prefix: mailbox, all_mailboxes, ignore_extra_uidls, ignore_missing_uidls, skip_size_check, skip_uidl_cache",
                 "additionalProperties": { "type": ["boolean", "string", "integer"] },
             },
-            "imapc": { "enum": ["docs", "bare", "both"], "description": "the Dovecot imapc profile the prediction is for" },
+            "imapc": {
+                "description": "the Dovecot imapc profile the prediction is for, or imapc's settings as written (on top of each version's defaults)",
+                "oneOf": [
+                    { "enum": ["docs", "bare", "defaults", "both"] },
+                    object("imapc's settings as the admin writes them", json!({
+                        "features": string("imapc_features, as written (2.3's rfc822.size in a 2.4 configuration is refused: exit 75)"),
+                        "prefetch": uint32("mail_prefetch_count (default 0): prefetch + 1 UIDs a command"),
+                    }), &[]),
+                ],
+            },
             "destination": { "enum": ["maildir", "sdbox", "mdbox"], "description": "the destination's mail storage (default maildir): what it keeps of each UIDL" },
             "messages": { "type": "object", "additionalProperties": message_schema() },
             "bulk": { "type": "array", "items": bulk_schema() },

@@ -66,9 +66,10 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "VERSION")]
     pub dovecot_version: Option<DovecotVersion>,
 
-    /// Predict this imapc profile: docs (sizes from RFC822.SIZE: 2.3's recipe, 2.4's
-    /// defaults) or bare (sizes by download: 2.3's defaults, 2.4's no-fetch-size)
-    /// [default: every profile each scenario is about]
+    /// Predict this imapc profile: docs (the recipe: RFC822.SIZE, mail_prefetch_count
+    /// 20), bare (sizes by download: 2.3's defaults, 2.4's no-fetch-size) or defaults
+    /// (the version's own: 2.3's are bare; 2.4's RFC822.SIZE one UID a command)
+    /// [default: every profile each scenario is about; under 2.4 its defaults first]
     #[arg(long, value_enum)]
     pub imapc_profile: Option<ImapcProfile>,
 
