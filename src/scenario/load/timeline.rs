@@ -83,8 +83,8 @@ fn named_step(
     if name == "imap.fetch_sizes" && !rfc822_sizes {
         cx.err_at(
             loc,
-            "imap.fetch_sizes happens only where every imapc configuration run sizes by \
-             RFC822.SIZE (imapc: docs; imapc: defaults with dovecot: [2.4]; the bare profile \
+            "imap.fetch_sizes happens only with imapc: docs, or where every configuration \
+             run sizes by RFC822.SIZE (imapc: defaults with dovecot: [2.4]; the bare profile \
              measures sizes by downloading BODY[]); set imapc: docs, or tie the event to imap.fetch_flags or \
              pop3.login, which both profiles send",
         );
