@@ -465,6 +465,39 @@ mod tests {
     }
 
     #[test]
+    fn imapc_configurations_per_version() {
+        use DovecotVersion::{V2_3, V2_4};
+        // The named profiles; 2.3's defaults are bare's, 2.4's their own.
+        assert_eq!(ImapcProfile::Defaults.imapc(V2_3), Imapc::BARE);
+        assert_eq!(ImapcProfile::Defaults.imapc(V2_4), Imapc::DEFAULTS_2_4);
+        assert_eq!(ImapcProfile::Defaults.imapc_name(V2_3), "bare");
+        assert_eq!(Imapc::DEFAULTS_2_4.name(V2_4), "defaults");
+        assert_eq!(Imapc::DOCS.batch(), 21);
+        assert_eq!(Imapc::BARE.batch(), 1);
+        // What imapc_features means per version.
+        let f = |v, features, prefetch| Imapc::from_settings(v, features, prefetch);
+        assert_eq!(f(V2_3, Some("rfc822.size fetch-headers"), 20), Imapc::DOCS);
+        assert_eq!(f(V2_3, None, 0), Imapc::BARE);
+        assert_eq!(f(V2_4, None, 0), Imapc::DEFAULTS_2_4);
+        assert_eq!(
+            f(V2_4, Some("No-Fetch-Size,gmail-migration"), 0),
+            Imapc::BARE
+        );
+        assert_eq!(f(V2_4, None, 20), Imapc::DOCS);
+        let odd = f(V2_4, Some("no-fetch-size"), 7);
+        assert_eq!(odd.batch(), 8);
+        assert_eq!(odd.name(V2_4), "downloaded sizes, mail_prefetch_count 7");
+        assert_eq!(f(V2_3, None, u32::MAX).batch(), MAX_BATCH);
+        // `both` adds 2.4's defaults under 2.4 only.
+        assert_eq!(ProfileChoice::Both.concrete_for(V2_3), ImapcProfile::ALL);
+        assert_eq!(
+            ProfileChoice::Both.concrete_for(V2_4).last(),
+            Some(&ImapcProfile::Defaults)
+        );
+        assert!(ProfileChoice::Both.includes(ImapcProfile::Defaults));
+    }
+
+    #[test]
     fn what_each_destination_keeps() {
         let md = Destination::Maildir;
         assert_eq!(md.keeps("abc def"), Stored::Uidl("abc"));

@@ -980,6 +980,27 @@ async fn dovecot_conf_per_version_as_doveconf_prints_it() {
         out.stdout
     );
     assert!(out.stderr.contains("Dovecot 2.4 syntax"), "{}", out.stderr);
+    // Neither imapc_features nor mail_prefetch_count: 2.4's own defaults.
+    assert!(out.stdout.contains("imapc: defaults"), "{}", out.stdout);
+    // The recipe's prefetch on 2.4's default sizing is the docs profile; another
+    // prefetch is named by what it says.
+    for (prefetch, named) in [
+        ("20", "imapc: docs"),
+        ("5", "imapc: RFC822.SIZE sizes, mail_prefetch_count 5"),
+    ] {
+        let text = conf24("", "").replacen(
+            "imapc {\n",
+            &format!("mail_prefetch_count = {prefetch}\nimapc {{\n"),
+            1,
+        );
+        let out = verify(text, "prefetch.conf").await;
+        assert!(
+            out.stdout.contains(named),
+            "{named}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
 
     // `off` is fatal in 2.4 (exit 89), predicted without reading anything.
     let out = verify(
