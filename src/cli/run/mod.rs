@@ -69,7 +69,8 @@ pub struct RunArgs {
     /// Predict this imapc profile: docs (the recipe: RFC822.SIZE, mail_prefetch_count
     /// 20), bare (sizes by download: 2.3's defaults, 2.4's no-fetch-size) or defaults
     /// (the version's own: 2.3's are bare; 2.4's RFC822.SIZE one UID a command)
-    /// [default: every profile each scenario is about; under 2.4 its defaults first]
+    /// [default: every profile each scenario is about; under 2.4 `both` checks its
+    /// defaults too, shown where they differ]
     #[arg(long, value_enum)]
     pub imapc_profile: Option<ImapcProfile>,
 
