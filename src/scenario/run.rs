@@ -482,63 +482,101 @@ fn check(sc: &Scenario, version: DovecotVersion, r: &Report) -> Vec<String> {
 /// returns its report: the first version's (its first profile's, the others' agreement
 /// checked), with the versions whose answers differ attached.
 pub async fn run(sc: &Scenario, limit: Duration) -> Result<Report, RunError> {
-    run_with(sc, &sc.dovecot, sc.imapc, limit).await
+    run_with(sc, &sc.dovecot, sc.imapc, false, limit).await
 }
 
 /// [`run`] for the versions and profiles given (a command line's choice) instead of
-/// the scenario's own.
+/// the scenario's own. With `defaults_shown` (a command line that names no profile),
+/// 2.4's own defaults are predicted as well under 2.4 and, where their answer differs,
+/// are the prediction shown for 2.4: no profile named means the version's defaults.
+/// The scenario's expectations are still checked against the profiles it is about.
 pub async fn run_with(
     sc: &Scenario,
     versions: &[DovecotVersion],
     profiles: crate::domain::ProfileChoice,
+    defaults_shown: bool,
     limit: Duration,
 ) -> Result<Report, RunError> {
     // The reads are the same for every version: read once per imapc configuration.
     let mut runs = Vec::new();
     let mut per_version = Vec::new();
     for &version in versions {
+        let mut chosen = profiles.concrete_for(version).to_vec();
+        let extra = defaults_shown
+            && version == DovecotVersion::V2_4
+            && !chosen.contains(&ImapcProfile::Defaults);
+        if extra {
+            chosen.push(ImapcProfile::Defaults);
+        }
         let mut reports = Vec::new();
-        for &profile in profiles.concrete_for(version) {
+        for profile in chosen {
             let r = version_report(sc, profile, version, &mut runs, limit).await?;
             reports.push((profile, r));
         }
-        let (_, mut first) = reports.remove(0);
-        let mut failures = check(sc, version, &first);
-        for (profile, other) in &reports {
-            let same = stored(other) == stored(&first);
-            if same && *profile == ImapcProfile::Defaults {
-                // 2.4's defaults, checked under `both`: named only where they differ,
-                // so that a report reads as before where they do not.
-                continue;
-            }
-            if same {
-                first.imapc = format!("{} (same under {})", first.imapc, other.imapc);
-            } else {
-                failures.push(format!(
-                    "the prediction differs between imapc profiles {} and {} (exit {} vs {}); say which one the scenario is about with `imapc:`",
-                    first.imapc, other.imapc, first.dovecot.exit_code, other.dovecot.exit_code
-                ));
-            }
+        let extra = if extra {
+            reports.pop().map(|(_, r)| r)
+        } else {
+            None
+        };
+        let mut first = agreeing_profiles(sc, version, reports);
+        if let Some(defaults) = extra.filter(|d| stored(d) != stored(&first)) {
+            // Shown in the scenario profile's place; the verdict stays that profile's.
+            let verdict = first.expectation.take();
+            let theirs = std::mem::replace(&mut first, defaults);
+            first.imapc = format!(
+                "{} (no profile named: 2.4's own; differs from {}, which the scenario is about)",
+                first.imapc, theirs.imapc
+            );
+            first.expectation = verdict;
         }
-        // Under 2.4 no profile named means its defaults: where they differ, theirs is
-        // the prediction shown.
-        if let Some(i) = reports
-            .iter()
-            .position(|(p, r)| *p == ImapcProfile::Defaults && stored(r) != stored(&first))
-        {
-            let (_, defaults) = reports.swap_remove(i);
-            let mut f = check(sc, version, &defaults);
-            f.extend(failures);
-            failures = f;
-            first = defaults;
-        }
-        first.expectation = Some(Expectation {
-            met: failures.is_empty(),
-            failures,
-        });
         per_version.push(first);
     }
     Ok(merge_versions(per_version))
+}
+
+/// One version's report from its profiles' (the first is the scenario's first
+/// profile): their agreement checked, the expectations checked. Under 2.4 where its own
+/// defaults (checked under `both`) answer otherwise, theirs is the report shown.
+fn agreeing_profiles(
+    sc: &Scenario,
+    version: DovecotVersion,
+    mut reports: Vec<(ImapcProfile, Report)>,
+) -> Report {
+    let (_, mut first) = reports.remove(0);
+    let mut failures = check(sc, version, &first);
+    for (profile, other) in &reports {
+        let same = stored(other) == stored(&first);
+        if same && *profile == ImapcProfile::Defaults {
+            // 2.4's defaults, checked under `both`: named only where they differ,
+            // so that a report reads as before where they do not.
+            continue;
+        }
+        if same {
+            first.imapc = format!("{} (same under {})", first.imapc, other.imapc);
+        } else {
+            failures.push(format!(
+                "the prediction differs between imapc profiles {} and {} (exit {} vs {}); say which one the scenario is about with `imapc:`",
+                first.imapc, other.imapc, first.dovecot.exit_code, other.dovecot.exit_code
+            ));
+        }
+    }
+    // Under 2.4 no profile named means its defaults: where they differ, theirs is
+    // the prediction shown.
+    if let Some(i) = reports
+        .iter()
+        .position(|(p, r)| *p == ImapcProfile::Defaults && stored(r) != stored(&first))
+    {
+        let (_, defaults) = reports.swap_remove(i);
+        let mut f = check(sc, version, &defaults);
+        f.extend(failures);
+        failures = f;
+        first = defaults;
+    }
+    first.expectation = Some(Expectation {
+        met: failures.is_empty(),
+        failures,
+    });
+    first
 }
 
 /// One report for several versions: the first, naming the versions that agree with it
