@@ -120,18 +120,32 @@ pub struct Case {
 }
 
 /// The concrete profiles of a scenario that a run with `filter` covers under
-/// `version` (under 2.4, `both` is docs, bare and 2.4's own defaults).
+/// `version`: the scenario's own (under 2.4, `both` is docs, bare and 2.4's own
+/// defaults), and under 2.4 its defaults for every scenario, since that is what
+/// `uidlmap run --dovecot-version 2.4` without `--imapc-profile` predicts. `defaults`
+/// asks for the version's defaults of every scenario.
 pub fn profiles(
     sc: &Scenario,
     filter: ProfileChoice,
     version: DovecotVersion,
 ) -> Vec<ImapcProfile> {
-    sc.imapc
+    if filter == ProfileChoice::Defaults {
+        return vec![ImapcProfile::Defaults];
+    }
+    let mut out: Vec<ImapcProfile> = sc
+        .imapc
         .concrete_for(version)
         .iter()
         .copied()
         .filter(|p| filter == ProfileChoice::Both || filter.concrete_for(version).contains(p))
-        .collect()
+        .collect();
+    if filter == ProfileChoice::Both
+        && version == DovecotVersion::V2_4
+        && !out.contains(&ImapcProfile::Defaults)
+    {
+        out.push(ImapcProfile::Defaults);
+    }
+    out
 }
 
 /// Why a scenario cannot be run under Dovecot, if it cannot.
