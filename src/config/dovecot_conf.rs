@@ -18,7 +18,26 @@ use crate::domain::{Destination, DovecotVersion, Imapc};
 use crate::matcher::settings::{ConfigError, PREFIX, Settings};
 use crate::secret::Secret;
 use crate::tls::Security;
-use anyhow::{Context, anyhow};
+
+/// Why a configuration could not be read: the file itself (its kind kept, for the exit
+/// code), or file:line and what is wrong there. A line that may hold a password is named
+/// by its key only, never echoed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error("{0}")]
+    Input(#[source] crate::input::InputError),
+    #[error("{0}")]
+    Text(String),
+}
+
+type Result<T, E = ConfError> = std::result::Result<T, E>;
+
+/// A [`ConfError`] from a format string.
+macro_rules! conf_err {
+    ($($t:tt)*) => {
+        ConfError::Text(format!($($t)*))
+    };
+}
 
 /// Where a service is, as far as the configuration says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -142,10 +161,12 @@ impl DovecotConf {
     }
 
     /// The plugin settings, as spelled, on top of the plugin's defaults.
-    pub fn settings(&self) -> anyhow::Result<Settings> {
+    pub fn settings(&self) -> Result<Settings> {
         let mut settings = Settings::enabled();
         for (at, key, value) in &self.plugin {
-            settings.set(key, value).map_err(|e| anyhow!("{at}: {e}"))?;
+            settings
+                .set(key, value)
+                .map_err(|e| conf_err!("{at}: {e}"))?;
         }
         Ok(settings)
     }
@@ -261,7 +282,7 @@ fn conf_value(raw: &str) -> Result<String, String> {
 }
 
 /// Reads a configuration file and what it includes.
-pub fn read_dovecot_conf(path: &Path) -> anyhow::Result<DovecotConf> {
+pub fn read_dovecot_conf(path: &Path) -> Result<DovecotConf> {
     let text = read_bounded(path)?;
     let root = path
         .parent()
@@ -269,15 +290,16 @@ pub fn read_dovecot_conf(path: &Path) -> anyhow::Result<DovecotConf> {
         .unwrap_or(Path::new("."));
     let root = root
         .canonicalize()
-        .with_context(|| format!("resolving {}", root.display()))?;
+        .map_err(|e| conf_err!("resolving {}: {e}", root.display()))?;
     let mut p = Parser {
         conf: DovecotConf::default(),
         blocks: Vec::new(),
         root: Some(root),
+        doveadm_prefetch: false,
     };
     p.file(path, &text, 0)?;
     if let Some((open, _)) = p.blocks.last() {
-        return Err(anyhow!(
+        return Err(conf_err!(
             "{}: the `{open} {{` block is never closed",
             path.display()
         ));
@@ -288,25 +310,27 @@ pub fn read_dovecot_conf(path: &Path) -> anyhow::Result<DovecotConf> {
 /// Parses text as if read from `path` (includes resolved next to it, under the
 /// current folder).
 #[cfg(test)]
-pub fn parse_dovecot_conf(path: &Path, text: &str) -> anyhow::Result<DovecotConf> {
-    parse_with(path, text, Some(std::env::current_dir()?))
+pub fn parse_dovecot_conf(path: &Path, text: &str) -> Result<DovecotConf> {
+    let here = std::env::current_dir().map_err(|e| conf_err!("the current folder: {e}"))?;
+    parse_with(path, text, Some(here))
 }
 
 /// Parses a configuration's text alone, touching no file: an `!include` is an error.
 /// What the fuzz harness drives.
-pub fn parse_text(name: &str, text: &str) -> anyhow::Result<DovecotConf> {
+pub fn parse_text(name: &str, text: &str) -> Result<DovecotConf> {
     parse_with(Path::new(name), text, None)
 }
 
-fn parse_with(path: &Path, text: &str, root: Option<PathBuf>) -> anyhow::Result<DovecotConf> {
+fn parse_with(path: &Path, text: &str, root: Option<PathBuf>) -> Result<DovecotConf> {
     let mut p = Parser {
         conf: DovecotConf::default(),
         blocks: Vec::new(),
         root,
+        doveadm_prefetch: false,
     };
     p.file(path, text, 0)?;
     if let Some((open, _)) = p.blocks.last() {
-        return Err(anyhow!(
+        return Err(conf_err!(
             "{}: the `{open} {{` block is never closed",
             path.display()
         ));
@@ -314,8 +338,8 @@ fn parse_with(path: &Path, text: &str, root: Option<PathBuf>) -> anyhow::Result<
     Ok(p.conf)
 }
 
-fn read_bounded(path: &Path) -> anyhow::Result<String> {
-    Ok(crate::input::read_text(path, crate::input::CONFIG)?)
+fn read_bounded(path: &Path) -> Result<String> {
+    crate::input::read_text(path, crate::input::CONFIG).map_err(ConfError::Input)
 }
 
 /// The key of a line that may hold a secret (any key with `pass` in it, such as
@@ -342,21 +366,23 @@ struct Parser {
     blocks: Vec<(String, String)>,
     /// Includes must stay under this folder; `None`: no include is followed.
     root: Option<PathBuf>,
+    /// `mail_prefetch_count` was set in `protocol doveadm { }`.
+    doveadm_prefetch: bool,
 }
 
 impl Parser {
-    fn file(&mut self, path: &Path, text: &str, depth: usize) -> anyhow::Result<()> {
+    fn file(&mut self, path: &Path, text: &str, depth: usize) -> Result<()> {
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
             let at = format!("{}:{n}", path.display());
             let t = line.trim();
             // A line that may hold a password is never echoed: only its key is named.
             let err = |n: usize, msg: String| match secret_key(t) {
-                Some(key) => anyhow!(
+                Some(key) => conf_err!(
                     "{}:{n}: malformed `{key}` line (its value is not shown)",
                     path.display()
                 ),
-                None => anyhow!("{}:{n}: {msg}", path.display()),
+                None => conf_err!("{}:{n}: {msg}", path.display()),
             };
             if t.is_empty() || t.starts_with('#') {
                 continue;
@@ -412,22 +438,22 @@ impl Parser {
     }
 
     /// `!include FILE` / `!include_try FILE` (FILE may end in a `*` pattern).
-    fn include(&mut self, from: &Path, line: &str, depth: usize) -> anyhow::Result<()> {
+    fn include(&mut self, from: &Path, line: &str, depth: usize) -> Result<()> {
         let (kind, target) = line
             .split_once(char::is_whitespace)
-            .ok_or_else(|| anyhow!("`!{line}`: expected `!include FILE`"))?;
+            .ok_or_else(|| conf_err!("`!{line}`: expected `!include FILE`"))?;
         let optional = match kind {
             "include" => false,
             "include_try" => true,
-            _ => return Err(anyhow!("unknown directive `!{kind}`")),
+            _ => return Err(conf_err!("unknown directive `!{kind}`")),
         };
         let Some(root) = self.root.clone() else {
-            return Err(anyhow!("`!{kind}` is not followed here"));
+            return Err(conf_err!("`!{kind}` is not followed here"));
         };
         if depth >= MAX_DEPTH {
-            return Err(anyhow!("includes nest deeper than {MAX_DEPTH}"));
+            return Err(conf_err!("includes nest deeper than {MAX_DEPTH}"));
         }
-        let target = conf_value(target).map_err(|m| anyhow!(m))?;
+        let target = conf_value(target).map_err(ConfError::Text)?;
         let base = from.parent().unwrap_or(Path::new("."));
         let full = if Path::new(&target).is_absolute() {
             PathBuf::from(&target)
@@ -438,10 +464,10 @@ impl Parser {
             let canon = match path.canonicalize() {
                 Ok(c) => c,
                 Err(_) if optional => continue,
-                Err(e) => return Err(anyhow!("{}: {e}", path.display())),
+                Err(e) => return Err(conf_err!("{}: {e}", path.display())),
             };
             if !canon.starts_with(&root) {
-                return Err(anyhow!(
+                return Err(conf_err!(
                     "{} is outside {}: uidlmap reads only the configuration's own folder",
                     path.display(),
                     root.display()
@@ -470,8 +496,13 @@ impl Parser {
             return Ok(());
         }
         if key == "mail_prefetch_count" {
-            if top || block == Some(("protocol", "doveadm")) {
-                self.conf.prefetch = Some(prefetch_value(&value)?);
+            // doveadm's own value wins over the top level, wherever either is written.
+            let n = prefetch_value(&value)?;
+            if block == Some(("protocol", "doveadm")) {
+                self.doveadm_prefetch = true;
+                self.conf.prefetch = Some(n);
+            } else if top && !self.doveadm_prefetch {
+                self.conf.prefetch = Some(n);
             }
             return Ok(());
         }
@@ -551,7 +582,7 @@ impl Parser {
 }
 
 /// A path whose file name may hold `*`: the matching files, sorted; else the path.
-fn expand_glob(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn expand_glob(path: &Path) -> Result<Vec<PathBuf>> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !name.contains('*') {
         return Ok(vec![path.to_path_buf()]);

@@ -93,7 +93,7 @@ fn doveconf_output() -> anyhow::Result<DovecotConf> {
     let dir = tempfile::tempdir().context("a temporary folder for doveconf's output")?;
     let path = dir.path().join("doveconf-n-P.conf");
     std::fs::write(&path, &out.stdout)?;
-    dovecot_conf::read_dovecot_conf(&path)
+    Ok(dovecot_conf::read_dovecot_conf(&path)?)
 }
 
 fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {

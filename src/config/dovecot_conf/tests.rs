@@ -249,6 +249,9 @@ fn mail_prefetch_count_is_read() {
     let in_doveadm = "protocol doveadm {\n  mail_prefetch_count = 3\n}\n";
     let c = parse_dovecot_conf(Path::new("p"), in_doveadm).unwrap();
     assert_eq!(c.prefetch, Some(3));
+    let later_top = format!("{in_doveadm}mail_prefetch_count = 9\n");
+    let c = parse_dovecot_conf(Path::new("p"), &later_top).unwrap();
+    assert_eq!(c.prefetch, Some(3), "doveadm's own value wins");
     let other = "protocol imap {\n  mail_prefetch_count = 3\n}\n";
     assert_eq!(
         parse_dovecot_conf(Path::new("p"), other).unwrap().prefetch,
