@@ -7,9 +7,9 @@
 //! mailbox in dsync's order the IMAP pass (EXAMINE, UIDs, sizes); at the first mailbox
 //! the plugin acts on, the POP3 session (login, CAPA, UIDL, LIST); then that mailbox's
 //! header pass, POP3 first, each header without its blank line followed by the whole
-//! message. Batching follows the imapc profile: `docs` (RFC822.SIZE, comma lists of 21,
-//! POP3 pipelined 20 deep) or `bare` (Dovecot's defaults: sizes measured by downloading
-//! every message, one UID per command, one POP3 command at a time).
+//! message. Batching follows imapc's configuration ([`Imapc`]): sizes by RFC822.SIZE or
+//! by download, `mail_prefetch_count + 1` UIDs a command and POP3 commands in flight
+//! (the recipe's 20: comma lists of 21; Dovecot's default 0: one at a time).
 //!
 //! With `audit` on, every header not read yet is read afterwards (the audit replays the
 //! plan under other settings, which needs them all); traffic is counted before that, so
@@ -41,9 +41,8 @@ pub struct Source {
     pub trust: Trust,
 }
 
-/// How imapc batches its size and header commands: `mail_prefetch_count + 1` UIDs a
-/// command (comma lists), one command at a time (`Batching::DOVECOT_DOCS` for the
-/// recipe's prefetch 20, `Batching::DOVECOT_BARE` for Dovecot's default 0).
+/// imapc's size and header commands: `mail_prefetch_count + 1` UIDs a command, one at
+/// a time (prefetch 20 is `Batching::DOVECOT_DOCS`, 0 `Batching::DOVECOT_BARE`).
 fn imap_batching(imapc: Imapc) -> Batching {
     Batching {
         per_command: imapc.batch(),
@@ -797,8 +796,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     let mut pop3: Option<Pop3Session> = None;
     let mut pop3_tried = false;
 
-    // Set once a mailbox's size read failed: dsync stops there (exit 75), so later
-    // mailboxes are only listed (for the report), never read.
+    // A failed size read stops dsync (exit 75): later mailboxes are only listed.
     let mut stopped = false;
     for name in &names {
         imap.examine(name).await.map_err(imap_err)?;
@@ -847,8 +845,8 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         if !acted {
             continue;
         }
-        if size_failure.is_some() {
-            stopped = true;
+        stopped = size_failure.is_some();
+        if stopped {
             continue;
         }
         if !pop3_tried {
