@@ -29,7 +29,7 @@ use fake_servers::pop3::{self as fpop3, Pop3Options};
 use fake_servers::world::{ImapMailbox, ImapMessage, Pop3Message};
 use fake_servers::{Script, SharedWorld, World};
 use tokio::net::TcpListener;
-use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::domain::{Endpoint, Imapc};
 use uidlmap::matcher::Settings;
 use uidlmap::migrate::{self, Source};
 use uidlmap::predict;
@@ -119,7 +119,7 @@ fn source(pop3: SocketAddr, imap: SocketAddr) -> Source {
 /// verify's part: the read and the prediction. Returns the time, the predicted rows of
 /// every mailbox and the client's round trips (POP3, IMAP).
 async fn verify(src: &Source) -> (Duration, Vec<(String, u32, String, u32)>, (u64, u64)) {
-    let opts = migrate::Options::new(Settings::enabled(), ImapcProfile::Docs);
+    let opts = migrate::Options::new(Settings::enabled(), Imapc::DOCS);
     let t = Instant::now();
     let m = migrate::fast_read(src, &opts).await.expect("fast_read");
     let p = predict::predict(&m, &predict::Inputs::new(&opts.settings)).expect("predict");

@@ -143,6 +143,7 @@ fn listing(n: usize, reversed: bool) -> Listing {
         imap: vec![ImapMailbox {
             name: "INBOX".into(),
             messages: imap,
+            size_failure: None,
         }],
         pop3,
         pop3_error: None,

@@ -26,7 +26,7 @@ use fake_servers::latency::{Link, Proxy};
 #[path = "common/floor.rs"]
 mod floor;
 
-use uidlmap::domain::{Endpoint, ImapcProfile};
+use uidlmap::domain::{Endpoint, Imapc, ImapcProfile};
 use uidlmap::dovecot::{DovecotSource, OracleOptions, SourceOptions, run_backup};
 use uidlmap::matcher::Settings;
 use uidlmap::migrate::{self, Source};
@@ -74,7 +74,7 @@ fn main() {
         pop3: pop3_ep.clone(),
         trust: Trust::default(),
     };
-    let opts = migrate::Options::new(Settings::enabled(), ImapcProfile::Docs);
+    let opts = migrate::Options::new(Settings::enabled(), Imapc::DOCS);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

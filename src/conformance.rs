@@ -119,14 +119,33 @@ pub struct Case {
     pub millis: u64,
 }
 
-/// The concrete profiles of a scenario that a run with `filter` covers.
-pub fn profiles(sc: &Scenario, filter: ProfileChoice) -> Vec<ImapcProfile> {
-    sc.imapc
-        .concrete()
+/// The concrete profiles of a scenario that a run with `filter` covers under
+/// `version`: the scenario's own (under 2.4, `both` is docs, bare and 2.4's own
+/// defaults), and under 2.4 its defaults for every scenario, since that is what
+/// `uidlmap run --dovecot-version 2.4` without `--imapc-profile` predicts. `defaults`
+/// asks for the version's defaults of every scenario.
+pub fn profiles(
+    sc: &Scenario,
+    filter: ProfileChoice,
+    version: DovecotVersion,
+) -> Vec<ImapcProfile> {
+    if filter == ProfileChoice::Defaults {
+        return vec![ImapcProfile::Defaults];
+    }
+    let mut out: Vec<ImapcProfile> = sc
+        .imapc
+        .concrete_for(version)
         .iter()
         .copied()
-        .filter(|&p| filter.includes(p))
-        .collect()
+        .filter(|p| filter == ProfileChoice::Both || filter.concrete_for(version).contains(p))
+        .collect();
+    if filter == ProfileChoice::Both
+        && version == DovecotVersion::V2_4
+        && !out.contains(&ImapcProfile::Defaults)
+    {
+        out.push(ImapcProfile::Defaults);
+    }
+    out
 }
 
 /// Why a scenario cannot be run under Dovecot, if it cannot.
@@ -186,7 +205,7 @@ pub async fn check_all(scenarios: Vec<Scenario>, opts: &Options) -> Vec<Case> {
     for sc in scenarios {
         let sc = Arc::new(sc);
         for &version in &opts.versions {
-            for profile in profiles(&sc, opts.profile) {
+            for profile in profiles(&sc, opts.profile, version) {
                 let (sc, jobs, opts) = (sc.clone(), jobs.clone(), opts.clone());
                 handles.push(tokio::spawn(async move {
                     let _permit = jobs.acquire_owned().await.expect("never closed");
@@ -307,6 +326,8 @@ async fn serve_and_backup(
     o.raw_settings = settings.spelled_pairs();
     o.settings = settings;
     o.profile = profile;
+    // imapc's settings as the scenario writes them, on top of the version's defaults.
+    o.imapc_lines = sc.imapc_written.as_ref().map(|w| w.lines());
     o.destination = sc.destination;
     o.timeout = opts.dovecot_timeout;
     o.ca_file = ca_file.as_ref().map(|f| f.path().to_path_buf());
@@ -655,6 +676,14 @@ pub fn table(cases: &[Case]) -> String {
     for v in DovecotVersion::ALL {
         if cases.iter().any(|c| c.version == v.name()) {
             columns.extend(ImapcProfile::ALL.iter().map(|p| (v.name(), p.name())));
+            // The version's own defaults, where any case ran them.
+            let defaults = ImapcProfile::Defaults.name();
+            if cases
+                .iter()
+                .any(|c| c.version == v.name() && c.profile == defaults)
+            {
+                columns.push((v.name(), defaults));
+            }
         }
     }
     let mut rows: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

@@ -42,15 +42,119 @@ impl Endpoint {
     }
 }
 
-/// How imapc fetches: this changes which IMAP commands the plugin's inputs come from
-/// (and so the sizes the size pass compares).
+/// Where the sizes the plugin's size pass compares come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sizing {
+    /// The server's `RFC822.SIZE` (2.3's `rfc822.size` feature, 2.4's `fetch-size`).
+    Rfc822Size,
+    /// Measured on the downloaded `BODY[]`, any `X-Message-Flag:` header stripped first
+    /// (2.3's default, 2.4's `no-fetch-size`).
+    Download,
+}
+
+/// What an imapc configuration means to the plugin's inputs, as the settings say it:
+/// how sizes are fetched and `mail_prefetch_count`. imapc asks for `prefetch + 1` UIDs
+/// a command (sizes and headers) and pop3c keeps `prefetch + 1` commands in flight
+/// (measured, `docs/dovecot-versions.md` "Sizing").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Imapc {
+    pub sizing: Sizing,
+    /// `mail_prefetch_count` (0, Dovecot's default in both versions, means one UID a
+    /// command).
+    pub prefetch: u32,
+}
+
+impl Imapc {
+    /// The recipe of Dovecot's documentation: RFC822.SIZE, prefetch 20.
+    pub const DOCS: Imapc = Imapc {
+        sizing: Sizing::Rfc822Size,
+        prefetch: 20,
+    };
+    /// 2.3's defaults (2.4's `no-fetch-size`): sizes by download, one UID a command.
+    pub const BARE: Imapc = Imapc {
+        sizing: Sizing::Download,
+        prefetch: 0,
+    };
+    /// 2.4's defaults: RFC822.SIZE, one UID a command.
+    pub const DEFAULTS_2_4: Imapc = Imapc {
+        sizing: Sizing::Rfc822Size,
+        prefetch: 0,
+    };
+
+    /// UIDs a size or header command names, and POP3 commands in flight (when the
+    /// server pipelines): `mail_prefetch_count + 1`, kept to a sane bound.
+    pub fn batch(self) -> usize {
+        (self.prefetch as usize).saturating_add(1).min(MAX_BATCH)
+    }
+
+    /// What `imapc_features` and `mail_prefetch_count` (as written; `None` when
+    /// unset) mean under `version`: 2.3 sizes from RFC822.SIZE only with
+    /// `rfc822.size`, 2.4 unless `no-fetch-size`. A feature name the version refuses
+    /// is not looked at here (see the configuration reader's refusal).
+    pub fn from_settings(version: DovecotVersion, features: Option<&str>, prefetch: u32) -> Imapc {
+        let has = |name: &str| {
+            features
+                .unwrap_or("")
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .any(|n| n.eq_ignore_ascii_case(name))
+        };
+        let rfc822 = match version {
+            DovecotVersion::V2_3 => has("rfc822.size"),
+            DovecotVersion::V2_4 => !has("no-fetch-size"),
+        };
+        Imapc {
+            sizing: if rfc822 {
+                Sizing::Rfc822Size
+            } else {
+                Sizing::Download
+            },
+            prefetch,
+        }
+    }
+
+    /// The profile name this configuration is under `version`, if it is one: reports
+    /// name `docs`, `bare` or (2.4 only; 2.3's defaults are `bare`) `defaults`.
+    pub fn profile_name(self, version: DovecotVersion) -> Option<&'static str> {
+        [
+            ImapcProfile::Docs,
+            ImapcProfile::Bare,
+            ImapcProfile::Defaults,
+        ]
+        .into_iter()
+        .find(|p| p.imapc(version) == self)
+        .map(|p| p.imapc_name(version))
+    }
+
+    /// How a report names it: the profile's name, else the two settings.
+    pub fn name(self, version: DovecotVersion) -> String {
+        match self.profile_name(version) {
+            Some(n) => n.to_string(),
+            None => format!(
+                "{} sizes, mail_prefetch_count {}",
+                match self.sizing {
+                    Sizing::Rfc822Size => "RFC822.SIZE",
+                    Sizing::Download => "downloaded",
+                },
+                self.prefetch
+            ),
+        }
+    }
+}
+
+/// The most UIDs a command names whatever `mail_prefetch_count` says (a reader bound;
+/// Dovecot's own prefetch is bounded by memory only).
+const MAX_BATCH: usize = 1000;
+
+/// A named imapc configuration: `docs` (the documentation's recipe), `bare` (2.3's
+/// defaults; 2.4 with `no-fetch-size`) or `defaults` (the version's own: 2.3's are
+/// `bare`, 2.4's are RFC822.SIZE one UID a command). The variants carry no doc comment
+/// of their own: clap would print it in `--help`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum ImapcProfile {
-    /// `imapc_features = rfc822.size`: sizes are the server's RFC822.SIZE.
     Docs,
-    /// Dovecot 2.3's defaults: sizes measured on the downloaded message.
     #[default]
     Bare,
+    Defaults,
 }
 
 impl ImapcProfile {
@@ -61,6 +165,25 @@ impl ImapcProfile {
         match self {
             ImapcProfile::Docs => "docs",
             ImapcProfile::Bare => "bare",
+            ImapcProfile::Defaults => "defaults",
+        }
+    }
+
+    /// The configuration this name stands for under `version`.
+    pub fn imapc(self, version: DovecotVersion) -> Imapc {
+        match (self, version) {
+            (ImapcProfile::Docs, _) => Imapc::DOCS,
+            (ImapcProfile::Bare, _) | (ImapcProfile::Defaults, DovecotVersion::V2_3) => Imapc::BARE,
+            (ImapcProfile::Defaults, DovecotVersion::V2_4) => Imapc::DEFAULTS_2_4,
+        }
+    }
+
+    /// The name a report gives this profile under `version`: 2.3's defaults are
+    /// `bare`, so that 2.3's reports read as before.
+    pub fn imapc_name(self, version: DovecotVersion) -> &'static str {
+        match (self, version) {
+            (ImapcProfile::Defaults, DovecotVersion::V2_3) => ImapcProfile::Bare.name(),
+            _ => self.name(),
         }
     }
 }
@@ -70,38 +193,56 @@ impl ImapcProfile {
 /// rfc822.size`, whose `fetch-headers` the plugin doesn't feel, and
 /// `mail_prefetch_count = 20`; IMAP sizes are RFC822.SIZE), `bare` (Dovecot 2.3's
 /// defaults: IMAP sizes are measured by downloading `BODY[]` with any
-/// `X-Message-Flag:` header stripped first, one message per command) or `both` (the
-/// prediction must hold for both). The variants carry no doc comment of their own:
-/// clap would print it in `--help`.
+/// `X-Message-Flag:` header stripped first, one message per command), `defaults` (the
+/// version's own: 2.3's are `bare`; 2.4's size by RFC822.SIZE one UID a command) or
+/// `both` (the prediction must hold for docs and bare, and under 2.4 for its defaults
+/// too). The variants carry no doc comment of their own: clap would print it in
+/// `--help`.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, clap::ValueEnum, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[schemars(
     description = "docs: the documentation's recipe (IMAP sizes are RFC822.SIZE); \
-    bare: Dovecot 2.3's defaults (IMAP sizes by downloading); both: the prediction must hold \
-    for both"
+    bare: Dovecot 2.3's defaults (IMAP sizes by downloading); defaults: the version's own \
+    (2.3: bare; 2.4: RFC822.SIZE, one UID a command); both: the prediction must hold for \
+    docs and bare (and under 2.4 for its defaults)"
 )]
 pub enum ProfileChoice {
     Docs,
     Bare,
+    Defaults,
     #[default]
     Both,
 }
 
 impl ProfileChoice {
-    /// The concrete profiles this stands for, docs first.
+    /// The concrete profiles this stands for, docs first (2.3's view: its defaults
+    /// are `bare`).
     pub fn concrete(self) -> &'static [ImapcProfile] {
-        match self {
-            ProfileChoice::Docs => &[ImapcProfile::Docs],
-            ProfileChoice::Bare => &[ImapcProfile::Bare],
-            ProfileChoice::Both => &ImapcProfile::ALL,
+        self.concrete_for(DovecotVersion::V2_3)
+    }
+
+    /// The concrete profiles this stands for under `version`, docs first. Under 2.4,
+    /// `both` adds 2.4's own defaults last: they are a third batching (RFC822.SIZE one
+    /// UID a command), which events and faults tied to a command can tell apart.
+    pub fn concrete_for(self, version: DovecotVersion) -> &'static [ImapcProfile] {
+        match (self, version) {
+            (ProfileChoice::Docs, _) => &[ImapcProfile::Docs],
+            (ProfileChoice::Bare, _) => &[ImapcProfile::Bare],
+            (ProfileChoice::Defaults, _) => &[ImapcProfile::Defaults],
+            (ProfileChoice::Both, DovecotVersion::V2_3) => &ImapcProfile::ALL,
+            (ProfileChoice::Both, DovecotVersion::V2_4) => &[
+                ImapcProfile::Docs,
+                ImapcProfile::Bare,
+                ImapcProfile::Defaults,
+            ],
         }
     }
 
-    /// Whether `profile` is among those chosen.
+    /// Whether `profile` is among those chosen (under any version).
     pub fn includes(self, profile: ImapcProfile) -> bool {
-        self.concrete().contains(&profile)
+        self.concrete_for(DovecotVersion::V2_4).contains(&profile)
     }
 }
 
@@ -110,6 +251,7 @@ impl From<ImapcProfile> for ProfileChoice {
         match p {
             ImapcProfile::Docs => ProfileChoice::Docs,
             ImapcProfile::Bare => ProfileChoice::Bare,
+            ImapcProfile::Defaults => ProfileChoice::Defaults,
         }
     }
 }
@@ -344,6 +486,39 @@ mod tests {
         assert_eq!("2.4".parse(), Ok(DovecotVersion::V2_4));
         assert_eq!(DovecotVersion::default().name(), "2.3");
         assert!("3.0".parse::<DovecotVersion>().is_err());
+    }
+
+    #[test]
+    fn imapc_configurations_per_version() {
+        use DovecotVersion::{V2_3, V2_4};
+        // The named profiles; 2.3's defaults are bare's, 2.4's their own.
+        assert_eq!(ImapcProfile::Defaults.imapc(V2_3), Imapc::BARE);
+        assert_eq!(ImapcProfile::Defaults.imapc(V2_4), Imapc::DEFAULTS_2_4);
+        assert_eq!(ImapcProfile::Defaults.imapc_name(V2_3), "bare");
+        assert_eq!(Imapc::DEFAULTS_2_4.name(V2_4), "defaults");
+        assert_eq!(Imapc::DOCS.batch(), 21);
+        assert_eq!(Imapc::BARE.batch(), 1);
+        // What imapc_features means per version.
+        let f = |v, features, prefetch| Imapc::from_settings(v, features, prefetch);
+        assert_eq!(f(V2_3, Some("rfc822.size fetch-headers"), 20), Imapc::DOCS);
+        assert_eq!(f(V2_3, None, 0), Imapc::BARE);
+        assert_eq!(f(V2_4, None, 0), Imapc::DEFAULTS_2_4);
+        assert_eq!(
+            f(V2_4, Some("No-Fetch-Size,gmail-migration"), 0),
+            Imapc::BARE
+        );
+        assert_eq!(f(V2_4, None, 20), Imapc::DOCS);
+        let odd = f(V2_4, Some("no-fetch-size"), 7);
+        assert_eq!(odd.batch(), 8);
+        assert_eq!(odd.name(V2_4), "downloaded sizes, mail_prefetch_count 7");
+        assert_eq!(f(V2_3, None, u32::MAX).batch(), MAX_BATCH);
+        // `both` adds 2.4's defaults under 2.4 only.
+        assert_eq!(ProfileChoice::Both.concrete_for(V2_3), ImapcProfile::ALL);
+        assert_eq!(
+            ProfileChoice::Both.concrete_for(V2_4).last(),
+            Some(&ImapcProfile::Defaults)
+        );
+        assert!(ProfileChoice::Both.includes(ImapcProfile::Defaults));
     }
 
     #[test]

@@ -205,7 +205,7 @@ async fn hunt_world(
     };
     let mut cases = Vec::new();
     let mut found = Vec::new();
-    for p in conformance::profiles(&sc, opts.conformance.profile) {
+    for p in conformance::profiles(&sc, opts.conformance.profile, DovecotVersion::V2_3) {
         let case = check(&sc, p, &opts.conformance, jobs).await;
         if fails(&case.verdict) {
             found.push(shrink(&spec, p, &case, opts, jobs).await);

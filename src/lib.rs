@@ -30,6 +30,7 @@
 //! - [`conformance`]: every scenario against real Dovecot, compared with the prediction.
 //! - [`hunt`]: random worlds against real Dovecot, each disagreement shrunk.
 
+pub mod config;
 pub mod conformance;
 pub mod domain;
 pub mod dovecot;

@@ -7,9 +7,9 @@
 //! mailbox in dsync's order the IMAP pass (EXAMINE, UIDs, sizes); at the first mailbox
 //! the plugin acts on, the POP3 session (login, CAPA, UIDL, LIST); then that mailbox's
 //! header pass, POP3 first, each header without its blank line followed by the whole
-//! message. Batching follows the imapc profile: `docs` (RFC822.SIZE, comma lists of 21,
-//! POP3 pipelined 20 deep) or `bare` (Dovecot's defaults: sizes measured by downloading
-//! every message, one UID per command, one POP3 command at a time).
+//! message. Batching follows imapc's configuration ([`Imapc`]): sizes by RFC822.SIZE or
+//! by download, `mail_prefetch_count + 1` UIDs a command and POP3 commands in flight
+//! (the recipe's 20: comma lists of 21; Dovecot's default 0: one at a time).
 //!
 //! With `audit` on, every header not read yet is read afterwards (the audit replays the
 //! plan under other settings, which needs them all); traffic is counted before that, so
@@ -31,7 +31,7 @@ use crate::report::{ServerTraffic, Traffic};
 use crate::retry::Retry;
 use crate::tls::{MaybeTls, Trust};
 
-use crate::domain::{Endpoint, ImapcProfile};
+use crate::domain::{Endpoint, Imapc, Sizing};
 
 /// The old provider: its IMAP and POP3 services.
 #[derive(Clone, Debug)]
@@ -41,27 +41,26 @@ pub struct Source {
     pub trust: Trust,
 }
 
-/// How imapc batches IMAP commands under a profile.
-fn imap_batching(profile: ImapcProfile) -> Batching {
-    match profile {
-        ImapcProfile::Docs => Batching::DOVECOT_DOCS,
-        ImapcProfile::Bare => Batching::DOVECOT_BARE,
+/// imapc's size and header commands: `mail_prefetch_count + 1` UIDs a command, one at
+/// a time (prefetch 20 is `Batching::DOVECOT_DOCS`, 0 `Batching::DOVECOT_BARE`).
+fn imap_batching(imapc: Imapc) -> Batching {
+    Batching {
+        per_command: imapc.batch(),
+        ..Batching::DOVECOT_BARE
     }
 }
 
 /// POP3 commands in flight: `mail_prefetch_count + 1` when the server allows it.
-fn pop3_window(profile: ImapcProfile) -> usize {
-    match profile {
-        ImapcProfile::Docs => 21,
-        ImapcProfile::Bare => 1,
-    }
+fn pop3_window(imapc: Imapc) -> usize {
+    imapc.batch()
 }
 
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub settings: Settings,
-    pub profile: ImapcProfile,
+    /// imapc's configuration as far as the reads feel it: sizing and prefetch.
+    pub imapc: Imapc,
     /// Read every header afterwards, for the audit.
     pub audit: bool,
     /// imapc's UIDL cache from an earlier run: (mailbox, UID) → UIDL.
@@ -88,10 +87,10 @@ pub struct Progress {
 }
 
 impl Options {
-    pub fn new(settings: Settings, profile: ImapcProfile) -> Self {
+    pub fn new(settings: Settings, imapc: Imapc) -> Self {
         Options {
             settings,
-            profile,
+            imapc,
             audit: true,
             cache: BTreeMap::new(),
             connect_timeout: Duration::from_secs(30),
@@ -387,7 +386,7 @@ async fn pop3_list_on(
         ));
     }
     client.set_window(if caps.pipelining {
-        pop3_window(opts.profile)
+        pop3_window(opts.imapc)
     } else {
         1
     });
@@ -789,7 +788,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     names.dedup();
 
     let settings = &opts.settings;
-    let batching = imap_batching(opts.profile);
+    let batching = imap_batching(opts.imapc);
     let mut m = Migration {
         separator,
         ..Migration::default()
@@ -797,21 +796,23 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     let mut pop3: Option<Pop3Session> = None;
     let mut pop3_tried = false;
 
+    // A failed size read stops dsync (exit 75): later mailboxes are only listed.
+    let mut stopped = false;
     for name in &names {
         imap.examine(name).await.map_err(imap_err)?;
         let listed = imap.uid_flags().await.map_err(imap_err)?;
         let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
-        let acted = matcher::acts_on(settings, name);
+        let acted = !stopped && matcher::acts_on(settings, name);
         let mut sizes: BTreeMap<u32, u64> = BTreeMap::new();
         if acted && !settings.skip_size_check && !uids.is_empty() {
-            sizes = match opts.profile {
-                ImapcProfile::Docs => {
+            sizes = match opts.imapc.sizing {
+                Sizing::Rfc822Size => {
                     imap.fetch_sizes(&uids, batching)
                         .await
                         .map_err(imap_err)?
                         .items
                 }
-                ImapcProfile::Bare => {
+                Sizing::Download => {
                     let mut s = BTreeMap::new();
                     imap.fetch_full_each(&uids, batching, |uid, bytes| {
                         s.insert(uid, bare_size(&bytes));
@@ -822,6 +823,13 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 }
             };
         }
+        // The plugin asks every UID's size in order; the first one imapc did not get
+        // fails its IMAP map read (`Failed to get psize for imap uid N`).
+        let size_failure = if acted && !settings.skip_size_check {
+            uids.iter().copied().find(|u| !sizes.contains_key(u))
+        } else {
+            None
+        };
         m.listing.imap.push(ImapMailbox {
             name: name.clone(),
             messages: uids
@@ -832,8 +840,13 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                     cached_uidl: opts.cache.get(&(name.clone(), uid)).cloned(),
                 })
                 .collect(),
+            size_failure,
         });
         if !acted {
+            continue;
+        }
+        stopped = size_failure.is_some();
+        if stopped {
             continue;
         }
         if !pop3_tried {
@@ -959,15 +972,15 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
         opts.progress
             .imap_listed
             .fetch_add(uids.len() as u64, Ordering::Relaxed);
-        match opts.profile {
-            ImapcProfile::Docs => {
+        match opts.imapc.sizing {
+            Sizing::Rfc822Size => {
                 for l in &listed {
                     if let Some(n) = l.size {
                         side.sizes.insert((name.clone(), l.uid), n);
                     }
                 }
             }
-            ImapcProfile::Bare => {
+            Sizing::Download => {
                 let wanted = matcher::acts_on(&opts.settings, name)
                     && !opts.settings.skip_size_check
                     && !uids.is_empty();
@@ -992,6 +1005,7 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
                     cached_uidl: opts.cache.get(&(name.clone(), uid)).cloned(),
                 })
                 .collect(),
+            size_failure: None,
         });
     }
     if all {

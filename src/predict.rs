@@ -8,7 +8,7 @@
 //! A [`Prediction`] borrows the [`Migration`] it was made from (the plan and the
 //! outcome point into its listing), so it lives no longer than the reads it explains.
 
-use crate::domain::{Destination, DovecotVersion, ImapcProfile};
+use crate::domain::{Destination, DovecotVersion};
 use crate::matcher::audit::{self, Audit, Truth};
 use crate::matcher::{self, Outcome, Plan, ResolveError, Settings};
 use crate::migrate::Migration;
@@ -110,20 +110,21 @@ pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'
 }
 
 impl Prediction<'_> {
-    /// The report of this prediction, with the reader's traffic. `ids` names a message
-    /// (a scenario's message ids) where the caller can.
+    /// The report of this prediction, with the reader's traffic. `imapc` names the
+    /// imapc configuration read under ([`crate::domain::Imapc::name`]); `ids` names a
+    /// message (a scenario's message ids) where the caller can.
     pub fn report(
         &self,
         name: &str,
         description: Option<&str>,
-        profile: ImapcProfile,
+        imapc: &str,
         ids: &dyn Fn(&str, u32) -> Option<String>,
     ) -> Report {
         let mut r = report::build(
             report::Heading {
                 name,
                 description,
-                imapc: profile.name(),
+                imapc,
                 destination: self.destination,
                 version: self.version,
             },

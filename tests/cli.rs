@@ -52,6 +52,39 @@ fn run_tsv_is_what_dovecot_stores() {
     assert!(lines.iter().any(|l| l.starts_with("Alpha\t")), "{lines:?}");
 }
 
+/// Under 2.4 no `--imapc-profile` means 2.4's own defaults (RFC822.SIZE one UID a
+/// command): the event after the first size command fails INBOX, nothing stored, where
+/// the recipe the scenario is about stores two rows (both measured with 2.4.1,
+/// docs/dovecot-versions.md "An event tied to the size fetch").
+#[test]
+fn run_under_2_4_without_a_profile_predicts_its_defaults() {
+    let tsv = |extra: &[&str]| {
+        let mut a = vec!["run", "--dovecot-version", "2.4", "--format", "tsv"];
+        a.extend_from_slice(extra);
+        a.push("scenarios/versions/expunge-after-size-fetch.yaml");
+        uidlmap(a).stdout
+    };
+    let header = "mailbox\tuid\tpop3_uidl\tpop3_order\n";
+    assert_eq!(tsv(&[]), header);
+    assert_eq!(tsv(&["--imapc-profile", "defaults"]), header);
+    assert_eq!(
+        tsv(&["--imapc-profile", "docs"]),
+        format!("{header}INBOX\t1\tm1\t1\nINBOX\t3\tm3\t3\n")
+    );
+    // 2.3's defaults are bare's: no RFC822.SIZE is sent, the event never fires.
+    let out = uidlmap([
+        "run",
+        "--dovecot-version",
+        "2.3",
+        "--imapc-profile",
+        "defaults",
+        "--format",
+        "tsv",
+        "scenarios/versions/defaults-expunge-after-first-size.yaml",
+    ]);
+    assert_eq!(out.stdout.lines().count(), 4, "{}", out.stdout);
+}
+
 /// `run --destination` replaces every scenario's own: the maildir scenario
 /// `uidls/spaces` into sdbox keeps its UIDLs whole (and so misses its `wrong: 2`).
 #[test]

@@ -228,7 +228,7 @@ async fn measure_scenarios_under_both_versions() {
             println!("-- {}: not run (cache, TLS or STLS)", sc.name);
             continue;
         }
-        for profile in conformance::profiles(sc, ProfileChoice::Both) {
+        for profile in conformance::profiles(sc, ProfileChoice::Both, DovecotVersion::V2_3) {
             let predicted = match run::predict(
                 sc,
                 profile,
@@ -375,7 +375,7 @@ async fn measure_cache_scenarios_under_both_versions() {
             println!("-- {}: not run: {why}", sc.name);
             continue;
         }
-        for profile in conformance::profiles(sc, ProfileChoice::Both) {
+        for profile in conformance::profiles(sc, ProfileChoice::Both, DovecotVersion::V2_3) {
             let predicted =
                 run::predict(sc, profile, DovecotVersion::V2_3, Duration::from_secs(30))
                     .await

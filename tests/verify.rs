@@ -12,7 +12,7 @@ use support::{
     Filters, Out, command, dovecot_or_skip, output, root, scenario, serve_scenario, tempdir,
 };
 use tokio::net::TcpListener;
-use uidlmap::domain::{Destination, Endpoint, ImapcProfile};
+use uidlmap::domain::{Destination, DovecotVersion, Endpoint, ImapcProfile};
 use uidlmap::migrate::{self, Migration, Source};
 use uidlmap::predict;
 use uidlmap::report;
@@ -51,7 +51,7 @@ async fn read(
 ) -> Result<Migration, String> {
     let served = serve_scenario(sc).await;
     let source = source_of(sc, &served);
-    let mut opts = migrate::Options::new(sc.settings.clone(), profile);
+    let mut opts = migrate::Options::new(sc.settings.clone(), profile.imapc(DovecotVersion::V2_3));
     // The fake servers answer at once; a server whose PIPELINING breaks under the deep
     // window costs fast_read one command timeout before it reads again at Dovecot's depth.
     opts.command_timeout = Duration::from_secs(3);
@@ -980,6 +980,27 @@ async fn dovecot_conf_per_version_as_doveconf_prints_it() {
         out.stdout
     );
     assert!(out.stderr.contains("Dovecot 2.4 syntax"), "{}", out.stderr);
+    // Neither imapc_features nor mail_prefetch_count: 2.4's own defaults.
+    assert!(out.stdout.contains("imapc: defaults"), "{}", out.stdout);
+    // The recipe's prefetch on 2.4's default sizing is the docs profile; another
+    // prefetch is named by what it says.
+    for (prefetch, named) in [
+        ("20", "imapc: docs"),
+        ("5", "imapc: RFC822.SIZE sizes, mail_prefetch_count 5"),
+    ] {
+        let text = conf24("", "").replacen(
+            "imapc {\n",
+            &format!("mail_prefetch_count = {prefetch}\nimapc {{\n"),
+            1,
+        );
+        let out = verify(text, "prefetch.conf").await;
+        assert!(
+            out.stdout.contains(named),
+            "{named}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
 
     // `off` is fatal in 2.4 (exit 89), predicted without reading anything.
     let out = verify(
@@ -1125,7 +1146,10 @@ async fn far_waits(n: usize, folders: usize) -> (u64, u64) {
         pop3: ep(pop3_addr),
         trust: Trust::default(),
     };
-    let opts = migrate::Options::new(uidlmap::matcher::Settings::enabled(), ImapcProfile::Docs);
+    let opts = migrate::Options::new(
+        uidlmap::matcher::Settings::enabled(),
+        uidlmap::domain::Imapc::DOCS,
+    );
     let m = tokio::time::timeout(LIMIT, migrate::fast_read(&source, &opts))
         .await
         .expect("fast_read in time")

@@ -25,7 +25,7 @@ impl ImapcProfile {
     /// (`rfc822.size fetch-headers`, prefetch 20). 2.4 turned `fetch-size` (the old
     /// `rfc822.size`) and `fetch-headers` on by default, so its docs recipe only sets the
     /// prefetch, and bare turns the size fetch off (`no-fetch-size`) to size by download
-    /// as 2.3's defaults do.
+    /// as 2.3's defaults do. `defaults` writes neither setting.
     pub fn config(self, version: DovecotVersion) -> &'static str {
         match (version, self) {
             (DovecotVersion::V2_3, ImapcProfile::Bare) => {
@@ -39,6 +39,9 @@ impl ImapcProfile {
             }
             (DovecotVersion::V2_4, ImapcProfile::Docs) => {
                 "# fetch-size and fetch-headers are 2.4's defaults\nmail_prefetch_count = 20\n"
+            }
+            (_, ImapcProfile::Defaults) => {
+                "# imapc_features and mail_prefetch_count unset: the version's defaults\n"
             }
         }
     }

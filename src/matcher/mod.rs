@@ -47,6 +47,12 @@ pub struct ImapMessage {
 pub struct ImapMailbox {
     pub name: String,
     pub messages: Vec<ImapMessage>,
+    /// The first UID whose size the plugin asked for and imapc could not get (the
+    /// message was expunged before its size command): the plugin's IMAP map read fails
+    /// there (`Failed to get psize for imap uid N`), before POP3 is contacted, and so
+    /// does this mailbox's sync. Which UID that is depends on imapc's batching
+    /// (`docs/dovecot-versions.md`, "An event tied to the size fetch").
+    pub size_failure: Option<u32>,
 }
 
 /// One POP3 message as `UIDL` and `LIST` give it.

@@ -497,7 +497,21 @@ pub fn resolve<'a>(plan: &Plan<'a>, reads: &Reads) -> Result<Outcome<'a>, Resolv
 }
 
 fn check_reads(plan: &Plan<'_>, reads: &Reads) -> Result<(), ResolveError> {
-    for n in plan.pop3_reads() {
+    // A mailbox whose size read failed fails before any header is read, and dsync
+    // stops there: neither it nor a mailbox after it needs a read.
+    let cut = plan
+        .mailboxes
+        .iter()
+        .position(|m| plan.listing.imap[m.index].size_failure.is_some())
+        .unwrap_or(plan.mailboxes.len());
+    let unread: Vec<&str> = plan.mailboxes[cut..]
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    for n in plan.mailboxes[..cut]
+        .iter()
+        .flat_map(|m| m.pop3_reads.iter().copied())
+    {
         let r = reads.pop3.get(&n).ok_or(ResolveError::MissingPop3(n))?;
         if r.header.needs_full() && r.full.is_none() {
             return Err(ResolveError::MissingPop3Full(n));
@@ -520,7 +534,10 @@ fn check_reads(plan: &Plan<'_>, reads: &Reads) -> Result<(), ResolveError> {
         .filter(|m| m.pop3_reads.iter().any(failed))
         .map(|m| m.name.as_str())
         .collect();
-    for (mb, uid) in plan.imap_reads().filter(|(mb, _)| !stopped.contains(mb)) {
+    for (mb, uid) in plan
+        .imap_reads()
+        .filter(|(mb, _)| !stopped.contains(mb) && !unread.contains(mb))
+    {
         let r = reads
             .imap_get(mb, uid)
             .ok_or_else(|| ResolveError::MissingImap(mb.to_string(), uid))?;
@@ -542,6 +559,14 @@ fn sync_mailbox<'a>(
 ) -> bool {
     let listing = plan.listing;
     let imap = &listing.imap[mp.index].messages;
+    // `imap_map_read` comes before `pop3_map_read`: POP3 is not contacted.
+    if let Some(uid) = listing.imap[mp.index].size_failure {
+        s.line(
+            Level::Error,
+            format!("pop3_migration: Failed to get psize for imap uid {uid}: Message was expunged"),
+        );
+        return false;
+    }
     if mp.pop3_failed {
         let err = listing
             .pop3_error

@@ -33,6 +33,7 @@ impl World {
                             cached_uidl: None,
                         })
                         .collect(),
+                    size_failure: None,
                 })
                 .collect(),
             pop3: self
@@ -550,6 +551,7 @@ mod properties {
     fn build(imap: &[(u8, u64)], pop3: &[(u8, u64, String)]) -> (Listing, Reads) {
         let listing = Listing {
             imap: vec![ImapMailbox {
+                size_failure: None,
                 name: "INBOX".into(),
                 messages: imap
                     .iter()

@@ -24,7 +24,7 @@ use serde_saphyr::Location;
 use super::generate::{Encoding, LineEnding};
 pub use super::knobs::{ImapServerDef, Pop3ServerDef};
 use super::schema::{Nullable, known_profiles, known_quirks};
-use super::{Outcome, ProfileChoice};
+use super::{Outcome, ProfileChoice, WrittenImapc};
 use crate::domain::Destination;
 
 /// A value with the position it was written at: serde-saphyr's `Spanned`, which the
@@ -214,7 +214,7 @@ pub struct ScenarioFile {
     pub settings: Option<OrderedMap<String, Spanned<Scalar>>>,
     /// the Dovecot imapc profile the prediction is for
     #[serde(default)]
-    pub imapc: Option<Spanned<ProfileChoice>>,
+    pub imapc: Option<Spanned<ImapcDef>>,
     /// the destination's mail storage (default maildir): what it keeps of each UIDL
     #[serde(default)]
     pub destination: Option<Spanned<Destination>>,
@@ -512,6 +512,51 @@ pub struct Pop3Def {
 pub enum ProtocolDef {
     Imap,
     Pop3,
+}
+
+/// `imapc:`: a profile name (`docs`, `bare`, `defaults`, `both`), or imapc's settings
+/// as the admin writes them (`{ features: "…", prefetch: N }`).
+#[derive(Debug)]
+pub enum ImapcDef {
+    Named(ProfileChoice),
+    Written(WrittenImapc),
+}
+
+impl<'de> Deserialize<'de> for ImapcDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ImapcDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("docs, bare, defaults or both, or a mapping with features and prefetch")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ImapcDef, E> {
+                ProfileChoice::deserialize(de::value::StrDeserializer::<E>::new(s))
+                    .map(ImapcDef::Named)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ImapcDef, A::Error> {
+                WrittenImapc::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(ImapcDef::Written)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for ImapcDef {
+    fn schema_name() -> Cow<'static, str> {
+        "ImapcDef".into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        described(
+            one_of([
+                g.subschema_for::<ProfileChoice>(),
+                g.subschema_for::<WrittenImapc>(),
+            ]),
+            "the Dovecot imapc profile the prediction is for, or imapc's settings as \
+             written (on top of each version's defaults)",
+        )
+    }
 }
 
 /// A protocol step: a step name, or a mapping (a step name with `nth`, or a raw match).

@@ -37,7 +37,9 @@ use fake_servers::world::{MessageId, World};
 use fake_servers::{Script, SharedWorld};
 use serde::Deserialize;
 
+use crate::domain::{Imapc, ImapcProfile};
 use crate::matcher::Settings;
+use crate::matcher::settings::ConfigError;
 
 pub use crate::domain::{Destination, DovecotVersion, ProfileChoice};
 pub use knobs::{ImapKnobs, Pop3Knobs, ServerKnobs};
@@ -170,6 +172,9 @@ pub struct Scenario {
     /// The pop3-migration settings (plugin enabled, Dovecot's defaults otherwise).
     pub settings: Settings,
     pub imapc: ProfileChoice,
+    /// `imapc: { features: …, prefetch: N }`: imapc's settings as the admin writes
+    /// them, on top of each version's defaults (then [`Self::imapc`] is `defaults`).
+    pub imapc_written: Option<WrittenImapc>,
     /// The destination's mail storage (`destination:`, default maildir); `run` and
     /// `conformance --destination` replace it.
     pub destination: Destination,
@@ -197,7 +202,71 @@ pub struct Scenario {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// imapc's two settings the plugin feels, as a scenario writes them: `imapc_features`
+/// and `mail_prefetch_count`, each unset when absent (the version's defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WrittenImapc {
+    /// imapc_features, as written (2.3's rfc822.size in a 2.4 configuration is refused:
+    /// exit 75)
+    #[serde(default)]
+    pub features: Option<String>,
+    /// mail_prefetch_count (default 0): prefetch + 1 UIDs a command
+    #[serde(default)]
+    pub prefetch: Option<u32>,
+}
+
+impl WrittenImapc {
+    /// The configuration lines, as the oracle writes them.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(f) = &self.features {
+            out.push(format!("imapc_features = {f}"));
+        }
+        if let Some(n) = self.prefetch {
+            out.push(format!("mail_prefetch_count = {n}"));
+        }
+        out
+    }
+}
+
 impl Scenario {
+    /// The imapc configuration `profile` stands for in this scenario under `version`:
+    /// the scenario's written settings where it has them, else the named profile's.
+    /// A feature name the version does not know is its refusal (2.4 given 2.3's
+    /// `rfc822.size`: exit 75, nothing read).
+    pub fn imapc_for(
+        &self,
+        profile: ImapcProfile,
+        version: DovecotVersion,
+    ) -> Result<Imapc, ConfigError> {
+        let Some(w) = &self.imapc_written else {
+            return Ok(profile.imapc(version));
+        };
+        if let Some(e) = w
+            .features
+            .as_deref()
+            .and_then(|f| crate::config::dovecot_conf::unknown_feature(version, f))
+        {
+            return Err(e);
+        }
+        Ok(Imapc::from_settings(
+            version,
+            w.features.as_deref(),
+            w.prefetch.unwrap_or(0),
+        ))
+    }
+
+    /// How a report names `profile` under `version`: `docs`, `bare`, `defaults`, or
+    /// the written configuration's meaning.
+    pub fn imapc_label(&self, profile: ImapcProfile, version: DovecotVersion) -> String {
+        match (&self.imapc_written, self.imapc_for(profile, version)) {
+            (None, _) => profile.imapc_name(version).to_string(),
+            (Some(_), Ok(imapc)) => imapc.name(version),
+            (Some(w), Err(_)) => w.lines().join(", "),
+        }
+    }
+
     /// What `version` is expected to do.
     pub fn expect_for(&self, version: DovecotVersion) -> &Expect {
         self.expect_by_version.get(&version).unwrap_or(&self.expect)

@@ -3,9 +3,11 @@
 //! Dovecot's answer, audit it against the scenario's ground truth, and check the
 //! scenario's expectations.
 //!
-//! A scenario whose `imapc` is `both` runs once per imapc profile; the two predictions
-//! must agree (what Dovecot stores, its exit code and its warnings and errors), or the
-//! scenario must say which profile it is about. Each read is predicted for every
+//! A scenario whose `imapc` is `both` runs once per imapc profile (under 2.4 its own
+//! defaults too: a third batching); the predictions must agree (what Dovecot stores,
+//! its exit code and its warnings and errors), or the scenario must say which profile
+//! it is about. Reads are made once per imapc configuration (2.3's `defaults` are
+//! `bare`'s). Each read is predicted for every
 //! Dovecot version the scenario is about (`dovecot:`), each against its own
 //! expectations; versions whose answers differ are all shown in the report.
 
@@ -20,9 +22,10 @@ use fake_servers::{FakeServers, Script, Servers, SharedWorld};
 use tokio::net::TcpListener;
 
 use super::{Scenario, ServerKnobs, Truth};
-use crate::domain::{DovecotVersion, Endpoint, ImapcProfile};
+use crate::domain::{DovecotVersion, Endpoint, Imapc, ImapcProfile};
 use crate::matcher;
 use crate::matcher::audit::{self, Audit, Expected};
+use crate::matcher::settings::ConfigError;
 use crate::migrate::{self, MigrateError, Migration, Source};
 use crate::predict;
 use crate::report::{self, Expectation, Report};
@@ -165,7 +168,7 @@ struct ProfileRun {
     ids: BTreeMap<(String, u32), String>,
 }
 
-async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun, RunError> {
+async fn run_profile(sc: &Scenario, imapc: Imapc) -> Result<ProfileRun, RunError> {
     let ca = if needs_tls(sc) {
         Some(TestCa::generate()?)
     } else {
@@ -195,7 +198,7 @@ async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun,
         pop3: endpoint(served.pop3, sc.knobs.pop3.stls),
         trust,
     };
-    let mut opts = migrate::Options::new(sc.settings.clone(), profile);
+    let mut opts = migrate::Options::new(sc.settings.clone(), imapc);
     // Scenario servers answer at once; a stuck exchange is a bug, not a slow network.
     opts.command_timeout = Duration::from_secs(10);
     opts.connect_timeout = Duration::from_secs(5);
@@ -291,7 +294,7 @@ fn without_ports(text: &str) -> String {
 /// The report of a run whose IMAP side failed before the plugin could start.
 fn imap_failure_report(
     sc: &Scenario,
-    profile: ImapcProfile,
+    imapc: &str,
     version: DovecotVersion,
     err: &MigrateError,
 ) -> Report {
@@ -319,7 +322,7 @@ fn imap_failure_report(
         name: sc.name.clone(),
         description: Some(sc.description.clone()),
         settings: sc.settings.dovecot_pairs().into_iter().collect(),
-        imapc: profile.name().to_string(),
+        imapc: imapc.to_string(),
         destination: sc.destination.name().to_string(),
         dovecot_version: version.name().to_string(),
         setting_spellings: sc.settings.misreadings(version),
@@ -343,17 +346,17 @@ fn imap_failure_report(
 
 fn profile_report(
     sc: &Scenario,
-    profile: ImapcProfile,
+    imapc: &str,
     version: DovecotVersion,
     run: &ProfileRun,
 ) -> Result<(Report, Option<Audit>), RunError> {
     let m = match &run.migration {
         Ok(m) => m,
         // A refused configuration stops doveadm before it logs in anywhere.
-        Err(_) if sc.settings.for_version(version).is_err() => {
-            return Ok((config_error_report(sc, profile, version), None));
+        Err(_) if let Err(e) = sc.settings.for_version(version) => {
+            return Ok((config_error_report(sc, imapc, version, &e), None));
         }
-        Err(e) => return Ok((imap_failure_report(sc, profile, version, e), None)),
+        Err(e) => return Ok((imap_failure_report(sc, imapc, version, e), None)),
     };
     let inputs = predict::Inputs {
         truth: Some(&run.truth),
@@ -364,24 +367,25 @@ fn profile_report(
     };
     let p = predict::predict(m, &inputs)?;
     let ids = |mb: &str, uid: u32| run.ids.get(&(mb.to_string(), uid)).cloned();
-    let r = p.report(&sc.name, Some(&sc.description), profile, &ids);
+    let r = p.report(&sc.name, Some(&sc.description), imapc, &ids);
     let audit = p.audit;
     Ok((r, audit))
 }
 
-/// The report of a refused configuration where the read failed too (nothing of it
-/// matters: doveadm never connects).
-fn config_error_report(sc: &Scenario, profile: ImapcProfile, version: DovecotVersion) -> Report {
-    let e = sc
-        .settings
-        .for_version(version)
-        .expect_err("called for refused settings only");
-    let outcome = matcher::Outcome::config_error(sc.settings.clone(), &e);
+/// The report of a configuration `version` refuses (`e`): doveadm never connects, so
+/// nothing read matters.
+fn config_error_report(
+    sc: &Scenario,
+    imapc: &str,
+    version: DovecotVersion,
+    e: &ConfigError,
+) -> Report {
+    let outcome = matcher::Outcome::config_error(sc.settings.clone(), e);
     let mut r = report::build(
         report::Heading {
             name: &sc.name,
             description: Some(&sc.description),
-            imapc: profile.name(),
+            imapc,
             destination: sc.destination,
             version,
         },
@@ -392,6 +396,39 @@ fn config_error_report(sc: &Scenario, profile: ImapcProfile, version: DovecotVer
     r.setting_spellings = sc.settings.misreadings(version);
     r.mark_refused(&sc.settings);
     r
+}
+
+/// The report of one profile under one version: refused before anything is read
+/// when the settings or the written imapc configuration are, else from the read of
+/// its imapc configuration (made once per configuration, kept in `runs`).
+async fn version_report(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    version: DovecotVersion,
+    runs: &mut Vec<(Imapc, ProfileRun)>,
+    limit: Duration,
+) -> Result<Report, RunError> {
+    let label = sc.imapc_label(profile, version);
+    let imapc = match sc.imapc_for(profile, version) {
+        Ok(imapc) => imapc,
+        Err(e) => {
+            // The plugin's own settings are refused first (doveconf reads them
+            // before imapc starts).
+            let e = sc.settings.for_version(version).err().unwrap_or(e);
+            return Ok(config_error_report(sc, &label, version, &e));
+        }
+    };
+    let i = match runs.iter().position(|(c, _)| *c == imapc) {
+        Some(i) => i,
+        None => {
+            let run = tokio::time::timeout(limit, run_profile(sc, imapc))
+                .await
+                .map_err(|_| RunError::Timeout(limit))??;
+            runs.push((imapc, run));
+            runs.len() - 1
+        }
+    };
+    Ok(profile_report(sc, &label, version, &runs[i].1)?.0)
 }
 
 /// Checks a report against the scenario's expectations for `version`.
@@ -445,50 +482,101 @@ fn check(sc: &Scenario, version: DovecotVersion, r: &Report) -> Vec<String> {
 /// returns its report: the first version's (its first profile's, the others' agreement
 /// checked), with the versions whose answers differ attached.
 pub async fn run(sc: &Scenario, limit: Duration) -> Result<Report, RunError> {
-    run_with(sc, &sc.dovecot, sc.imapc, limit).await
+    run_with(sc, &sc.dovecot, sc.imapc, false, limit).await
 }
 
 /// [`run`] for the versions and profiles given (a command line's choice) instead of
-/// the scenario's own.
+/// the scenario's own. With `defaults_shown` (a command line that names no profile),
+/// 2.4's own defaults are predicted as well under 2.4 and, where their answer differs,
+/// are the prediction shown for 2.4: no profile named means the version's defaults.
+/// The scenario's expectations are still checked against the profiles it is about.
 pub async fn run_with(
     sc: &Scenario,
     versions: &[DovecotVersion],
     profiles: crate::domain::ProfileChoice,
+    defaults_shown: bool,
     limit: Duration,
 ) -> Result<Report, RunError> {
-    // The reads are the same for every version: read once per profile.
+    // The reads are the same for every version: read once per imapc configuration.
     let mut runs = Vec::new();
-    for &profile in profiles.concrete() {
-        let run = tokio::time::timeout(limit, run_profile(sc, profile))
-            .await
-            .map_err(|_| RunError::Timeout(limit))??;
-        runs.push((profile, run));
-    }
     let mut per_version = Vec::new();
     for &version in versions {
+        let mut chosen = profiles.concrete_for(version).to_vec();
+        let extra = defaults_shown
+            && version == DovecotVersion::V2_4
+            && !chosen.contains(&ImapcProfile::Defaults);
+        if extra {
+            chosen.push(ImapcProfile::Defaults);
+        }
         let mut reports = Vec::new();
-        for (profile, run) in &runs {
-            reports.push(profile_report(sc, *profile, version, run)?.0);
+        for profile in chosen {
+            let r = version_report(sc, profile, version, &mut runs, limit).await?;
+            reports.push((profile, r));
         }
-        let mut first = reports.remove(0);
-        let mut failures = check(sc, version, &first);
-        for other in &reports {
-            if stored(other) == stored(&first) {
-                first.imapc = format!("{} (same under {})", first.imapc, other.imapc);
-            } else {
-                failures.push(format!(
-                    "the prediction differs between imapc profiles {} and {} (exit {} vs {}); say which one the scenario is about with `imapc:`",
-                    first.imapc, other.imapc, first.dovecot.exit_code, other.dovecot.exit_code
-                ));
-            }
+        let extra = if extra {
+            reports.pop().map(|(_, r)| r)
+        } else {
+            None
+        };
+        let mut first = agreeing_profiles(sc, version, reports);
+        if let Some(defaults) = extra.filter(|d| stored(d) != stored(&first)) {
+            // Shown in the scenario profile's place; the verdict stays that profile's.
+            let verdict = first.expectation.take();
+            let theirs = std::mem::replace(&mut first, defaults);
+            first.imapc = format!(
+                "{} (no profile named: 2.4's own; differs from {}, which the scenario is about)",
+                first.imapc, theirs.imapc
+            );
+            first.expectation = verdict;
         }
-        first.expectation = Some(Expectation {
-            met: failures.is_empty(),
-            failures,
-        });
         per_version.push(first);
     }
     Ok(merge_versions(per_version))
+}
+
+/// One version's report from its profiles' (the first is the scenario's first
+/// profile): their agreement checked, the expectations checked. Under 2.4 where its own
+/// defaults (checked under `both`) answer otherwise, theirs is the report shown.
+fn agreeing_profiles(
+    sc: &Scenario,
+    version: DovecotVersion,
+    mut reports: Vec<(ImapcProfile, Report)>,
+) -> Report {
+    let (_, mut first) = reports.remove(0);
+    let mut failures = check(sc, version, &first);
+    for (profile, other) in &reports {
+        let same = stored(other) == stored(&first);
+        if same && *profile == ImapcProfile::Defaults {
+            // 2.4's defaults, checked under `both`: named only where they differ,
+            // so that a report reads as before where they do not.
+            continue;
+        }
+        if same {
+            first.imapc = format!("{} (same under {})", first.imapc, other.imapc);
+        } else {
+            failures.push(format!(
+                "the prediction differs between imapc profiles {} and {} (exit {} vs {}); say which one the scenario is about with `imapc:`",
+                first.imapc, other.imapc, first.dovecot.exit_code, other.dovecot.exit_code
+            ));
+        }
+    }
+    // Under 2.4 no profile named means its defaults: where they differ, theirs is
+    // the prediction shown.
+    if let Some(i) = reports
+        .iter()
+        .position(|(p, r)| *p == ImapcProfile::Defaults && stored(r) != stored(&first))
+    {
+        let (_, defaults) = reports.swap_remove(i);
+        let mut f = check(sc, version, &defaults);
+        f.extend(failures);
+        failures = f;
+        first = defaults;
+    }
+    first.expectation = Some(Expectation {
+        met: failures.is_empty(),
+        failures,
+    });
+    first
 }
 
 /// One report for several versions: the first, naming the versions that agree with it
@@ -533,10 +621,7 @@ pub async fn predict(
     version: DovecotVersion,
     limit: Duration,
 ) -> Result<Report, RunError> {
-    let run = tokio::time::timeout(limit, run_profile(sc, profile))
-        .await
-        .map_err(|_| RunError::Timeout(limit))??;
-    let mut report = profile_report(sc, profile, version, &run)?.0;
+    let mut report = version_report(sc, profile, version, &mut Vec::new(), limit).await?;
     let failures = check(sc, version, &report);
     report.expectation = Some(Expectation {
         met: failures.is_empty(),

@@ -7,15 +7,14 @@
 //! - `runner`: budgets, hang watchdog, time and memory bounds, crash files.
 //! - `mutate`: the mutator; `alloc`: the counting allocator behind the memory bound.
 //! - `sessions`: recorded client/server sessions (seeds), shared client sessions.
-//! - `codecs`, `clients`, `servers`, `header_hash`, `scenario`: the harnesses.
+//! - `codecs`, `clients`, `servers`, `header_hash`, `scenario`, `dovecot_conf`: the
+//!   harnesses.
 //! - `drip`: long lines in tiny reads cost linear time (no rescans per read).
-//!
-//! The Dovecot config reader of `verify` is private to the binary crate and so has no
-//! harness here yet.
 
 mod alloc;
 mod clients;
 mod codecs;
+mod dovecot_conf;
 mod drip;
 mod header_hash;
 mod mutate;
@@ -62,6 +61,11 @@ fn header_hash() {
 #[test]
 fn scenario_load() {
     runner::run(scenario::harness());
+}
+
+#[test]
+fn dovecot_conf() {
+    runner::run(dovecot_conf::harness());
 }
 
 // Compares times, so it runs alone: in `.ci/run`'s fuzz step (one test at a time), or

@@ -21,7 +21,7 @@ use crate::alloc;
 use crate::mutate::{Rng, mutate};
 
 /// How many harnesses share `UIDLMAP_FUZZ_SECS`.
-pub const HARNESSES: u64 = 8;
+pub const HARNESSES: u64 = 9;
 
 /// One input's check: `Ok` or what went wrong. The `Rng` is seeded from the input, so a
 /// kept input replays exactly (chunk plans included).

@@ -66,9 +66,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "VERSION")]
     pub dovecot_version: Option<DovecotVersion>,
 
-    /// Predict this imapc profile: docs (sizes from RFC822.SIZE: 2.3's recipe, 2.4's
-    /// defaults) or bare (sizes by download: 2.3's defaults, 2.4's no-fetch-size)
-    /// [default: every profile each scenario is about]
+    /// Predict this imapc profile: docs (the recipe: RFC822.SIZE, mail_prefetch_count
+    /// 20), bare (sizes by download: 2.3's defaults, 2.4's no-fetch-size) or defaults
+    /// (the version's own: 2.3's are bare; 2.4's RFC822.SIZE one UID a command)
+    /// [default: every profile each scenario is about, its expectations checked against
+    /// them; under 2.4 the prediction shown is 2.4's defaults where they differ]
     #[arg(long, value_enum)]
     pub imapc_profile: Option<ImapcProfile>,
 
@@ -198,9 +200,19 @@ async fn run_all(scenarios: &[Scenario], args: &RunArgs) -> anyhow::Result<Vec<R
             None => sc.dovecot.clone(),
         };
         let profiles = args.imapc_profile.map_or(sc.imapc, ProfileChoice::from);
+        // No profile named: under 2.4 its own defaults are the prediction shown (not
+        // against snapshots, which hold the scenario's own profiles).
+        let defaults_shown = args.imapc_profile.is_none() && args.snapshots.is_none();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let r = scenario_run::run_with(&sc, &versions, profiles, Duration::from_secs(60)).await;
+            let r = scenario_run::run_with(
+                &sc,
+                &versions,
+                profiles,
+                defaults_shown,
+                Duration::from_secs(60),
+            )
+            .await;
             (i, sc.name.clone(), r)
         });
     }

@@ -80,9 +80,11 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, value_name = "VERSION")]
     pub dovecot_version: Option<DovecotVersion>,
 
-    /// How imapc measures sizes: docs (RFC822.SIZE: 2.3's recipe, 2.4's defaults) or
-    /// bare (by download: 2.3's defaults, 2.4's no-fetch-size) [default: docs, or as
-    /// imapc_features in --dovecot-conf reads under the version]
+    /// The imapc configuration: docs (the recipe: RFC822.SIZE, mail_prefetch_count 20),
+    /// bare (sizes by download, one UID a command: 2.3's defaults, 2.4's no-fetch-size)
+    /// or defaults (the version's own: 2.3's are bare, 2.4's RFC822.SIZE one UID a
+    /// command) [default: as imapc_features and mail_prefetch_count in --dovecot-conf
+    /// read under the version; else docs under 2.3, defaults under 2.4]
     #[arg(long, value_enum)]
     pub imapc_profile: Option<ImapcProfile>,
 

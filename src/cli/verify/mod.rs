@@ -8,7 +8,6 @@
 
 mod accounts;
 mod args;
-mod dovecot_conf;
 mod password;
 mod progress;
 mod url;
@@ -31,8 +30,8 @@ use uidlmap::retry::Retry;
 use uidlmap::tls::{Security, Trust};
 
 pub use args::{Format, LONG_ABOUT, VerifyArgs};
-use dovecot_conf::DovecotConf;
 use password::{password, read_password_file};
+use uidlmap::config::dovecot_conf::{self, DovecotConf};
 use url::{Proto, endpoint};
 
 use super::exit::{Exit, Worded, marked};
@@ -94,7 +93,7 @@ fn doveconf_output() -> anyhow::Result<DovecotConf> {
     let dir = tempfile::tempdir().context("a temporary folder for doveconf's output")?;
     let path = dir.path().join("doveconf-n-P.conf");
     std::fs::write(&path, &out.stdout)?;
-    dovecot_conf::read_dovecot_conf(&path)
+    Ok(dovecot_conf::read_dovecot_conf(&path)?)
 }
 
 fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
@@ -138,10 +137,16 @@ pub(super) fn settle_for(
             .set(k.trim(), v.trim())
             .with_context(|| format!("--set {s:?}"))?;
     }
-    let profile = args
+    // A flag wins, then what the configuration writes; with neither, 2.4's own
+    // defaults (prefetch 0: one UID a command) and, as before, 2.3's recipe.
+    let imapc = args
         .imapc_profile
-        .or(conf.profile(version))
-        .unwrap_or(ImapcProfile::Docs);
+        .map(|p| p.imapc(version))
+        .or(conf.imapc(version))
+        .unwrap_or(match version {
+            DovecotVersion::V2_3 => ImapcProfile::Docs.imapc(version),
+            DovecotVersion::V2_4 => ImapcProfile::Defaults.imapc(version),
+        });
     let destination = args.destination.or(conf.destination).unwrap_or_default();
     if args.format == Format::DovecotUidlist && destination != Destination::Maildir {
         return Err(usage(anyhow!(
@@ -198,7 +203,7 @@ pub(super) fn settle_for(
     let mut trust = Trust::system();
     trust.ca_files = args.ca_file.clone();
     trust.insecure = args.insecure;
-    let mut opts = migrate::Options::new(settings, profile);
+    let mut opts = migrate::Options::new(settings, imapc);
     opts.audit = !args.no_audit;
     opts.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
     opts.command_timeout = Duration::from_secs(args.timeout.max(1));
@@ -572,7 +577,7 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Verified> {
     let report = p.report(
         &format!("{}@{}", source.imap.user, source.imap.host),
         None,
-        opts.profile,
+        &opts.imapc.name(plan.version),
         &|_, _| None,
     );
     Ok(Verified {
@@ -642,7 +647,7 @@ fn refused_report(plan: &Plan, e: &ConfigError) -> Report {
         report::Heading {
             name: &format!("{}@{}", plan.source.imap.user, plan.source.imap.host),
             description: None,
-            imapc: plan.opts.profile.name(),
+            imapc: &plan.opts.imapc.name(plan.version),
             destination: plan.destination,
             version: plan.version,
         },

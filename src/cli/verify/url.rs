@@ -21,13 +21,7 @@ impl Proto {
 }
 
 /// Where to connect, as far as known.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Target {
-    pub(super) host: Option<String>,
-    pub(super) port: Option<u16>,
-    pub(super) user: Option<String>,
-    pub(super) security: Option<Security>,
-}
+pub(super) use uidlmap::config::dovecot_conf::Target;
 
 /// The URL as errors show it: a password someone put in it replaced by `***`.
 pub(super) fn redact_url(url: &str) -> String {

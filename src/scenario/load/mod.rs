@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 use fake_servers::world::World;
 use serde_saphyr::Location;
 
-use super::format::{ImapDef, OrderedMap, Pop3Def, ScenarioFile, Spanned};
-use super::{Diagnostic, ProfileChoice, Scenario, ScenarioError, Truth};
+use super::format::{ImapDef, ImapcDef, OrderedMap, Pop3Def, ScenarioFile, Spanned};
+use super::{Diagnostic, ProfileChoice, Scenario, ScenarioError, Truth, WrittenImapc};
+use crate::domain::{DovecotVersion, Imapc, Sizing};
 use messages::Messages;
 use timeline::EventInputs;
 pub use timeline::STEPS;
@@ -276,7 +277,14 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
     let description = description(cx, &f.description);
     let (user, password) = account(cx, f);
     let settings = settings::settings(cx, f.settings.as_ref());
-    let imapc = f.imapc.as_ref().map_or(ProfileChoice::Both, |s| s.value);
+    let (imapc, imapc_written) = match f.imapc.as_ref().map(|s| &s.value) {
+        None => (ProfileChoice::Both, None),
+        Some(ImapcDef::Named(p)) => (*p, None),
+        // Written settings are on top of each version's defaults.
+        Some(ImapcDef::Written(w)) => (ProfileChoice::Defaults, Some(w.clone())),
+    };
+    let (dovecot, expect_by_version) = settings::versions(cx, f);
+    let rfc822_sizes = rfc822_sizes(imapc, imapc_written.as_ref(), &dovecot);
     let quirks = settings::quirks(cx, f);
 
     let empty = OrderedMap::default();
@@ -305,7 +313,7 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
     let world = views::world(world, &quirks, &msgs);
 
     let inputs = EventInputs {
-        imapc,
+        rfc822_sizes,
         world: &world,
         quirks: &quirks,
         msgs: &msgs,
@@ -313,11 +321,10 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
     };
     let (events, deliveries) = timeline::events(cx, &f.events, &inputs, &mut used);
     views::check_unique_uidls(cx, pop3_def, &world, &deliveries, &msgs);
-    let rules = timeline::faults(cx, &f.faults, imapc);
+    let rules = timeline::faults(cx, &f.faults, rfc822_sizes);
     let knobs = knobs::knobs(cx, f.server.as_ref());
     let cache = settings::cache(cx, f.cache.as_ref(), &world);
     let expect = settings::expect(cx, &f.expect);
-    let (dovecot, expect_by_version) = settings::versions(cx, f);
     check_all_used(cx, &msgs, &used);
 
     let mut truth = Truth::of_world(&world);
@@ -330,6 +337,7 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
         description,
         settings,
         imapc,
+        imapc_written,
         destination: f
             .destination
             .as_ref()
@@ -346,6 +354,24 @@ fn build(cx: &mut Cx<'_>, f: &ScenarioFile) -> Option<Scenario> {
         profile: f.profile.as_ref().map(|p| p.value.clone()),
         quirks,
         warnings: Vec::new(),
+    })
+}
+
+/// Whether every imapc configuration the scenario runs, under every version it is
+/// about, sizes by RFC822.SIZE (so `imap.fetch_sizes` is a step it sends).
+fn rfc822_sizes(
+    imapc: ProfileChoice,
+    written: Option<&WrittenImapc>,
+    versions: &[DovecotVersion],
+) -> bool {
+    versions.iter().all(|&v| {
+        imapc.concrete_for(v).iter().all(|p| {
+            let sized = match written {
+                Some(w) => Imapc::from_settings(v, w.features.as_deref(), w.prefetch.unwrap_or(0)),
+                None => p.imapc(v),
+            };
+            sized.sizing == Sizing::Rfc822Size
+        })
     })
 }
 

@@ -18,7 +18,6 @@ use super::super::generate::{self, LineEnding};
 use super::Cx;
 use super::messages::Messages;
 use super::views::Uidls;
-use crate::domain::ProfileChoice;
 
 /// The protocol steps events and faults can name, with what they match. Names follow
 /// Dovecot's order of work (notes/dovecot-interop.md).
@@ -67,7 +66,7 @@ fn named_step(
     cx: &mut Cx<'_>,
     name: &str,
     loc: Location,
-    imapc: ProfileChoice,
+    rfc822_sizes: bool,
 ) -> Option<CommandMatch> {
     let Some((_, protocol, prefix, contains)) = STEPS.iter().find(|s| s.0 == name) else {
         let names: Vec<&str> = STEPS.iter().map(|s| s.0).collect();
@@ -81,11 +80,12 @@ fn named_step(
         );
         return None;
     };
-    if name == "imap.fetch_sizes" && imapc != ProfileChoice::Docs {
+    if name == "imap.fetch_sizes" && !rfc822_sizes {
         cx.err_at(
             loc,
-            "imap.fetch_sizes happens only with imapc: docs (the bare profile measures sizes \
-             by downloading BODY[]); set imapc: docs, or tie the event to imap.fetch_flags or \
+            "imap.fetch_sizes happens only with imapc: docs, or where every configuration \
+             run sizes by RFC822.SIZE (imapc: defaults with dovecot: [2.4]; the bare profile \
+             measures sizes by downloading BODY[]); set imapc: docs, or tie the event to imap.fetch_flags or \
              pop3.login, which both profiles send",
         );
         return None;
@@ -102,11 +102,11 @@ fn named_step(
 fn step_match(
     cx: &mut Cx<'_>,
     step: &Spanned<StepDef>,
-    imapc: ProfileChoice,
+    rfc822_sizes: bool,
 ) -> Option<(CommandMatch, Option<Spanned<u64>>)> {
     let m = match &step.value {
         StepDef::Named(name) => {
-            return named_step(cx, name, step.referenced, imapc).map(|m| (m, None));
+            return named_step(cx, name, step.referenced, rfc822_sizes).map(|m| (m, None));
         }
         StepDef::Match(m) => m,
     };
@@ -131,7 +131,7 @@ fn step_match(
                 );
                 return None;
             }
-            named_step(cx, &s.value, s.referenced, imapc)?
+            named_step(cx, &s.value, s.referenced, rfc822_sizes)?
         }
         None => raw_match(cx, step, m)?,
     };
@@ -173,7 +173,9 @@ fn raw_match(cx: &mut Cx<'_>, step: &Spanned<StepDef>, m: &MatchDef) -> Option<C
 
 /// What events are checked against: the initial world and how its messages are made.
 pub(super) struct EventInputs<'a> {
-    pub imapc: ProfileChoice,
+    /// Every imapc configuration the scenario runs sizes by RFC822.SIZE, so that an
+    /// `imap.fetch_sizes` step exists.
+    pub rfc822_sizes: bool,
     pub world: &'a World,
     pub quirks: &'a [Quirk],
     pub msgs: &'a Messages<'a>,
@@ -273,7 +275,7 @@ fn event(
         );
         return None;
     }
-    let (on, nth) = step_match(cx, step, input.imapc)?;
+    let (on, nth) = step_match(cx, step, input.rfc822_sizes)?;
     let changes = if let Some(d) = &e.deliver {
         deliver(cx, d, input, used, tl)?
     } else if let Some(x) = &e.expunge {
@@ -476,17 +478,13 @@ fn reorder_pop3(
 }
 
 /// The script's fault rules.
-pub(super) fn faults(
-    cx: &mut Cx<'_>,
-    defs: &[Spanned<FaultDef>],
-    imapc: ProfileChoice,
-) -> Vec<Rule> {
+pub(super) fn faults(cx: &mut Cx<'_>, defs: &[Spanned<FaultDef>], rfc822_sizes: bool) -> Vec<Rule> {
     defs.iter()
-        .filter_map(|def| fault(cx, def, imapc))
+        .filter_map(|def| fault(cx, def, rfc822_sizes))
         .collect()
 }
 
-fn fault(cx: &mut Cx<'_>, def: &Spanned<FaultDef>, imapc: ProfileChoice) -> Option<Rule> {
+fn fault(cx: &mut Cx<'_>, def: &Spanned<FaultDef>, rfc822_sizes: bool) -> Option<Rule> {
     let f = &def.value;
     let step = match (&f.when, &f.on) {
         (Some(w), None) => w,
@@ -510,7 +508,7 @@ fn fault(cx: &mut Cx<'_>, def: &Spanned<FaultDef>, imapc: ProfileChoice) -> Opti
             return None;
         }
     };
-    let (on, nth) = step_match(cx, step, imapc)?;
+    let (on, nth) = step_match(cx, step, rfc822_sizes)?;
     if let Some(d) = &f.disconnect
         && !d.value
     {

@@ -1,6 +1,7 @@
 //! `--dovecot-conf` in both syntaxes, as written and as `doveconf -n -P` prints it.
 
 use super::*;
+use crate::domain::Sizing;
 
 #[test]
 fn dovecot_conf_2_3() {
@@ -31,7 +32,12 @@ plugin {
     assert_eq!(c.pop3.host.as_deref(), Some("192.0.2.8"));
     assert_eq!(c.pop3.security, Some(Security::StartTls));
     assert_eq!(c.syntax.as_ref().map(|s| s.0), Some(DovecotVersion::V2_3));
-    assert_eq!(c.profile(DovecotVersion::V2_3), Some(ImapcProfile::Docs));
+    assert_eq!(
+        c.imapc(DovecotVersion::V2_3).map(|i| i.sizing),
+        Some(Sizing::Rfc822Size)
+    );
+    // No mail_prefetch_count: Dovecot's 0, one UID a command.
+    assert_eq!(c.prefetch, None);
     assert_eq!(c.refusal(DovecotVersion::V2_3), None);
     // The same file given to 2.4: the plugin block is fatal first (exit 89).
     let e = c.refusal(DovecotVersion::V2_4).unwrap();
@@ -123,7 +129,14 @@ fn dovecot_conf_2_4_as_doveconf_prints_it() {
     assert_eq!(c.imap.port, Some(33535));
     assert_eq!(c.pop3.host.as_deref(), Some("127.0.0.2"));
     assert_eq!(c.hidden.as_deref(), Some("n.conf:25"));
-    assert_eq!(c.profile(DovecotVersion::V2_4), Some(ImapcProfile::Bare));
+    // `mail_prefetch_count = 20` with `no-fetch-size`: the bare sizing, 21 UIDs a command.
+    assert_eq!(
+        c.imapc(DovecotVersion::V2_4),
+        Some(Imapc {
+            sizing: Sizing::Download,
+            prefetch: 20
+        })
+    );
     assert_eq!(c.refusal(DovecotVersion::V2_4), None);
     let e = c.refusal(DovecotVersion::V2_3).unwrap();
     assert!(e.to_string().contains("dovecot_config_version"), "{e}");
@@ -169,7 +182,7 @@ fn what_2_4_refuses() {
     )
     .unwrap();
     assert_eq!(ok.refusal(DovecotVersion::V2_4), None);
-    assert_eq!(ok.profile(DovecotVersion::V2_4), Some(ImapcProfile::Bare));
+    assert_eq!(ok.imapc(DovecotVersion::V2_4), Some(Imapc::BARE));
 }
 
 #[test]
@@ -222,4 +235,40 @@ fn includes_relative_bounded_and_confined() {
     std::fs::write(d.join("loop.conf"), "!include loop.conf\n").unwrap();
     let e = read_dovecot_conf(&d.join("loop.conf")).unwrap_err();
     assert!(format!("{e:#}").contains("nest deeper"), "{e:#}");
+}
+
+#[test]
+fn mail_prefetch_count_is_read() {
+    let c = parse_dovecot_conf(Path::new("p"), "mail_prefetch_count = 5\n").unwrap();
+    // No imapc_features: 2.3 downloads, 2.4 asks RFC822.SIZE; both 6 UIDs a command.
+    assert_eq!(c.imapc(DovecotVersion::V2_3).unwrap().batch(), 6);
+    assert_eq!(
+        c.imapc(DovecotVersion::V2_4).unwrap().sizing,
+        Sizing::Rfc822Size
+    );
+    let in_doveadm = "protocol doveadm {\n  mail_prefetch_count = 3\n}\n";
+    let c = parse_dovecot_conf(Path::new("p"), in_doveadm).unwrap();
+    assert_eq!(c.prefetch, Some(3));
+    let later_top = format!("{in_doveadm}mail_prefetch_count = 9\n");
+    let c = parse_dovecot_conf(Path::new("p"), &later_top).unwrap();
+    assert_eq!(c.prefetch, Some(3), "doveadm's own value wins");
+    let other = "protocol imap {\n  mail_prefetch_count = 3\n}\n";
+    assert_eq!(
+        parse_dovecot_conf(Path::new("p"), other).unwrap().prefetch,
+        None
+    );
+    let e = parse_dovecot_conf(Path::new("p"), "mail_prefetch_count = lots\n").unwrap_err();
+    assert!(format!("{e:#}").contains("mail_prefetch_count"), "{e:#}");
+    assert!(
+        parse_dovecot_conf(Path::new("p"), "")
+            .unwrap()
+            .imapc(DovecotVersion::V2_4)
+            .is_none()
+    );
+}
+
+#[test]
+fn text_alone_follows_no_include() {
+    let e = parse_text("t", "!include other.conf\n").unwrap_err();
+    assert!(format!("{e:#}").contains("not followed"), "{e:#}");
 }

@@ -1,7 +1,7 @@
 //! A Dovecot configuration as `verify --dovecot-conf` reads it, in 2.3's syntax or
 //! 2.4's, written by hand or printed by `doveconf -n -P`: the imapc and pop3c servers,
-//! users and passwords, `imapc_features` and the plugin's settings as the admin spelled
-//! them. It says which syntax it found, follows `!include`/`!include_try` (relative to
+//! users and passwords, `imapc_features`, `mail_prefetch_count` and the plugin's
+//! settings as the admin spelled them. It says which syntax it found, follows `!include`/`!include_try` (relative to
 //! the including file, bounded depth, never outside the first file's folder), and knows
 //! what each version refuses (a `plugin { }` block in 2.4, 2.3's feature names in 2.4,
 //! 2.4's settings in 2.3), so that `verify` can predict the refusal instead of reading.
@@ -14,13 +14,39 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, anyhow};
-use uidlmap::domain::{Destination, DovecotVersion, ImapcProfile};
-use uidlmap::matcher::settings::{ConfigError, PREFIX, Settings};
-use uidlmap::secret::Secret;
-use uidlmap::tls::Security;
+use crate::domain::{Destination, DovecotVersion, Imapc};
+use crate::matcher::settings::{ConfigError, PREFIX, Settings};
+use crate::secret::Secret;
+use crate::tls::Security;
 
-use super::url::Target;
+/// Why a configuration could not be read: the file itself (its kind kept, for the exit
+/// code), or file:line and what is wrong there. A line that may hold a password is named
+/// by its key only, never echoed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error("{0}")]
+    Input(#[source] crate::input::InputError),
+    #[error("{0}")]
+    Text(String),
+}
+
+type Result<T, E = ConfError> = std::result::Result<T, E>;
+
+/// A [`ConfError`] from a format string.
+macro_rules! conf_err {
+    ($($t:tt)*) => {
+        ConfError::Text(format!($($t)*))
+    };
+}
+
+/// Where a service is, as far as the configuration says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub security: Option<Security>,
+}
 
 /// How deep `!include`s may nest.
 const MAX_DEPTH: usize = 8;
@@ -52,28 +78,30 @@ const FEATURES_2_4: [&str; 19] = [
 
 /// What a Dovecot configuration says.
 #[derive(Debug, Default)]
-pub(super) struct DovecotConf {
+pub struct DovecotConf {
     /// `pop3_migration_*` settings: (file:line, name, value as written).
-    pub(super) plugin: Vec<(String, String, String)>,
-    pub(super) imap: Target,
-    pub(super) pop3: Target,
+    pub plugin: Vec<(String, String, String)>,
+    pub imap: Target,
+    pub pop3: Target,
     /// `imapc_user` / `pop3c_user` as written, variables unexpanded.
-    pub(super) imap_user: Option<String>,
-    pub(super) pop3_user: Option<String>,
-    pub(super) imap_password: Option<Secret>,
-    pub(super) pop3_password: Option<Secret>,
+    pub imap_user: Option<String>,
+    pub pop3_user: Option<String>,
+    pub imap_password: Option<Secret>,
+    pub pop3_password: Option<Secret>,
     /// `imapc_features` as written.
-    pub(super) features: Option<String>,
+    pub features: Option<String>,
+    /// `mail_prefetch_count`, where set (top level, or in `protocol doveadm { }`).
+    pub prefetch: Option<u32>,
     /// The syntax found, and the line that shows it.
-    pub(super) syntax: Option<(DovecotVersion, String)>,
+    pub syntax: Option<(DovecotVersion, String)>,
     /// Where a `plugin { }` block opens (2.4 refuses it).
     plugin_block: Option<String>,
     /// Where a 2.4-only setting is (2.3 refuses it).
     only_2_4: Option<(String, String)>,
     /// Where a password reads `# hidden, use -P to show it`.
-    pub(super) hidden: Option<String>,
+    pub hidden: Option<String>,
     /// From the top-level `mail_location` (2.3) or `mail_driver` (2.4).
-    pub(super) destination: Option<Destination>,
+    pub destination: Option<Destination>,
 }
 
 impl DovecotConf {
@@ -84,7 +112,7 @@ impl DovecotConf {
     }
 
     /// What `version` refuses in this configuration, first found first.
-    pub(super) fn refusal(&self, version: DovecotVersion) -> Option<ConfigError> {
+    pub fn refusal(&self, version: DovecotVersion) -> Option<ConfigError> {
         match version {
             DovecotVersion::V2_3 => {
                 self.only_2_4
@@ -101,16 +129,12 @@ impl DovecotConf {
                         section: "plugin".into(),
                     });
                 }
-                let unknown = self.features.as_deref().and_then(|f| {
-                    feature_names(f).find(|n| {
-                        !n.to_ascii_lowercase().starts_with("throttle:")
-                            && !FEATURES_2_4.iter().any(|k| k.eq_ignore_ascii_case(n))
-                    })
-                });
-                if let Some(feature) = unknown {
-                    return Some(ConfigError::UnknownFeature {
-                        feature: feature.to_string(),
-                    });
+                if let Some(e) = self
+                    .features
+                    .as_deref()
+                    .and_then(|f| unknown_feature(version, f))
+                {
+                    return Some(e);
                 }
                 match &self.imap_user {
                     Some(u) if has_old_variable(u) => {
@@ -122,24 +146,27 @@ impl DovecotConf {
         }
     }
 
-    /// The imapc profile `imapc_features` gives under `version` (2.3: `rfc822.size`
-    /// means docs, else bare; 2.4: `no-fetch-size` means bare, else docs).
-    pub(super) fn profile(&self, version: DovecotVersion) -> Option<ImapcProfile> {
-        let f = self.features.as_deref()?;
-        let has = |name: &str| feature_names(f).any(|n| n.eq_ignore_ascii_case(name));
-        Some(match version {
-            DovecotVersion::V2_3 if has("rfc822.size") => ImapcProfile::Docs,
-            DovecotVersion::V2_3 => ImapcProfile::Bare,
-            DovecotVersion::V2_4 if has("no-fetch-size") => ImapcProfile::Bare,
-            DovecotVersion::V2_4 => ImapcProfile::Docs,
-        })
+    /// What `imapc_features` and `mail_prefetch_count` say under `version`, when the
+    /// configuration sets either (unset ones are the version's defaults: no feature
+    /// named, prefetch 0).
+    pub fn imapc(&self, version: DovecotVersion) -> Option<Imapc> {
+        if self.features.is_none() && self.prefetch.is_none() {
+            return None;
+        }
+        Some(Imapc::from_settings(
+            version,
+            self.features.as_deref(),
+            self.prefetch.unwrap_or(0),
+        ))
     }
 
     /// The plugin settings, as spelled, on top of the plugin's defaults.
-    pub(super) fn settings(&self) -> anyhow::Result<Settings> {
+    pub fn settings(&self) -> Result<Settings> {
         let mut settings = Settings::enabled();
         for (at, key, value) in &self.plugin {
-            settings.set(key, value).map_err(|e| anyhow!("{at}: {e}"))?;
+            settings
+                .set(key, value)
+                .map_err(|e| conf_err!("{at}: {e}"))?;
         }
         Ok(settings)
     }
@@ -152,6 +179,31 @@ fn feature_names(value: &str) -> impl Iterator<Item = &str> {
         .filter(|n| !n.is_empty())
 }
 
+/// The first name in an `imapc_features` value that `version` does not know: 2.4
+/// stops when the user is initialised (exit 75, nothing read; measured with 2.3's
+/// `rfc822.size fetch-headers`). 2.3 is not modelled as refusing any.
+pub fn unknown_feature(version: DovecotVersion, features: &str) -> Option<ConfigError> {
+    if version != DovecotVersion::V2_4 {
+        return None;
+    }
+    feature_names(features)
+        .find(|n| {
+            !n.to_ascii_lowercase().starts_with("throttle:")
+                && !FEATURES_2_4.iter().any(|k| k.eq_ignore_ascii_case(n))
+        })
+        .map(|feature| ConfigError::UnknownFeature {
+            feature: feature.to_string(),
+        })
+}
+
+/// A `mail_prefetch_count` value: a count, as Dovecot's unsigned setting reads it.
+fn prefetch_value(value: &str) -> Result<u32, String> {
+    value
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| format!("mail_prefetch_count: expected a number, got {value:?}"))
+}
+
 /// Whether a value holds one of 2.3's one-letter variables (`%u`, `%n`, `%d`, …).
 fn has_old_variable(value: &str) -> bool {
     let b = value.as_bytes();
@@ -160,7 +212,7 @@ fn has_old_variable(value: &str) -> bool {
 
 /// `template` with the login user's variables expanded as `version` expands them.
 /// `None` when a variable stays that the version does not expand.
-pub(super) fn expand(template: &str, user: &str, version: DovecotVersion) -> Option<String> {
+pub fn expand(template: &str, user: &str, version: DovecotVersion) -> Option<String> {
     let (name, domain) = user.split_once('@').unwrap_or((user, ""));
     let mut out = String::new();
     let mut rest = template;
@@ -230,7 +282,7 @@ fn conf_value(raw: &str) -> Result<String, String> {
 }
 
 /// Reads a configuration file and what it includes.
-pub(super) fn read_dovecot_conf(path: &Path) -> anyhow::Result<DovecotConf> {
+pub fn read_dovecot_conf(path: &Path) -> Result<DovecotConf> {
     let text = read_bounded(path)?;
     let root = path
         .parent()
@@ -238,33 +290,47 @@ pub(super) fn read_dovecot_conf(path: &Path) -> anyhow::Result<DovecotConf> {
         .unwrap_or(Path::new("."));
     let root = root
         .canonicalize()
-        .with_context(|| format!("resolving {}", root.display()))?;
+        .map_err(|e| conf_err!("resolving {}: {e}", root.display()))?;
+    let mut p = Parser {
+        conf: DovecotConf::default(),
+        blocks: Vec::new(),
+        root: Some(root),
+        doveadm_prefetch: false,
+    };
+    p.file(path, &text, 0)?;
+    if let Some((open, _)) = p.blocks.last() {
+        return Err(conf_err!(
+            "{}: the `{open} {{` block is never closed",
+            path.display()
+        ));
+    }
+    Ok(p.conf)
+}
+
+/// Parses text as if read from `path` (includes resolved next to it, under the
+/// current folder).
+#[cfg(test)]
+pub fn parse_dovecot_conf(path: &Path, text: &str) -> Result<DovecotConf> {
+    let here = std::env::current_dir().map_err(|e| conf_err!("the current folder: {e}"))?;
+    parse_with(path, text, Some(here))
+}
+
+/// Parses a configuration's text alone, touching no file: an `!include` is an error.
+/// What the fuzz harness drives.
+pub fn parse_text(name: &str, text: &str) -> Result<DovecotConf> {
+    parse_with(Path::new(name), text, None)
+}
+
+fn parse_with(path: &Path, text: &str, root: Option<PathBuf>) -> Result<DovecotConf> {
     let mut p = Parser {
         conf: DovecotConf::default(),
         blocks: Vec::new(),
         root,
-    };
-    p.file(path, &text, 0)?;
-    if let Some((open, _)) = p.blocks.last() {
-        return Err(anyhow!(
-            "{}: the `{open} {{` block is never closed",
-            path.display()
-        ));
-    }
-    Ok(p.conf)
-}
-
-/// Parses text as if read from `path` (includes resolved next to it).
-#[cfg(test)]
-pub(super) fn parse_dovecot_conf(path: &Path, text: &str) -> anyhow::Result<DovecotConf> {
-    let mut p = Parser {
-        conf: DovecotConf::default(),
-        blocks: Vec::new(),
-        root: std::env::current_dir()?,
+        doveadm_prefetch: false,
     };
     p.file(path, text, 0)?;
     if let Some((open, _)) = p.blocks.last() {
-        return Err(anyhow!(
+        return Err(conf_err!(
             "{}: the `{open} {{` block is never closed",
             path.display()
         ));
@@ -272,8 +338,8 @@ pub(super) fn parse_dovecot_conf(path: &Path, text: &str) -> anyhow::Result<Dove
     Ok(p.conf)
 }
 
-fn read_bounded(path: &Path) -> anyhow::Result<String> {
-    Ok(uidlmap::input::read_text(path, uidlmap::input::CONFIG)?)
+fn read_bounded(path: &Path) -> Result<String> {
+    crate::input::read_text(path, crate::input::CONFIG).map_err(ConfError::Input)
 }
 
 /// The key of a line that may hold a secret (any key with `pass` in it, such as
@@ -298,23 +364,25 @@ struct Parser {
     conf: DovecotConf,
     /// Open blocks: (name, argument).
     blocks: Vec<(String, String)>,
-    /// Includes must stay under this folder.
-    root: PathBuf,
+    /// Includes must stay under this folder; `None`: no include is followed.
+    root: Option<PathBuf>,
+    /// `mail_prefetch_count` was set in `protocol doveadm { }`.
+    doveadm_prefetch: bool,
 }
 
 impl Parser {
-    fn file(&mut self, path: &Path, text: &str, depth: usize) -> anyhow::Result<()> {
+    fn file(&mut self, path: &Path, text: &str, depth: usize) -> Result<()> {
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
             let at = format!("{}:{n}", path.display());
             let t = line.trim();
             // A line that may hold a password is never echoed: only its key is named.
             let err = |n: usize, msg: String| match secret_key(t) {
-                Some(key) => anyhow!(
+                Some(key) => conf_err!(
                     "{}:{n}: malformed `{key}` line (its value is not shown)",
                     path.display()
                 ),
-                None => anyhow!("{}:{n}: {msg}", path.display()),
+                None => conf_err!("{}:{n}: {msg}", path.display()),
             };
             if t.is_empty() || t.starts_with('#') {
                 continue;
@@ -370,19 +438,22 @@ impl Parser {
     }
 
     /// `!include FILE` / `!include_try FILE` (FILE may end in a `*` pattern).
-    fn include(&mut self, from: &Path, line: &str, depth: usize) -> anyhow::Result<()> {
+    fn include(&mut self, from: &Path, line: &str, depth: usize) -> Result<()> {
         let (kind, target) = line
             .split_once(char::is_whitespace)
-            .ok_or_else(|| anyhow!("`!{line}`: expected `!include FILE`"))?;
+            .ok_or_else(|| conf_err!("`!{line}`: expected `!include FILE`"))?;
         let optional = match kind {
             "include" => false,
             "include_try" => true,
-            _ => return Err(anyhow!("unknown directive `!{kind}`")),
+            _ => return Err(conf_err!("unknown directive `!{kind}`")),
+        };
+        let Some(root) = self.root.clone() else {
+            return Err(conf_err!("`!{kind}` is not followed here"));
         };
         if depth >= MAX_DEPTH {
-            return Err(anyhow!("includes nest deeper than {MAX_DEPTH}"));
+            return Err(conf_err!("includes nest deeper than {MAX_DEPTH}"));
         }
-        let target = conf_value(target).map_err(|m| anyhow!(m))?;
+        let target = conf_value(target).map_err(ConfError::Text)?;
         let base = from.parent().unwrap_or(Path::new("."));
         let full = if Path::new(&target).is_absolute() {
             PathBuf::from(&target)
@@ -393,13 +464,13 @@ impl Parser {
             let canon = match path.canonicalize() {
                 Ok(c) => c,
                 Err(_) if optional => continue,
-                Err(e) => return Err(anyhow!("{}: {e}", path.display())),
+                Err(e) => return Err(conf_err!("{}: {e}", path.display())),
             };
-            if !canon.starts_with(&self.root) {
-                return Err(anyhow!(
+            if !canon.starts_with(&root) {
+                return Err(conf_err!(
                     "{} is outside {}: uidlmap reads only the configuration's own folder",
                     path.display(),
-                    self.root.display()
+                    root.display()
                 ));
             }
             let text = read_bounded(&canon)?;
@@ -421,6 +492,17 @@ impl Parser {
         if top && (key == "mail_location" || key == "mail_driver") {
             if let Some(d) = Destination::from_mail_location(&value) {
                 self.conf.destination = Some(d);
+            }
+            return Ok(());
+        }
+        if key == "mail_prefetch_count" {
+            // doveadm's own value wins over the top level, wherever either is written.
+            let n = prefetch_value(&value)?;
+            if block == Some(("protocol", "doveadm")) {
+                self.doveadm_prefetch = true;
+                self.conf.prefetch = Some(n);
+            } else if top && !self.doveadm_prefetch {
+                self.conf.prefetch = Some(n);
             }
             return Ok(());
         }
@@ -500,7 +582,7 @@ impl Parser {
 }
 
 /// A path whose file name may hold `*`: the matching files, sorted; else the path.
-fn expand_glob(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn expand_glob(path: &Path) -> Result<Vec<PathBuf>> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !name.contains('*') {
         return Ok(vec![path.to_path_buf()]);
