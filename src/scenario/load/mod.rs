@@ -140,7 +140,7 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
         diags: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut file: ScenarioFile = match serde_saphyr::from_str(text) {
+    let mut file: ScenarioFile = match serde_saphyr::from_str_with_options(text, yaml_options()) {
         Ok(f) => f,
         Err(e) => {
             structural_errors(&mut cx, &e);
@@ -155,6 +155,19 @@ pub fn load_str(text: &str, path: &Path, root: &Path) -> Result<Scenario, Scenar
     let mut scenario = scenario.expect("a build without diagnostics yields a scenario");
     scenario.warnings = std::mem::take(&mut cx.warnings);
     Ok(scenario)
+}
+
+/// The YAML reader's limits for scenario files. No shipped scenario uses anchors and
+/// aliases; a file may, but a few thousand copied events are plenty for that, and a
+/// "billion laughs" of nested aliases is refused at once instead of being expanded into
+/// hundreds of thousands of nodes (and then checked node by node against the schema).
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_aliases = 1_000;
+    budget.max_recorded_anchor_events = 20_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 /// Reports why the typed parse failed: a flow collection left open, else every
@@ -172,7 +185,9 @@ fn structural_errors(cx: &mut Cx<'_>, e: &serde_saphyr::Error) {
         );
         return;
     }
-    if let Ok(tree) = serde_saphyr::from_str::<Spanned<structure::Node>>(cx.text) {
+    if let Ok(tree) =
+        serde_saphyr::from_str_with_options::<Spanned<structure::Node>>(cx.text, yaml_options())
+    {
         let problems = structure::check(&super::schema::json_schema(), &tree);
         if !problems.is_empty() {
             for p in problems {
