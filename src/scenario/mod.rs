@@ -21,6 +21,7 @@ pub mod generate;
 pub mod import;
 pub mod knobs;
 pub mod load;
+pub mod record;
 pub mod run;
 pub mod serve;
 pub mod worlds;
