@@ -179,6 +179,8 @@ pub struct Recording {
     pub pop3_caps: Capabilities,
     /// STLS was offered before login.
     pub pop3_stls: bool,
+    /// PIPELINING was advertised, but commands sent ahead went unanswered.
+    pub pop3_broken_pipelining: bool,
     pub pop3: Vec<Pop3Entry>,
 }
 
@@ -219,7 +221,7 @@ pub async fn record(source: &Source, opts: &migrate::Options) -> Result<Recordin
         }),
         Side::Changed(what) => RecordError::Changed(what),
     })?;
-    let (pop3_caps, pop3_stls, pop3) = pop3.map_err(|e| match e {
+    let pop3 = pop3.map_err(|e| match e {
         Side::Proto(source) => RecordError::Pop3 {
             server: pop3_server,
             source,
@@ -230,9 +232,10 @@ pub async fn record(source: &Source, opts: &migrate::Options) -> Result<Recordin
         imap_caps,
         separator,
         folders,
-        pop3_caps,
-        pop3_stls,
-        pop3,
+        pop3_caps: pop3.caps,
+        pop3_stls: pop3.stls,
+        pop3_broken_pipelining: pop3.broken_pipelining,
+        pop3: pop3.entries,
     })
 }
 
@@ -382,10 +385,36 @@ async fn record_imap(
     ))
 }
 
+/// The POP3 side: pipelined where the server says it can be; a server that advertises
+/// PIPELINING and then leaves commands unanswered (provider-quirks #26) is read again
+/// one command at a time, and recorded as such.
 async fn record_pop3(
     source: &Source,
     opts: &migrate::Options,
-) -> Result<(Capabilities, bool, Vec<Pop3Entry>), Side<Pop3Error>> {
+) -> Result<Pop3Read, Side<Pop3Error>> {
+    match read_pop3(source, opts, false).await {
+        Err(Side::Proto(Pop3Error::Timeout { .. } | Pop3Error::Deadline { .. })) => {
+            let mut read = read_pop3(source, opts, true).await?;
+            read.broken_pipelining = read.caps.pipelining;
+            Ok(read)
+        }
+        other => other,
+    }
+}
+
+/// What the POP3 side read.
+struct Pop3Read {
+    caps: Capabilities,
+    stls: bool,
+    broken_pipelining: bool,
+    entries: Vec<Pop3Entry>,
+}
+
+async fn read_pop3(
+    source: &Source,
+    opts: &migrate::Options,
+    lock_step: bool,
+) -> Result<Pop3Read, Side<Pop3Error>> {
     let e = &source.pop3;
     let timeouts = pop3c::Timeouts {
         connect: opts.connect_timeout,
@@ -404,7 +433,7 @@ async fn record_pop3(
     client.login(&e.user, &e.password).await?;
     // What pop3c works with: the capabilities after login.
     let caps = client.capa().await?.clone();
-    client.set_window(if caps.pipelining {
+    client.set_window(if caps.pipelining && !lock_step {
         pop3c::DEFAULT_WINDOW
     } else {
         1
@@ -422,21 +451,26 @@ async fn record_pop3(
     let mut reads: Vec<(Shape, [u8; 20], Option<Full>)> = Vec::with_capacity(numbers.len());
     let mut gone: Option<u32> = None;
     let progress = &opts.progress;
-    client
-        .fetch_headers_budgeted(&numbers, &sizes, pop3c::pipeline::DEFAULT_BUDGET, |n, f| {
-            progress.pop3_read.fetch_add(1, Ordering::Relaxed);
-            match f {
-                Fetched::Top(b) => reads.push((Shape::of_header(&b), ident(&b), None)),
-                Fetched::Retr(b) => {
-                    let full = Full::of(&b);
-                    reads.push((full.shape, full.ident, Some(full)));
-                }
-                Fetched::Expunged { .. } => {
-                    gone.get_or_insert(n);
-                }
+    let each = |n: u32, f: Fetched| {
+        progress.pop3_read.fetch_add(1, Ordering::Relaxed);
+        match f {
+            Fetched::Top(b) => reads.push((Shape::of_header(&b), ident(&b), None)),
+            Fetched::Retr(b) => {
+                let full = Full::of(&b);
+                reads.push((full.shape, full.ident, Some(full)));
             }
-        })
-        .await?;
+            Fetched::Expunged { .. } => {
+                gone.get_or_insert(n);
+            }
+        }
+    };
+    if lock_step {
+        client.fetch_headers_each(&numbers, each).await?;
+    } else {
+        client
+            .fetch_headers_budgeted(&numbers, &sizes, pop3c::pipeline::DEFAULT_BUDGET, each)
+            .await?;
+    }
     if let Some(n) = gone {
         return Err(Side::Changed(format!("POP3 message {n} vanished")));
     }
@@ -480,7 +514,12 @@ async fn record_pop3(
             full,
         })
         .collect();
-    Ok((caps, stls, entries))
+    Ok(Pop3Read {
+        caps,
+        stls,
+        broken_pipelining: false,
+        entries,
+    })
 }
 
 #[cfg(test)]

@@ -708,6 +708,12 @@ fn write_knobs(o: &mut String, rec: &Recording) {
         knob(&mut pop3, "top", c.top, true);
         knob(&mut pop3, "uidl", c.uidl, true);
         knob(&mut pop3, "pipelining", c.pipelining, true);
+        knob(
+            &mut pop3,
+            "broken_pipelining",
+            rec.pop3_broken_pipelining,
+            false,
+        );
         knob(&mut pop3, "resp_codes", c.resp_codes, true);
     }
     knob(&mut pop3, "stls", rec.pop3_stls, false);
@@ -794,9 +800,9 @@ mod tests {
         let b = &t[b"UID2-17".as_slice()];
         assert_ne!(a, b);
         assert_eq!(a.len(), 7);
-        assert_eq!(a[3], b'-');
+        assert_eq!(a[4], b'-');
         assert!(a[..3].iter().all(u8::is_ascii_uppercase));
-        assert!(a[4..].iter().all(u8::is_ascii_digit));
+        assert!(a[3].is_ascii_digit() && a[5..].iter().all(u8::is_ascii_digit));
         assert_eq!(t[b"".as_slice()], b"");
         assert_eq!(t[b"a b".as_slice()][1], b' ');
     }
