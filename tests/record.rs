@@ -7,7 +7,8 @@
 //! store the same rows, and the file holds none of the source's subjects, addresses,
 //! Message-IDs or body lines. Against the fake servers: a world with provider quirks
 //! and server knobs is served, recorded, and the recording has the same knobs and quirks
-//! and predicts the same rows.
+//! and predicts the same rows; and every world of the library that is only an account
+//! (no faults, events or cache) records to a file that predicts the same.
 
 mod support;
 
@@ -324,4 +325,81 @@ async fn a_recording_says_the_quirks_it_saw_as_knobs() {
         }
         served.stop().await;
     }
+}
+
+/// What the prediction says Dovecot 2.3 does: exit code, log and rows.
+async fn answer(sc: &Scenario, profile: ImapcProfile) -> (i32, Vec<String>, Stored) {
+    let r = run::predict(
+        sc,
+        profile,
+        DovecotVersion::V2_3,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .expect("prediction");
+    (r.dovecot.exit_code, r.dovecot.log.clone(), predicted(&r))
+}
+
+/// Every world of the library without faults, events or a cache (those are about a
+/// Dovecot run, not the account) is served, recorded through the library and predicted
+/// again: the same exit, log and rows, in both imapc profiles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_library_world_records_to_the_same_prediction() {
+    use uidlmap::domain::Endpoint;
+    use uidlmap::scenario::record::{WriteOptions, record, write_scenario};
+    use uidlmap::secret::Secret;
+    use uidlmap::tls::{Security, Trust};
+
+    let dir = tempdir();
+    let files =
+        uidlmap::scenario::discover(&[support::root().join("scenarios")]).expect("the library");
+    let mut checked = 0;
+    for path in files {
+        let sc = load_file(&path).expect("a library file loads");
+        let big = sc
+            .world
+            .imap
+            .mailboxes
+            .iter()
+            .map(|m| m.messages.len())
+            .sum::<usize>()
+            > 500;
+        if !sc.rules.is_empty() || !sc.events.is_empty() || !sc.cache.is_empty() || big {
+            continue;
+        }
+        let served = serve_scenario(&sc).await;
+        let endpoint = |addr: std::net::SocketAddr| Endpoint {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            user: sc.world.user.clone(),
+            password: Secret::new(sc.world.password.clone()),
+            security: Security::Plain,
+        };
+        let source = uidlmap::migrate::Source {
+            imap: endpoint(served.imap),
+            pop3: endpoint(served.pop3),
+            trust: Trust::system(),
+        };
+        let mut opts = uidlmap::migrate::Options::new(Default::default(), ImapcProfile::Docs);
+        // A server that loses pipelined commands costs one command timeout.
+        opts.command_timeout = std::time::Duration::from_secs(2);
+        let recording = record(&source, &opts).await.expect("recorded");
+        served.stop().await;
+        let text = write_scenario(&recording, &WriteOptions::default()).expect("written");
+        let file = dir.path().join("recorded.yaml");
+        let mut rec = load_str(&text, &file, dir.path()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        // What the account does not say: the migration's own settings.
+        rec.settings = sc.settings.clone();
+        rec.destination = sc.destination;
+        for profile in [ImapcProfile::Bare, ImapcProfile::Docs] {
+            assert_eq!(
+                answer(&rec, profile).await,
+                answer(&sc, profile).await,
+                "{} {profile:?}\n{text}",
+                sc.name
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} worlds recorded");
 }

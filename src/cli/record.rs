@@ -117,6 +117,15 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
         },
     )
     .map_err(|e| marked(Exit::DataErr, anyhow!(e)))?;
+    // The file must be a scenario the loader takes (its limits: 250,000 YAML nodes,
+    // 512 MiB of messages): say so now rather than at the first `uidlmap run`.
+    let dir = args.out.parent().unwrap_or(std::path::Path::new("."));
+    if let Err(e) = uidlmap::scenario::load_str(&text, &args.out, dir) {
+        return Err(marked(
+            Exit::DataErr,
+            anyhow!("the recording does not load as a scenario, so it was not written: {e}"),
+        ));
+    }
     write_atomically(&args.out, &text).map_err(|e| marked(Exit::IoErr, e))?;
     let imap: usize = recorded.folders.iter().map(|f| f.messages.len()).sum();
     eprintln!(
