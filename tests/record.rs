@@ -243,14 +243,17 @@ messages:
   m3: { subject: Three, size: 1300, imap: { rfc822_size: 1290 } }
   m4: { subject: Four, size: 1400 }
   s1: { subject: Sent one, size: 900 }
+  # Twins to the hash with headers of very different lengths, listed crosswise.
+  t1: { raw: "S: x\r\n\r\nbody one\r\n", line_ending: keep }
+  t2: { raw: "S: x                                                                                                                        \r\n\r\nbody two\r\n", line_ending: keep }
 imap:
   separator: "."
   uidvalidity: 77
   mailboxes:
-    INBOX: { messages: [m1, m2, m3, m4], first_uid: 5 }
+    INBOX: { messages: [m1, m2, m3, m4, t1, t2], first_uid: 5 }
     Sent: { messages: [s1], uids: [3] }
 pop3:
-  messages: [m2, m1, m4, m3]
+  messages: [m2, m1, m4, m3, t2, t1]
   uidl: "UID{uid}-{uidvalidity}"
 expect: { outcome: success }
 "#;

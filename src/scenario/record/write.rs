@@ -22,7 +22,8 @@ use fake_servers::generate::{self, GeneratedSpec, LineEnding};
 use fake_servers::profiles::{estimated_size, round_kib};
 
 use super::{Full, ImapMessage, Pop3Entry, Recording, Shape};
-use crate::scenario::anonymise::{Anonymiser, filler, synthetic_header};
+use crate::matcher::header_hash::HeaderHash;
+use crate::scenario::anonymise::{AnonymiseError, Anonymiser, filler, synthetic_header};
 use crate::scenario::import::quote;
 
 /// Longest header line written (RFC 5322's 998 with the line end).
@@ -101,8 +102,8 @@ struct Msg<'a> {
 /// How a message's bytes are written.
 enum Form {
     /// Generated: the header lines (without line ends) and the total size; with the
-    /// generator's own From and To (the same for every message, so the hash classes
-    /// stay as they are) and default body where they fit, which keeps the file to
+    /// generator's own From and To where the class has them ([`Classes`]) and the
+    /// default body where it fits, which keeps the file to
     /// about 20 YAML nodes a message (the loader reads at most 250,000).
     Generated {
         headers: Vec<Vec<u8>>,
@@ -171,15 +172,72 @@ fn nl(crlf: bool) -> &'static [u8] {
     if crlf { b"\r\n" } else { b"\n" }
 }
 
+/// The hash classes of a recording, and which of them carry the generator's From and
+/// To lines. Those lines are the same in every message, so a class has them in every
+/// stand-in or in none: only where its shortest header has room for them.
+struct Classes {
+    anon: Anonymiser,
+    /// Bytes of the shortest header read of each class.
+    shortest: HashMap<usize, usize>,
+}
+
+impl Classes {
+    fn class(&mut self, hash: HeaderHash) -> usize {
+        self.anon.class_of(hash)
+    }
+
+    fn note(&mut self, hash: HeaderHash, len: usize) {
+        let c = self.class(hash);
+        let e = self.shortest.entry(c).or_insert(len);
+        *e = (*e).min(len);
+    }
+
+    fn addressed(&self, class: usize) -> bool {
+        self.shortest
+            .get(&class)
+            .is_some_and(|&l| l as u64 >= address_lines() + 16)
+    }
+
+    fn count(&self) -> usize {
+        self.anon.classes()
+    }
+
+    /// A synthetic header of `len` bytes in `hash`'s class.
+    fn header(
+        &mut self,
+        hash: HeaderHash,
+        len: usize,
+        crlf: bool,
+        eoh: bool,
+    ) -> Result<Vec<u8>, AnonymiseError> {
+        let class = self.class(hash);
+        let nl = nl(crlf);
+        let mut out = Vec::new();
+        if self.addressed(class) {
+            for (name, value) in [
+                ("From", generate::DEFAULT_FROM),
+                ("To", generate::DEFAULT_TO),
+            ] {
+                out.extend_from_slice(format!("{name}: {value}").as_bytes());
+                out.extend_from_slice(nl);
+            }
+        }
+        let rest = synthetic_header(class, len.saturating_sub(out.len()), nl, eoh)?;
+        out.extend(rest);
+        Ok(out)
+    }
+}
+
 /// The synthetic text of a header read: `len` bytes (or the least its class needs).
-fn header_text(classes: &mut Anonymiser, s: &Shape) -> Vec<u8> {
-    let class = classes.class_of(s.hash);
-    synthetic_header(class, s.len, nl(s.crlf), s.eoh()).unwrap_or_else(|e| {
-        let need = match e {
-            crate::scenario::anonymise::AnonymiseError::HeaderTooShort { need, .. } => need,
-        };
-        synthetic_header(class, need, nl(s.crlf), s.eoh()).expect("the least length fits")
-    })
+fn header_text(classes: &mut Classes, s: &Shape) -> Vec<u8> {
+    classes
+        .header(s.hash, s.len, s.crlf, s.eoh())
+        .unwrap_or_else(|e| {
+            let AnonymiseError::HeaderTooShort { need, .. } = e;
+            classes
+                .header(s.hash, need, s.crlf, s.eoh())
+                .expect("the least length fits")
+        })
 }
 
 /// `X-Message-Flag:` lines of `len` bytes in all (each ending in CRLF, without it
@@ -208,8 +266,8 @@ fn xmf_lines(len: u64) -> Vec<Vec<u8>> {
 }
 
 /// The form of `m`: generated where its bytes allow, raw otherwise.
-fn form(classes: &mut Anonymiser, m: &Msg<'_>) -> Result<Form, WriteError> {
-    let class = classes.class_of(m.shape.hash);
+fn form(classes: &mut Classes, m: &Msg<'_>) -> Result<Form, WriteError> {
+    let class = classes.class(m.shape.hash);
     let xmf = m.size.saturating_sub(m.bare);
     let generated_ok = m.clean_crlf
         && m.shape.eoh()
@@ -218,8 +276,7 @@ fn form(classes: &mut Anonymiser, m: &Msg<'_>) -> Result<Form, WriteError> {
         && (xmf == 0 || xmf >= XMF_MIN);
     if generated_ok && xmf < m.shape.len as u64 {
         let len = m.shape.len as u64 - xmf;
-        // From and To of the generator where the header has room for them.
-        let addresses = len >= address_lines() + 16;
+        let addresses = classes.addressed(class);
         let own = len - if addresses { address_lines() } else { 0 };
         if let Ok(h) = synthetic_header(class, own as usize, b"\r\n", true) {
             let mut headers: Vec<Vec<u8>> = h[..h.len() - 4]
@@ -239,7 +296,8 @@ fn form(classes: &mut Anonymiser, m: &Msg<'_>) -> Result<Form, WriteError> {
     }
     let size = m.size as usize;
     let hlen = if m.shape.eoh() { m.shape.len } else { size };
-    let mut out = synthetic_header(class, hlen.min(size), nl(m.shape.crlf), m.shape.eoh())
+    let mut out = classes
+        .header(m.shape.hash, hlen.min(size), m.shape.crlf, m.shape.eoh())
         .map_err(|_| WriteError::TooSmall {
             what: format!("message {}", m.id),
             len: m.size,
@@ -368,19 +426,23 @@ fn uidl_text(u: &[u8]) -> (String, bool) {
 }
 
 /// Every header read's class, numbered in reading order (IMAP, then POP3), so that the
-/// file is the same for the same account.
-fn classes_of(rec: &Recording) -> Anonymiser {
-    let mut classes = Anonymiser::new();
-    let hashes = rec
-        .folders
-        .iter()
-        .flat_map(|f| &f.messages)
-        .flat_map(|m| [m.header.hash, m.full.shape.hash])
-        .chain(rec.pop3.iter().flat_map(|p| {
-            std::iter::once(p.header.hash).chain(p.full.as_ref().map(|f| f.shape.hash))
-        }));
-    for h in hashes {
-        classes.class_of(h);
+/// file is the same for the same account; and each class's shortest header.
+fn classes_of(rec: &Recording) -> Classes {
+    let mut classes = Classes {
+        anon: Anonymiser::new(),
+        shortest: HashMap::new(),
+    };
+    for m in rec.folders.iter().flat_map(|f| &f.messages) {
+        classes.note(m.header.hash, m.header.len);
+        // The X-Message-Flag lines a generated stand-in holds are not the class's.
+        let xmf = m.full.size.saturating_sub(m.full.bare) as usize;
+        classes.note(m.full.shape.hash, m.full.shape.len.saturating_sub(xmf));
+    }
+    for p in &rec.pop3 {
+        classes.note(p.header.hash, p.header.len);
+        if let Some(f) = &p.full {
+            classes.note(f.shape.hash, f.shape.len);
+        }
     }
     classes
 }
@@ -493,7 +555,7 @@ fn header_comment(
     o: &mut String,
     rec: &Recording,
     opts: &WriteOptions,
-    classes: &Anonymiser,
+    classes: &Classes,
     quirks: Quirks,
 ) {
     let imap: usize = rec.folders.iter().map(|f| f.messages.len()).sum();
@@ -505,7 +567,7 @@ fn header_comment(
         "# {imap} IMAP messages in {} folders, {} POP3 entries, {} distinct header hashes.",
         rec.folders.len(),
         rec.pop3.len(),
-        classes.classes()
+        classes.count()
     );
     o.push_str(
         "# Every header is synthetic (`a:<class>` padded with what the plugin's hash ignores) and\n\
@@ -548,7 +610,7 @@ fn header_comment(
 /// One entry of `messages:`.
 fn write_message(
     o: &mut String,
-    classes: &mut Anonymiser,
+    classes: &mut Classes,
     m: &Msg<'_>,
     rec: &Recording,
     quirks: Quirks,
@@ -778,6 +840,33 @@ mod tests {
                 "{len}"
             );
         }
+    }
+
+    #[test]
+    fn a_class_has_the_address_lines_in_every_stand_in_or_in_none() {
+        let long = header_hash(b"Subject: a long header\r\n\r\n");
+        let short = header_hash(b"S: x\r\n\r\n");
+        let mut c = Classes {
+            anon: Anonymiser::new(),
+            shortest: HashMap::new(),
+        };
+        c.note(long, 300);
+        c.note(long, 120);
+        c.note(short, 300);
+        c.note(short, 30);
+        for (hash, lens) in [(long, [120, 300]), (short, [30, 300])] {
+            let a = c.header(hash, lens[0], true, true).unwrap();
+            let b = c.header(hash, lens[1], false, true).unwrap();
+            assert_eq!((a.len(), b.len()), (lens[0], lens[1]));
+            assert_eq!(header_hash(&a), header_hash(&b));
+            let from = memchr::memmem::find(&a, b"From:").is_some();
+            assert_eq!(from, hash == long);
+            assert_eq!(from, memchr::memmem::find(&b, b"From:").is_some());
+        }
+        assert_ne!(
+            header_hash(&c.header(long, 300, true, true).unwrap()),
+            header_hash(&c.header(short, 300, true, true).unwrap())
+        );
     }
 
     #[test]
