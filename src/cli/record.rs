@@ -2,11 +2,12 @@
 //! to them) and write an anonymised scenario of it ([`uidlmap::scenario::record`]).
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
 use uidlmap::migrate::Source;
+use uidlmap::scenario::load::MAX_TOTAL_BYTES;
 use uidlmap::scenario::record::{self, RecordError, WriteOptions};
 
 use super::bad_input;
@@ -77,6 +78,42 @@ fn what(source: &Source, when: &str) -> String {
     )
 }
 
+/// Below this many bytes of messages the recording is loaded before it is written
+/// (loading renders every message: memory grows with the mailbox, which the reading
+/// itself avoids).
+const LOAD_CHECK_BYTES: u64 = 32 << 20;
+
+/// The file must be a scenario the loader takes: say so now rather than at the first
+/// `uidlmap run`. A small recording is loaded; a big one is held to the loader's limit
+/// on the bytes of its messages.
+fn check_loads(rec: &record::Recording, text: &str, out: &Path) -> anyhow::Result<()> {
+    let bytes: u64 = rec
+        .folders
+        .iter()
+        .flat_map(|f| &f.messages)
+        .map(|m| m.full.size)
+        .chain(rec.pop3.iter().map(|p| p.list_size))
+        .sum();
+    let refuse = |why: String| {
+        Err(marked(
+            Exit::DataErr,
+            anyhow!("the recording does not load as a scenario, so it was not written: {why}"),
+        ))
+    };
+    if bytes > MAX_TOTAL_BYTES {
+        return refuse(format!(
+            "its messages take about {bytes} bytes, more than the {MAX_TOTAL_BYTES} a scenario may hold"
+        ));
+    }
+    if bytes <= LOAD_CHECK_BYTES {
+        let dir = out.parent().unwrap_or(Path::new("."));
+        if let Err(e) = uidlmap::scenario::load_str(text, out, dir) {
+            return refuse(e.to_string());
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
     if args.conn.insecure {
         eprintln!(
@@ -117,15 +154,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
         },
     )
     .map_err(|e| marked(Exit::DataErr, anyhow!(e)))?;
-    // The file must be a scenario the loader takes (its limits: 250,000 YAML nodes,
-    // 512 MiB of messages): say so now rather than at the first `uidlmap run`.
-    let dir = args.out.parent().unwrap_or(std::path::Path::new("."));
-    if let Err(e) = uidlmap::scenario::load_str(&text, &args.out, dir) {
-        return Err(marked(
-            Exit::DataErr,
-            anyhow!("the recording does not load as a scenario, so it was not written: {e}"),
-        ));
-    }
+    check_loads(&recorded, &text, &args.out)?;
     write_atomically(&args.out, &text).map_err(|e| marked(Exit::IoErr, e))?;
     let imap: usize = recorded.folders.iter().map(|f| f.messages.len()).sum();
     eprintln!(
