@@ -89,7 +89,7 @@ const BASE_TIME: i64 = 1_709_280_000;
 const STEP_MINUTES: i64 = 37;
 
 /// (year, month 1-12, day 1-31) of a day number counted from 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     // Howard Hinnant's algorithm.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -12,6 +12,7 @@
 pub mod conformance;
 pub mod exit;
 pub mod hash;
+pub mod record;
 pub mod run;
 pub mod scenario;
 pub mod serve;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Hash a header block exactly as Dovecot's pop3-migration plugin does
     #[command(long_about = hash::LONG_ABOUT, after_help = EXIT_CODES_HELP.as_str())]
     Hash(hash::HashArgs),
+    /// Record a live provider as an anonymised scenario file
+    #[command(long_about = record::LONG_ABOUT, after_help = EXIT_CODES_HELP.as_str())]
+    Record(Box<record::RecordArgs>),
     /// Run scenarios end to end against the fake servers and check their expectations
     #[command(long_about = run::LONG_ABOUT, after_help = EXIT_CODES_HELP.as_str())]
     Run(run::RunArgs),
@@ -61,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Conformance(args) => conformance::run(&args),
         Command::Hash(args) => hash::run(&args),
+        Command::Record(args) => record::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Verify(args) => verify::run(&args),

@@ -38,6 +38,13 @@ impl Anonymiser {
         Self::default()
     }
 
+    /// The class of `hash`: the number of distinct hashes seen before it first was.
+    /// `scenario record` assigns classes to every header read of both servers with it.
+    pub fn class_of(&mut self, hash: HeaderHash) -> usize {
+        let next = self.classes.len();
+        *self.classes.entry(hash).or_insert(next)
+    }
+
     /// How many distinct header hashes were seen.
     pub fn classes(&self) -> usize {
         self.classes.len()
@@ -48,9 +55,7 @@ impl Anonymiser {
     /// every other. A message without an end-of-header blank line stays without one
     /// (the hash then covers the whole message, spec §4.4).
     pub fn message(&mut self, raw: &[u8]) -> Result<Vec<u8>, AnonymiseError> {
-        let hash = header_hash(raw);
-        let next = self.classes.len();
-        let class = *self.classes.entry(hash).or_insert(next);
+        let class = self.class_of(header_hash(raw));
         let crlf = memchr::memmem::find(raw, b"\r\n").is_some();
         let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
         let header_len = header_block_len(raw);
@@ -87,7 +92,7 @@ pub fn header_block_len(raw: &[u8]) -> Option<usize> {
 
 /// A header block of exactly `len` bytes in hash class `class`, ending with a blank line
 /// when `eoh`.
-fn synthetic_header(
+pub fn synthetic_header(
     class: usize,
     len: usize,
     nl: &[u8],
@@ -127,7 +132,7 @@ fn synthetic_header(
 }
 
 /// Appends `n` bytes of body: lines of `x`, the last one possibly without a line end.
-fn filler(out: &mut Vec<u8>, mut n: usize, nl: &[u8]) {
+pub fn filler(out: &mut Vec<u8>, mut n: usize, nl: &[u8]) {
     while n > 0 {
         if n <= nl.len() {
             out.extend(std::iter::repeat_n(b'x', n));

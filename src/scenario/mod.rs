@@ -22,6 +22,7 @@ pub mod generate;
 pub mod import;
 pub mod knobs;
 pub mod load;
+pub mod record;
 pub mod run;
 pub mod schema;
 pub mod serve;

@@ -177,7 +177,10 @@ pub(super) fn run_accounts(args: &VerifyArgs, path: &Path) -> anyhow::Result<()>
     // Settle everything first: bad input or a password prompt before any connection.
     let mut plans = Vec::new();
     for a in &accounts {
-        let pw = a.password_file.as_deref().or(args.password_file.as_deref());
+        let pw = a
+            .password_file
+            .as_deref()
+            .or(args.conn.password_file.as_deref());
         let plan = settle_for(args, Some(&a.imap), Some(&a.pop3), pw)
             .map_err(|e| bad_input(e.context(format!("{}:{}", path.display(), a.line))))?;
         plans.push((a.clone(), plan));

@@ -35,8 +35,10 @@ pub enum Format {
     Html,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct VerifyArgs {
+/// How to reach and read the provider: the URLs, passwords, TLS, timeouts and retries
+/// that `verify` and `record` take alike (one definition, so they cannot drift).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ConnectArgs {
     /// The old provider's IMAP service: imap://USER@HOST[:PORT] or imaps://…
     #[arg(long, value_name = "URL")]
     pub imap: Option<String>,
@@ -61,11 +63,6 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub insecure: bool,
 
-    /// A plugin setting, by Dovecot's name with or without `pop3_migration_`
-    /// (e.g. skip_size_check=yes); may be repeated; overrides --dovecot-conf
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub set: Vec<String>,
-
     /// A Dovecot configuration snippet to take the pop3_migration_* plugin settings and
     /// the imapc_*/pop3c_* host, port, user, password and SSL settings from
     #[arg(long, value_name = "FILE")]
@@ -74,6 +71,43 @@ pub struct VerifyArgs {
     /// Run `doveconf -n -P` here and read its output as --dovecot-conf
     #[arg(long, conflicts_with = "dovecot_conf")]
     pub doveconf: bool,
+
+    /// Seconds to wait for a connection (1 to 3600)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub connect_timeout: u64,
+
+    /// Seconds to wait for each reply (1 to 86400): the server's silence allowed, and
+    /// also the most any one command (reply included) may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub timeout: u64,
+
+    /// Whole reads tried again after [IN-USE], [LOGIN-DELAY] or a dropped connection
+    /// (0 to 10); each retry is reported on standard error
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: u32,
+
+    /// Milliseconds before the first retry (0 to 60000); doubled on each further one,
+    /// never more than 60 s
+    #[arg(long, value_name = "MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub retry_delay_ms: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+
+    /// Write the output to FILE (atomically) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// A plugin setting, by Dovecot's name with or without `pop3_migration_`
+    /// (e.g. skip_size_check=yes); may be repeated; overrides --dovecot-conf
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
 
     /// The Dovecot version to predict [default: the syntax of --dovecot-conf, else the
     /// installed doveadm's version, else 2.4]
@@ -127,30 +161,4 @@ pub struct VerifyArgs {
     /// beyond that only those not right), all, or problems
     #[arg(long, value_enum, default_value = "auto")]
     pub rows: Rows,
-
-    /// Write the output to FILE (atomically) instead of standard output
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-
-    /// Seconds to wait for a connection (1 to 3600)
-    #[arg(long, value_name = "SECONDS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub connect_timeout: u64,
-
-    /// Seconds to wait for each reply (1 to 86400): the server's silence allowed, and
-    /// also the most any one command (reply included) may take
-    #[arg(long, value_name = "SECONDS", default_value_t = 120,
-          value_parser = clap::value_parser!(u64).range(1..=86400))]
-    pub timeout: u64,
-
-    /// Whole reads tried again after [IN-USE], [LOGIN-DELAY] or a dropped connection
-    /// (0 to 10); each retry is reported on standard error
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10))]
-    pub retries: u32,
-
-    /// Milliseconds before the first retry (0 to 60000); doubled on each further one,
-    /// never more than 60 s
-    #[arg(long, value_name = "MS", default_value_t = 2000,
-          value_parser = clap::value_parser!(u64).range(0..=60_000))]
-    pub retry_delay_ms: u64,
 }

@@ -9,7 +9,7 @@
 mod accounts;
 mod args;
 mod password;
-mod progress;
+pub(super) mod progress;
 mod url;
 
 use std::collections::BTreeSet;
@@ -29,7 +29,7 @@ use uidlmap::report::{self, Report};
 use uidlmap::retry::Retry;
 use uidlmap::tls::{Security, Trust};
 
-pub use args::{Format, LONG_ABOUT, VerifyArgs};
+pub use args::{ConnectArgs, Format, LONG_ABOUT, VerifyArgs};
 use password::{password, read_password_file};
 use uidlmap::config::dovecot_conf::{self, DovecotConf};
 use url::{Proto, endpoint};
@@ -99,10 +99,19 @@ fn doveconf_output() -> anyhow::Result<DovecotConf> {
 fn settle(args: &VerifyArgs) -> anyhow::Result<Plan> {
     settle_for(
         args,
-        args.imap.as_deref(),
-        args.pop3.as_deref(),
-        args.password_file.as_deref(),
+        args.conn.imap.as_deref(),
+        args.conn.pop3.as_deref(),
+        args.conn.password_file.as_deref(),
     )
+}
+
+/// `--dovecot-conf`, `--doveconf` or nothing.
+fn read_conf(conn: &ConnectArgs) -> anyhow::Result<DovecotConf> {
+    Ok(match (&conn.dovecot_conf, conn.doveconf) {
+        (Some(path), _) => dovecot_conf::read_dovecot_conf(path).map_err(config)?,
+        (None, true) => doveconf_output().map_err(config)?,
+        (None, false) => DovecotConf::default(),
+    })
 }
 
 /// Settles one account: its URLs and password file, the rest from `args`.
@@ -112,11 +121,7 @@ pub(super) fn settle_for(
     pop3: Option<&str>,
     password_file: Option<&Path>,
 ) -> anyhow::Result<Plan> {
-    let conf = match (&args.dovecot_conf, args.doveconf) {
-        (Some(path), _) => dovecot_conf::read_dovecot_conf(path).map_err(config)?,
-        (None, true) => doveconf_output().map_err(config)?,
-        (None, false) => DovecotConf::default(),
-    };
+    let conf = read_conf(&args.conn)?;
     let version = args
         .dovecot_version
         .or(conf.syntax.as_ref().map(|(v, _)| *v))
@@ -153,6 +158,62 @@ pub(super) fn settle_for(
             "--format dovecot-uidlist shows a maildir's dovecot-uidlist; the destination is {destination}"
         )));
     }
+    let refusal = conf.refusal(version);
+    let account = Account {
+        imap,
+        pop3,
+        password_file,
+    };
+    let source = source_for(&args.conn, &conf, version, account, refusal.is_none())?;
+    let mut opts = migrate::Options::new(settings, imapc);
+    opts.audit = !args.no_audit;
+    connection_options(&args.conn, &mut opts);
+    if let Some(path) = &args.cache {
+        let text = input::read_text(path, input::CACHE)?;
+        opts.cache = report::read_cache(&text).map_err(|e| anyhow!("{}:{e}", path.display()))?;
+    }
+    Ok(Plan {
+        source,
+        opts,
+        destination,
+        refusal,
+        version,
+    })
+}
+
+/// One account's URLs and password file.
+#[derive(Clone, Copy)]
+struct Account<'a> {
+    imap: Option<&'a str>,
+    pop3: Option<&'a str>,
+    password_file: Option<&'a Path>,
+}
+
+/// The timeouts and retries `conn` asks for.
+fn connection_options(conn: &ConnectArgs, opts: &mut migrate::Options) {
+    opts.connect_timeout = Duration::from_secs(conn.connect_timeout.max(1));
+    opts.command_timeout = Duration::from_secs(conn.timeout.max(1));
+    opts.retry = Retry {
+        retries: conn.retries,
+        delay: Duration::from_millis(conn.retry_delay_ms),
+    };
+}
+
+/// Both servers, users, passwords and TLS trust: from the URLs, the configuration, the
+/// password file, the environment or a prompt. `need_password` is false where nothing
+/// will be read (a refused configuration).
+fn source_for(
+    conn: &ConnectArgs,
+    conf: &DovecotConf,
+    version: DovecotVersion,
+    account: Account<'_>,
+    need_password: bool,
+) -> anyhow::Result<Source> {
+    let Account {
+        imap,
+        pop3,
+        password_file,
+    } = account;
     // The login user, for the configuration's `%u` / `%{user}`: the one a URL names.
     let login = [imap, pop3].into_iter().flatten().find_map(url::url_user);
     let mut targets = [conf.imap.clone(), conf.pop3.clone()];
@@ -163,18 +224,17 @@ pub(super) fn settle_for(
             t.user = Some(tpl.clone());
         }
     }
-    let refusal = conf.refusal(version);
     let [imap_target, pop3_target] = targets;
     let (ih, ip, iu, is) =
-        endpoint(Proto::Imap, imap, &imap_target, args.starttls).map_err(usage)?;
+        endpoint(Proto::Imap, imap, &imap_target, conn.starttls).map_err(usage)?;
     let (ph, pp, pu, ps) =
-        endpoint(Proto::Pop3, pop3, &pop3_target, args.starttls).map_err(usage)?;
+        endpoint(Proto::Pop3, pop3, &pop3_target, conn.starttls).map_err(usage)?;
     warn_plain_text(Proto::Imap, &ih, is);
     warn_plain_text(Proto::Pop3, &ph, ps);
     let file = password_file.map(read_password_file).transpose()?;
     if let Some(at) = &conf.hidden
         && file.is_none()
-        && refusal.is_none()
+        && need_password
         && [
             "UIDLMAP_IMAP_PASSWORD",
             "UIDLMAP_POP3_PASSWORD",
@@ -201,43 +261,46 @@ pub(super) fn settle_for(
         &format!("{pu}@{ph}"),
     )?;
     let mut trust = Trust::system();
-    trust.ca_files = args.ca_file.clone();
-    trust.insecure = args.insecure;
-    let mut opts = migrate::Options::new(settings, imapc);
-    opts.audit = !args.no_audit;
-    opts.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
-    opts.command_timeout = Duration::from_secs(args.timeout.max(1));
-    opts.retry = Retry {
-        retries: args.retries,
-        delay: Duration::from_millis(args.retry_delay_ms),
-    };
-    if let Some(path) = &args.cache {
-        let text = input::read_text(path, input::CACHE)?;
-        opts.cache = report::read_cache(&text).map_err(|e| anyhow!("{}:{e}", path.display()))?;
-    }
-    Ok(Plan {
-        source: Source {
-            imap: Endpoint {
-                host: ih,
-                port: ip,
-                user: iu,
-                password: ipass,
-                security: is,
-            },
-            pop3: Endpoint {
-                host: ph,
-                port: pp,
-                user: pu,
-                password: ppass,
-                security: ps,
-            },
-            trust,
+    trust.ca_files = conn.ca_file.clone();
+    trust.insecure = conn.insecure;
+    Ok(Source {
+        imap: Endpoint {
+            host: ih,
+            port: ip,
+            user: iu,
+            password: ipass,
+            security: is,
         },
-        opts,
-        destination,
-        refusal,
-        version,
+        pop3: Endpoint {
+            host: ph,
+            port: pp,
+            user: pu,
+            password: ppass,
+            security: ps,
+        },
+        trust,
     })
+}
+
+/// The source and read options of `uidlmap record`: the connection settled exactly as
+/// `verify` settles it (URLs, `--dovecot-conf`, passwords, TLS, timeouts, retries).
+pub(super) fn settle_connection(conn: &ConnectArgs) -> anyhow::Result<(Source, migrate::Options)> {
+    let conf = read_conf(conn)?;
+    let version = conf
+        .syntax
+        .as_ref()
+        .map(|(v, _)| *v)
+        .or_else(installed_version)
+        .unwrap_or(DovecotVersion::V2_4);
+    let account = Account {
+        imap: conn.imap.as_deref(),
+        pop3: conn.pop3.as_deref(),
+        password_file: conn.password_file.as_deref(),
+    };
+    let source = source_for(conn, &conf, version, account, true)?;
+    let mut opts = migrate::Options::new(Default::default(), ImapcProfile::Docs.imapc(version));
+    connection_options(conn, &mut opts);
+    Ok((source, opts))
 }
 
 /// Warns (once per service and host) when a password would cross the network unencrypted:
@@ -455,7 +518,7 @@ pub(super) fn check_output(path: &Path) -> anyhow::Result<Option<std::fs::Permis
 
 /// Writes `text` to `path` atomically: a temporary file beside it (with the old
 /// file's permissions), renamed over it; refused when `path` is not a regular file.
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(super) fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     let old = check_output(path)?;
     let dir = output_dir(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
@@ -595,7 +658,7 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
-    if args.insecure {
+    if args.conn.insecure {
         eprintln!(
             "uidlmap: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read the passwords and the mail"
         );

@@ -14,7 +14,7 @@ use uidlmap::migrate;
 const TICK: Duration = Duration::from_millis(200);
 
 /// A bar following one account's reading until [`Ticker::finish`].
-pub(super) struct Ticker {
+pub(crate) struct Ticker {
     bar: ProgressBar,
     task: tokio::task::JoinHandle<()>,
 }
@@ -22,7 +22,7 @@ pub(super) struct Ticker {
 impl Ticker {
     /// Starts following `progress` (inside the runtime): on its own line, or as one
     /// line of `multi`.
-    pub(super) fn start(
+    pub(crate) fn start(
         multi: Option<&MultiProgress>,
         label: String,
         progress: Arc<migrate::Progress>,
@@ -49,7 +49,7 @@ impl Ticker {
         Ticker { bar, task }
     }
 
-    pub(super) fn finish(self) {
+    pub(crate) fn finish(self) {
         self.task.abort();
         self.bar.finish_and_clear();
     }
