@@ -33,6 +33,10 @@ use crate::tls::{MaybeTls, Trust};
 
 use crate::domain::{Endpoint, ImapcProfile};
 
+mod recovery;
+use recovery::Imapc;
+pub use recovery::{Step as ImapStep, apply as apply_imap_faults};
+
 /// The old provider: its IMAP and POP3 services.
 #[derive(Clone, Debug)]
 pub struct Source {
@@ -121,6 +125,13 @@ pub struct Migration {
     /// The POP3 session failed (`listing.pop3_error`) for a passing reason (network,
     /// a busy server): a caller that retries whole reads may try again.
     pub pop3_temporary: bool,
+    /// A mailbox after the first that imapc could not open (EXAMINE or its flags
+    /// listing failed): dsync stops there, the mailboxes listed before it are stored.
+    pub imap_stop: Option<(ImapStep, Arc<ImapError>)>,
+    /// imapc's connection ended for good during the header reads (a second drop, a
+    /// `BAD`, a garbage line): dsync's export then fails on the saved date, not on the
+    /// UIDLs.
+    pub imap_dead: bool,
 }
 
 /// Why the POP3 listing failed: the line Dovecot would log, and the client's error.
@@ -140,6 +151,13 @@ impl ListFailed {
 pub enum MigrateError {
     #[error("IMAP server {server}: {source}")]
     Imap { server: String, source: ImapError },
+    /// A step of the run that imapc could not recover (see [`recovery`]).
+    #[error("IMAP server {server}: {source}")]
+    ImapStep {
+        server: String,
+        step: ImapStep,
+        source: ImapError,
+    },
     #[error("POP3 server {server}, while reading headers for the audit: {source}")]
     Pop3Audit { server: String, source: Pop3Error },
 }
@@ -149,8 +167,19 @@ impl MigrateError {
     /// said it is busy.
     pub fn is_temporary(&self) -> bool {
         match self {
-            MigrateError::Imap { source, .. } => imap_temporary(source),
+            MigrateError::Imap { source, .. } | MigrateError::ImapStep { source, .. } => {
+                imap_temporary(source)
+            }
             MigrateError::Pop3Audit { source, .. } => source.is_temporary(),
+        }
+    }
+
+    /// The line (without its level) Dovecot `version` logs for a step imapc could not
+    /// recover; `None` for other failures.
+    pub fn dovecot_line(&self, version: crate::domain::DovecotVersion) -> Option<String> {
+        match self {
+            MigrateError::ImapStep { step, source, .. } => Some(step.dovecot_line(source, version)),
+            _ => None,
         }
     }
 
@@ -649,29 +678,30 @@ async fn pop3_reads(
 }
 
 /// Reads IMAP headers of `uids` in the selected mailbox, then whole messages for every
-/// header without its blank line.
+/// header without its blank line, recovering from faults as imapc does
+/// ([`Imapc::sections`]): a read imapc could not recover is [`Read::Failed`].
 async fn imap_reads(
-    client: &mut ImapClient<MaybeTls>,
+    imap: &mut Imapc<'_>,
     mailbox: &str,
     uids: &[u32],
     batching: Batching,
     out: &mut Reads,
     progress: &Progress,
-) -> Result<(), ImapError> {
+) {
     let uids: Vec<u32> = uids
         .iter()
         .copied()
         .filter(|&u| out.imap_get(mailbox, u).is_none())
         .collect();
     if uids.is_empty() {
-        return Ok(());
+        return;
     }
     // Hashed as they arrive; a UID that does not come back (or comes back NIL) is
     // gone, as imapc sees it.
     let mut need_full = Vec::new();
     let mut fresh = Vec::with_capacity(uids.len());
-    let got = client
-        .fetch_headers_each(&uids, batching, |uid, bytes| {
+    let got = imap
+        .sections(&uids, false, batching, |uid, bytes| {
             let header = hashed(&bytes);
             if header.needs_full() {
                 need_full.push(uid);
@@ -679,34 +709,41 @@ async fn imap_reads(
             fresh.push((uid, MessageRead { header, full: None }));
             progress.imap_read.fetch_add(1, Ordering::Relaxed);
         })
-        .await?;
-    fresh.extend(got.vanished().into_iter().map(|uid| {
-        (
+        .await;
+    let lost = |uid: u32, header: Read| (uid, MessageRead { header, full: None });
+    fresh.extend(got.vanished.into_iter().map(|uid| {
+        lost(
             uid,
-            MessageRead {
-                header: Read::Expunged {
-                    reason: "Message was expunged".into(),
-                },
-                full: None,
+            Read::Expunged {
+                reason: "Message was expunged".into(),
             },
         )
     }));
+    fresh.extend(
+        got.failed
+            .into_iter()
+            .map(|(uid, why)| lost(uid, Read::Failed { reason: why.into() })),
+    );
     out.extend_imap(mailbox, fresh);
     if !need_full.is_empty() {
-        let fulls = client.fetch_full(&need_full, batching).await?;
+        let mut fulls: BTreeMap<u32, Read> = BTreeMap::new();
+        let got = imap
+            .sections(&need_full, true, batching, |uid, bytes| {
+                fulls.insert(uid, hashed(&bytes));
+            })
+            .await;
+        for (uid, why) in got.failed {
+            fulls.insert(uid, Read::Failed { reason: why.into() });
+        }
         for uid in need_full {
-            let read = match fulls.items.get(&uid) {
-                Some(bytes) => hashed(bytes),
-                None => Read::Expunged {
-                    reason: "Message was expunged".into(),
-                },
-            };
+            let read = fulls.remove(&uid).unwrap_or_else(|| Read::Expunged {
+                reason: "Message was expunged".into(),
+            });
             if let Some(r) = out.imap_get_mut(mailbox, uid) {
                 r.full = Some(Box::new(read));
             }
         }
     }
-    Ok(())
 }
 
 /// [`imap_reads`] for many mailboxes at once: every mailbox's EXAMINE and header
@@ -770,15 +807,35 @@ async fn imap_reads_pipelined(
     Ok(())
 }
 
-/// Reads the source in Dovecot's order; see the module documentation.
+/// Reads the source in Dovecot's order; see the module documentation. IMAP faults are
+/// met as imapc meets them ([`recovery`]): a step it cannot recover ends the read with
+/// [`MigrateError::ImapStep`], a header read it cannot recover is [`Read::Failed`] and
+/// ends the read after that mailbox (Dovecot stops there).
 pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration, MigrateError> {
     let imap_server = source.imap.server_name();
     let imap_err = |source: ImapError| MigrateError::Imap {
         server: imap_server.clone(),
         source,
     };
-    let mut imap = imap_login(source, opts).await.map_err(imap_err)?;
-    let listed = imap.list().await.map_err(imap_err)?;
+    let at = |step: ImapStep| {
+        let server = imap_server.clone();
+        move |source: ImapError| MigrateError::ImapStep {
+            server,
+            step,
+            source,
+        }
+    };
+    let client = imap_login(source, opts).await.map_err(|e| {
+        if ImapStep::is_login_fault(&e) {
+            at(ImapStep::Login {
+                host: source.imap.host.clone(),
+            })(e)
+        } else {
+            imap_err(e)
+        }
+    })?;
+    let mut imap = Imapc::new(client, source, opts);
+    let listed = imap.list().await.map_err(at(ImapStep::List))?;
     let separator = listed.iter().find_map(|m| m.delimiter);
     let mut names: Vec<String> = listed
         .into_iter()
@@ -798,29 +855,35 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     let mut pop3_tried = false;
 
     for name in &names {
-        imap.examine(name).await.map_err(imap_err)?;
-        let listed = imap.uid_flags().await.map_err(imap_err)?;
+        let opened = match imap.examine(name).await {
+            Ok(()) => imap
+                .uid_flags()
+                .await
+                .map_err(|e| (ImapStep::Flags(name.clone()), e)),
+            Err(e) => Err((ImapStep::Examine(name.clone()), e)),
+        };
+        let listed = match opened {
+            Ok(listed) => listed,
+            // The first mailbox: nothing is stored (see `MigrateError::ImapStep`).
+            Err((step, e)) if m.listing.imap.is_empty() => return Err(at(step)(e)),
+            Err((step, e)) => {
+                m.imap_stop = Some((step, Arc::new(e)));
+                break;
+            }
+        };
         let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
         let acted = matcher::acts_on(settings, name);
         let mut sizes: BTreeMap<u32, u64> = BTreeMap::new();
         if acted && !settings.skip_size_check && !uids.is_empty() {
-            sizes = match opts.profile {
-                ImapcProfile::Docs => {
-                    imap.fetch_sizes(&uids, batching)
-                        .await
-                        .map_err(imap_err)?
-                        .items
-                }
-                ImapcProfile::Bare => {
-                    let mut s = BTreeMap::new();
-                    imap.fetch_full_each(&uids, batching, |uid, bytes| {
-                        s.insert(uid, bare_size(&bytes));
-                    })
-                    .await
-                    .map_err(imap_err)?;
-                    s
-                }
+            let step = ImapStep::Sizes {
+                mailbox: name.clone(),
+                uid: uids[0],
             };
+            sizes = match opts.profile {
+                ImapcProfile::Docs => imap.fetch_sizes(&uids, batching).await,
+                ImapcProfile::Bare => imap.fetch_bare_sizes(&uids, batching, bare_size).await,
+            }
+            .map_err(at(step))?;
         }
         m.listing.imap.push(ImapMailbox {
             name: name.clone(),
@@ -872,8 +935,19 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 &mut m.reads,
                 &opts.progress,
             )
-            .await
-            .map_err(imap_err)?;
+            .await;
+        }
+        // A header read imapc could not recover fails this mailbox's sync; dsync goes
+        // no further, and the connection may be gone.
+        let failed = m.reads.imap.get(name).is_some_and(|reads| {
+            reads.iter().any(|(_, r)| {
+                matches!(r.header, Read::Failed { .. })
+                    || matches!(r.full.as_deref(), Some(Read::Failed { .. }))
+            })
+        });
+        if failed || imap.dead {
+            m.imap_dead = imap.dead;
+            break;
         }
     }
 
@@ -891,36 +965,49 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     };
 
     if opts.audit {
-        let mut all = m.reads.clone();
-        if let Some(session) = pop3.as_mut() {
-            session
-                .client
-                .set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
-            let numbers: Vec<u32> = m.listing.pop3.iter().map(|p| p.number).collect();
-            pop3_reads(session, &numbers, &mut all.pop3, &opts.progress).await;
-        }
-        for mb in &m.listing.imap {
-            let uids: Vec<u32> = mb.messages.iter().map(|x| x.uid).collect();
-            if uids.iter().all(|&u| all.imap_get(&mb.name, u).is_some()) {
-                continue;
-            }
-            imap.examine(&mb.name).await.map_err(imap_err)?;
-            imap_reads(
-                &mut imap,
-                &mb.name,
-                &uids,
-                Batching::PIPELINED,
-                &mut all,
-                &opts.progress,
-            )
-            .await
-            .map_err(imap_err)?;
-        }
-        m.all = Some(all);
+        m.all = audit_reads(&mut imap, pop3.as_mut(), &m, opts).await;
     }
     // Dovecot drops the POP3 connection without QUIT; be polite to IMAP.
-    let _ = imap.logout().await;
+    imap.logout().await;
     Ok(m)
+}
+
+/// Every header of both sides, for the audit, read after Dovecot's part. `None` when
+/// an IMAP read of it fails: a fault Dovecot never meets must not change its answer,
+/// so the run is then reported without its audit.
+async fn audit_reads(
+    imap: &mut Imapc<'_>,
+    pop3: Option<&mut Pop3Session>,
+    m: &Migration,
+    opts: &Options,
+) -> Option<Reads> {
+    let mut all = m.reads.clone();
+    if let Some(session) = pop3 {
+        session
+            .client
+            .set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
+        let numbers: Vec<u32> = m.listing.pop3.iter().map(|p| p.number).collect();
+        pop3_reads(session, &numbers, &mut all.pop3, &opts.progress).await;
+    }
+    for mb in &m.listing.imap {
+        let uids: Vec<u32> = mb.messages.iter().map(|x| x.uid).collect();
+        if uids.iter().all(|&u| all.imap_get(&mb.name, u).is_some()) {
+            continue;
+        }
+        if imap.dead || imap.examine(&mb.name).await.is_err() {
+            return None;
+        }
+        imap_reads(
+            imap,
+            &mb.name,
+            &uids,
+            Batching::PIPELINED,
+            &mut all,
+            &opts.progress,
+        )
+        .await;
+    }
+    Some(all)
 }
 
 /// The IMAP side of [`fast_read`]: listing, sizes, and (with `all`) every header.

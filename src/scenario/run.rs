@@ -296,6 +296,11 @@ fn imap_failure_report(
     err: &MigrateError,
 ) -> Report {
     let is_login = err.is_imap_login();
+    let dovecot = err.dovecot_line(version);
+    let step_exit = match err {
+        MigrateError::ImapStep { step, .. } => step.exit(version),
+        _ => 75,
+    };
     let err = without_ports(&err.to_string());
     // doveadm 2.3.19 panics after an IMAP login failure (interop note: exit 134);
     // 2.4.1 exits 77 (docs/dovecot-versions.md, "Login failures").
@@ -310,9 +315,10 @@ fn imap_failure_report(
             format!("imapc login failed; {how} (exit {exit}): {err}"),
         )
     } else {
+        let why = dovecot.as_deref().unwrap_or(&err);
         (
-            75,
-            format!("imapc failed; nothing is migrated (exit 75): {err}"),
+            step_exit,
+            format!("imapc failed; nothing is migrated (exit {step_exit}): {why}"),
         )
     };
     Report {
@@ -327,11 +333,15 @@ fn imap_failure_report(
             exit_code: exit,
             result,
             mailboxes: Vec::new(),
-            log: vec![match err.split_once(": NO ").filter(|_| is_login) {
-                // imapc's own words, which both versions log (measured).
-                Some((_, why)) => format!("Error: Authentication failed: {why}"),
-                None => format!("Error: {err}"),
-            }],
+            log: vec![
+                match (err.split_once(": NO ").filter(|_| is_login), &dovecot) {
+                    // imapc's own words, which both versions log (measured).
+                    (Some((_, why)), _) => format!("Error: Authentication failed: {why}"),
+                    // dsync's or the plugin's words for the step (migrate::recovery).
+                    (None, Some(line)) => format!("Error: {line}"),
+                    (None, None) => format!("Error: {err}"),
+                },
+            ],
         },
         pop3: None,
         audit: None,

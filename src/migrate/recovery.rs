@@ -1,0 +1,508 @@
+//! Dovecot's imapc on a faulty IMAP server, as [`super::dovecot_order`] reads: the
+//! connection imapc reconnects after a drop, the commands it sends again, the reads it
+//! retries one message at a time, and the words Dovecot logs when that is not enough.
+//!
+//! The rules, from `lib-imap-client/imapc-connection.c` (2.3.19.1) and measured with
+//! `uidlmap conformance` on hand-written worlds (a fault at LIST, EXAMINE, the flags,
+//! sizes and header fetches × a dropped connection, a tagged `NO`, `BAD` or a garbage
+//! line, once, twice or every time; Dovecot 2.3.19.1 and 2.4.1 alike):
+//! - a connection the server drops (EOF, a reply cut short) is reconnected at once
+//!   (`Server disconnected unexpectedly: EOF - reconnecting (delay 0 ms)`): imapc logs
+//!   in again, selects the mailbox it had selected and sends the unanswered command
+//!   again. A second drop before that command is answered ends the connection
+//!   (`- disconnecting`); the command fails with `Internal error occurred. Refer to
+//!   server log for more information.` Once answered, a later drop reconnects again.
+//! - a garbage line (`Server sent invalid input`) and a tagged `BAD` end the
+//!   connection without reconnecting.
+//! - a tagged `NO` fails the command, except the header prefetch: imapc then fetches
+//!   each message's header on its own, and only a `NO` to that fails the plugin's read.
+//! - a failed LIST, EXAMINE or flags listing fails the run (exit 75, nothing stored),
+//!   in dsync's words (`Mailbox listing for namespace '' failed: …`, `Can't open
+//!   mailbox INBOX: …`); a failed size fetch fails the plugin (`Failed to get psize
+//!   for imap uid N: …`), likewise.
+
+use std::collections::BTreeSet;
+
+use crate::domain::DovecotVersion;
+use crate::imap::client::{self as imapc, Batching, ImapClient, ImapError, Stats};
+use crate::imap::codec::Status;
+use crate::tls::MaybeTls;
+
+use super::{Migration, Options, Source};
+use crate::matcher::{DoveadmResult, Level, LogLine, Outcome};
+
+/// What Dovecot logs in place of the detail of a failure that ended the connection.
+pub const INTERNAL_ERROR: &str =
+    "Internal error occurred. Refer to server log for more information.";
+
+/// Whether the server dropped the connection (EOF, a reset, a reply cut short): imapc
+/// reconnects and sends the command again.
+fn dropped(e: &ImapError) -> bool {
+    matches!(e, ImapError::Closed { .. } | ImapError::Io { .. })
+}
+
+/// The step of the run an IMAP failure ended, for Dovecot's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `LOGIN` to this host, ended by a drop, a `BAD` or a garbage line (a `NO` is a
+    /// refused login, worded elsewhere).
+    Login { host: String },
+    /// `LIST`: dsync's mailbox listing.
+    List,
+    /// `EXAMINE` of this mailbox.
+    Examine(String),
+    /// The flags listing (`UID FETCH 1:* (FLAGS)`) of this mailbox.
+    Flags(String),
+    /// The size fetch of this mailbox's messages; `uid` is the first one asked for.
+    Sizes { mailbox: String, uid: u32 },
+}
+
+/// The detail Dovecot gives for a failed command: a `NO`'s text without its response
+/// code, otherwise (the connection ended) its internal-error sentence.
+pub fn reason(e: &ImapError) -> String {
+    match e {
+        ImapError::Rejected {
+            status: Status::No | Status::Bad,
+            reply,
+            ..
+        } => {
+            let text = reply
+                .split_once(' ')
+                .map_or("", |(_, rest)| rest)
+                .trim_start();
+            let text = match text.strip_prefix('[').and_then(|t| t.split_once(']')) {
+                Some((_, rest)) => rest.trim_start(),
+                None => text,
+            };
+            text.to_string()
+        }
+        _ => INTERNAL_ERROR.to_string(),
+    }
+}
+
+fn is_bad(e: &ImapError) -> bool {
+    matches!(
+        e,
+        ImapError::Rejected {
+            status: Status::Bad,
+            ..
+        }
+    )
+}
+
+impl Step {
+    /// The line (without its level) Dovecot `version` logs when `e` ended this step.
+    /// Its words are the part every such line of that version holds (2.4 puts
+    /// `brain S: ` before dsync's lines, both add a timestamp after the internal
+    /// error).
+    pub fn dovecot_line(&self, e: &ImapError, version: DovecotVersion) -> String {
+        let why = reason(e);
+        let why = why.trim_end_matches('.');
+        match self {
+            // 2.3 fails the user's initialisation (and then aborts); 2.4 goes on to
+            // list with no connection.
+            Step::Login { host } => match version {
+                DovecotVersion::V2_3 => {
+                    format!("Failed to initialize user: imapc: Login to {host} failed:")
+                }
+                DovecotVersion::V2_4 => format!(
+                    "Mailbox listing for namespace inbox failed: {}",
+                    INTERNAL_ERROR.trim_end_matches('.')
+                ),
+            },
+            Step::List if is_bad(e) => {
+                let ns = match version {
+                    DovecotVersion::V2_3 => "''",
+                    DovecotVersion::V2_4 => "inbox",
+                };
+                format!("Mailbox listing for namespace {ns} failed: imapc: Command failed: {why}")
+            }
+            Step::List => {
+                let ns = match version {
+                    DovecotVersion::V2_3 => "''",
+                    DovecotVersion::V2_4 => "inbox",
+                };
+                format!("Mailbox listing for namespace {ns} failed: {why}")
+            }
+            Step::Examine(mb) if is_bad(e) => match version {
+                DovecotVersion::V2_3 => format!(
+                    "Can't open mailbox {mb}: Mailbox {mb}: imapc: Opening mailbox failed: {why}"
+                ),
+                DovecotVersion::V2_4 => {
+                    format!("Can't open mailbox {mb}: imapc: Opening mailbox failed: {why}")
+                }
+            },
+            Step::Flags(mb) if is_bad(e) => {
+                format!("Can't open mailbox {mb}: imapc: state FETCH failed: {why}")
+            }
+            Step::Examine(mb) | Step::Flags(mb) => format!("Can't open mailbox {mb}: {why}"),
+            Step::Sizes { uid, .. } => {
+                format!("pop3_migration: Failed to get psize for imap uid {uid}: {why}")
+            }
+        }
+    }
+}
+
+impl Step {
+    /// doveadm's exit code: 75, but 2.3 aborts (134) after a failed initialisation.
+    pub fn exit(&self, version: DovecotVersion) -> i32 {
+        match (self, version) {
+            (Step::Login { .. }, DovecotVersion::V2_3) => 134,
+            _ => 75,
+        }
+    }
+
+    /// The login failures imapc words as [`Step::Login`]: the connection dropped, a
+    /// garbage line or a `BAD` while logging in.
+    pub fn is_login_fault(e: &ImapError) -> bool {
+        let login = |c: &str| c.starts_with("LOGIN") || c.starts_with("AUTHENTICATE");
+        match e {
+            ImapError::Closed { context }
+            | ImapError::Io { context, .. }
+            | ImapError::Codec { context, .. } => login(context),
+            ImapError::Rejected {
+                command,
+                status: Status::Bad,
+                ..
+            } => login(command),
+            _ => false,
+        }
+    }
+}
+
+/// What came of a section fetch under imapc's recovery.
+pub(super) struct Sections {
+    /// UIDs asked for that did not come back (gone from the server).
+    pub vanished: Vec<u32>,
+    /// UIDs whose read failed, with Dovecot's detail, in the order asked.
+    pub failed: Vec<(u32, String)>,
+}
+
+/// The IMAP session as imapc keeps it: one connection at a time, reconnected after a
+/// drop; commands and round trips counted over every connection.
+pub(super) struct Imapc<'a> {
+    pub client: ImapClient<MaybeTls>,
+    source: &'a Source,
+    opts: &'a Options,
+    /// The mailbox selected, EXAMINEd again after a reconnect.
+    selected: Option<String>,
+    /// Counts of the connections before this one.
+    carried: Stats,
+    /// The connection ended for good (imapc's `- disconnecting`): nothing more is read.
+    pub dead: bool,
+}
+
+/// Runs `$call` (which uses `$s.client`), and once more after a reconnect when the
+/// server dropped the connection; a second drop is returned.
+macro_rules! resend {
+    ($s:ident, $call:expr) => {{
+        let mut again = false;
+        loop {
+            match $call {
+                Err(e) if dropped(&e) && !again => {
+                    again = true;
+                    $s.reconnect().await?;
+                }
+                r => break r,
+            }
+        }
+    }};
+}
+
+impl<'a> Imapc<'a> {
+    pub fn new(client: ImapClient<MaybeTls>, source: &'a Source, opts: &'a Options) -> Self {
+        Imapc {
+            client,
+            source,
+            opts,
+            selected: None,
+            carried: Stats::default(),
+            dead: false,
+        }
+    }
+
+    /// Commands and round trips over every connection.
+    pub fn stats(&self) -> Stats {
+        let s = self.client.stats();
+        Stats {
+            commands: self.carried.commands + s.commands,
+            round_trips: self.carried.round_trips + s.round_trips,
+            bytes_sent: self.carried.bytes_sent + s.bytes_sent,
+            bytes_received: self.carried.bytes_received + s.bytes_received,
+        }
+    }
+
+    /// A new connection, logged in, the mailbox selected again. No retry policy: imapc
+    /// reconnects once, at once.
+    async fn reconnect(&mut self) -> Result<(), ImapError> {
+        let e = &self.source.imap;
+        let timeouts = imapc::Timeouts {
+            connect: self.opts.connect_timeout,
+            io: self.opts.command_timeout,
+        };
+        let mut fresh = imapc::connect(
+            &e.host,
+            e.port,
+            e.security,
+            &self.source.trust,
+            timeouts,
+            imapc::Limits::default(),
+        )
+        .await?;
+        fresh.login(&e.user, &e.password).await?;
+        if let Some(mb) = &self.selected {
+            fresh.examine(mb).await?;
+        }
+        let old = std::mem::replace(&mut self.client, fresh);
+        self.carried = {
+            let s = old.stats();
+            Stats {
+                commands: self.carried.commands + s.commands,
+                round_trips: self.carried.round_trips + s.round_trips,
+                bytes_sent: self.carried.bytes_sent + s.bytes_sent,
+                bytes_received: self.carried.bytes_received + s.bytes_received,
+            }
+        };
+        Ok(())
+    }
+
+    pub async fn list(&mut self) -> Result<Vec<imapc::Mailbox>, ImapError> {
+        resend!(self, self.client.list().await)
+    }
+
+    pub async fn examine(&mut self, name: &str) -> Result<(), ImapError> {
+        self.selected = None;
+        resend!(self, self.client.examine(name).await)?;
+        self.selected = Some(name.to_string());
+        Ok(())
+    }
+
+    pub async fn uid_flags(&mut self) -> Result<Vec<imapc::Listed>, ImapError> {
+        resend!(self, self.client.uid_flags().await)
+    }
+
+    pub async fn fetch_sizes(
+        &mut self,
+        uids: &[u32],
+        batching: Batching,
+    ) -> Result<std::collections::BTreeMap<u32, u64>, ImapError> {
+        Ok(resend!(self, self.client.fetch_sizes(uids, batching).await)?.items)
+    }
+
+    /// Sizes as Dovecot's default imapc measures them: by downloading each message.
+    pub async fn fetch_bare_sizes(
+        &mut self,
+        uids: &[u32],
+        batching: Batching,
+        measure: fn(&[u8]) -> u64,
+    ) -> Result<std::collections::BTreeMap<u32, u64>, ImapError> {
+        let mut sizes = std::collections::BTreeMap::new();
+        resend!(
+            self,
+            self.client
+                .fetch_full_each(uids, batching, |uid, bytes| {
+                    sizes.insert(uid, measure(&bytes));
+                })
+                .await
+        )?;
+        Ok(sizes)
+    }
+
+    /// A header (`full` false) or whole-message fetch of `uids`, each handed to `each`
+    /// as it arrives, recovered as imapc recovers: a drop reconnects and asks again for
+    /// what did not come; a `NO` to the batch asks for each message on its own; what
+    /// still fails is returned in [`Sections::failed`] (and ends the connection when
+    /// it was not a `NO`).
+    pub async fn sections(
+        &mut self,
+        uids: &[u32],
+        full: bool,
+        batching: Batching,
+        mut each: impl FnMut(u32, Vec<u8>),
+    ) -> Sections {
+        let mut seen: BTreeSet<u32> = BTreeSet::new();
+        let mut out = Sections {
+            vanished: Vec::new(),
+            failed: Vec::new(),
+        };
+        if self.dead {
+            out.failed = uids.iter().map(|&u| (u, INTERNAL_ERROR.into())).collect();
+            return out;
+        }
+        let mut again = false;
+        let mut singles = false;
+        loop {
+            let pending: Vec<u32> = uids.iter().copied().filter(|u| !seen.contains(u)).collect();
+            if pending.is_empty() {
+                return out;
+            }
+            if singles {
+                break;
+            }
+            let mut got = |uid: u32, bytes: Vec<u8>| {
+                seen.insert(uid);
+                each(uid, bytes);
+            };
+            let r = if full {
+                self.client
+                    .fetch_full_each(&pending, batching, &mut got)
+                    .await
+            } else {
+                self.client
+                    .fetch_headers_each(&pending, batching, &mut got)
+                    .await
+            };
+            match r {
+                Ok(f) => {
+                    out.vanished = f.vanished();
+                    return out;
+                }
+                Err(e) if dropped(&e) && !again => {
+                    again = true;
+                    if self.reconnect().await.is_err() {
+                        return self.give_up(uids, &seen, out);
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        &e,
+                        ImapError::Rejected {
+                            status: Status::No,
+                            ..
+                        }
+                    ) =>
+                {
+                    singles = true;
+                }
+                Err(_) => return self.give_up(uids, &seen, out),
+            }
+        }
+        // imapc's fallback after a failed prefetch: one message per command.
+        for &uid in uids
+            .iter()
+            .filter(|u| !seen.contains(u))
+            .collect::<Vec<_>>()
+        {
+            if self.dead {
+                out.failed.push((uid, INTERNAL_ERROR.into()));
+                continue;
+            }
+            let mut got = |u: u32, bytes: Vec<u8>| each(u, bytes);
+            let r = if full {
+                self.client
+                    .fetch_full_each(&[uid], Batching::PIPELINED, &mut got)
+                    .await
+            } else {
+                self.client
+                    .fetch_headers_each(&[uid], Batching::PIPELINED, &mut got)
+                    .await
+            };
+            match r {
+                Ok(f) => out.vanished.extend(f.vanished()),
+                Err(
+                    e @ ImapError::Rejected {
+                        status: Status::No, ..
+                    },
+                ) => {
+                    out.failed.push((uid, reason(&e)));
+                }
+                Err(_) => {
+                    self.dead = true;
+                    out.failed.push((uid, INTERNAL_ERROR.into()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The connection ended: every UID not read has failed.
+    fn give_up(&mut self, uids: &[u32], seen: &BTreeSet<u32>, mut out: Sections) -> Sections {
+        self.dead = true;
+        out.failed = uids
+            .iter()
+            .filter(|u| !seen.contains(u))
+            .map(|&u| (u, INTERNAL_ERROR.into()))
+            .collect();
+        out
+    }
+
+    /// LOGOUT, politely, unless the connection ended.
+    pub async fn logout(self) {
+        if !self.dead {
+            let _ = self.client.logout().await;
+        }
+    }
+}
+
+/// What the IMAP faults of a read change in Dovecot's answer: a later mailbox imapc
+/// could not open stops dsync there (exit 75, the mailboxes before it stored); a sync
+/// failed by a connection that ended is logged on the export's saved date (measured:
+/// `Exporting mailbox INBOX failed: Can't lookup saved-date for UID=1: Internal error
+/// occurred. …`), not as `POP3 UIDLs couldn't be synced`, which only a `NO` leaves.
+pub fn apply(outcome: &mut Outcome<'_>, m: &Migration, version: DovecotVersion) {
+    if m.imap_dead
+        && let DoveadmResult::TempFail { mailbox } = &outcome.result
+    {
+        let first = m
+            .listing
+            .imap
+            .iter()
+            .find(|mb| mb.name == *mailbox)
+            .and_then(|mb| mb.messages.first())
+            .map(|msg| msg.uid);
+        if let Some(uid) = first
+            && let Some(line) = outcome.log.iter_mut().find(|l| {
+                l.level == Level::Error
+                    && l.mailbox == *mailbox
+                    && l.text == "POP3 UIDLs couldn't be synced"
+            })
+        {
+            line.text = format!(
+                "Exporting mailbox {mailbox} failed: Can't lookup saved-date for UID={uid}: {}",
+                INTERNAL_ERROR.trim_end_matches('.')
+            );
+        }
+    }
+    if let Some((step, e)) = &m.imap_stop
+        && outcome.result == DoveadmResult::Success
+    {
+        let mailbox = match step {
+            Step::Examine(mb) | Step::Flags(mb) | Step::Sizes { mailbox: mb, .. } => mb.clone(),
+            Step::Login { .. } | Step::List => String::new(),
+        };
+        outcome.log.push(LogLine {
+            level: Level::Error,
+            mailbox: mailbox.clone(),
+            text: step.dovecot_line(e, version),
+            pop3_side: false,
+        });
+        outcome.result = DoveadmResult::OpenFailed { mailbox };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_drop_the_status_and_response_code() {
+        let no = ImapError::Rejected {
+            command: "EXAMINE \"INBOX\"".into(),
+            status: Status::No,
+            reply: "NO [UNAVAILABLE] Temporary failure".into(),
+        };
+        assert_eq!(reason(&no), "Temporary failure");
+        let closed = ImapError::Closed {
+            context: "EXAMINE".into(),
+        };
+        assert_eq!(reason(&closed), INTERNAL_ERROR);
+        assert_eq!(
+            Step::List.dovecot_line(&no, DovecotVersion::V2_4),
+            "Mailbox listing for namespace inbox failed: Temporary failure"
+        );
+        assert_eq!(
+            Step::Examine("INBOX".into()).dovecot_line(&closed, DovecotVersion::V2_3),
+            "Can't open mailbox INBOX: Internal error occurred. Refer to server log for more information"
+        );
+    }
+}
