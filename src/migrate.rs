@@ -34,7 +34,7 @@ use crate::tls::{MaybeTls, Trust};
 use crate::domain::{Endpoint, ImapcProfile};
 
 mod recovery;
-use recovery::Imapc;
+use recovery::{Fetch as ImapFetch, Imapc};
 pub use recovery::{Step as ImapStep, apply as apply_imap_faults};
 
 /// The old provider: its IMAP and POP3 services.
@@ -74,6 +74,10 @@ pub struct Options {
     pub command_timeout: Duration,
     /// Logins tried again after a temporary failure (never by default, as Dovecot).
     pub retry: Retry,
+    /// Also send dsync's own download of each mailbox (`UID FETCH <set> (INTERNALDATE
+    /// BODY.PEEK[])`) where Dovecot sends it, so that a fault tied to it meets it
+    /// ([`recovery`]). Off by default: it downloads every message once more.
+    pub download: bool,
     /// Counters a caller may show while the run goes on.
     pub progress: Arc<Progress>,
 }
@@ -101,6 +105,7 @@ impl Options {
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
             retry: Retry::default(),
+            download: false,
             progress: Arc::default(),
         }
     }
@@ -126,8 +131,10 @@ pub struct Migration {
     /// a busy server): a caller that retries whole reads may try again.
     pub pop3_temporary: bool,
     /// A mailbox after the first that imapc could not open (EXAMINE or its flags
-    /// listing failed): dsync stops there, the mailboxes listed before it are stored.
-    pub imap_stop: Option<(ImapStep, Arc<ImapError>)>,
+    /// listing failed), or any whose download failed: dsync stops there, the
+    /// mailboxes listed before it are stored. The error is `None` when the
+    /// connection ended.
+    pub imap_stop: Option<(ImapStep, Option<Arc<ImapError>>)>,
     /// imapc's connection ended for good during the header reads (a second drop, a
     /// `BAD`, a garbage line): dsync's export then fails on the saved date, not on the
     /// UIDLs.
@@ -178,7 +185,9 @@ impl MigrateError {
     /// recover; `None` for other failures.
     pub fn dovecot_line(&self, version: crate::domain::DovecotVersion) -> Option<String> {
         match self {
-            MigrateError::ImapStep { step, source, .. } => Some(step.dovecot_line(source, version)),
+            MigrateError::ImapStep { step, source, .. } => {
+                Some(step.dovecot_line(Some(source), version))
+            }
             _ => None,
         }
     }
@@ -701,7 +710,7 @@ async fn imap_reads(
     let mut need_full = Vec::new();
     let mut fresh = Vec::with_capacity(uids.len());
     let got = imap
-        .sections(&uids, false, batching, |uid, bytes| {
+        .sections(&uids, ImapFetch::Header, batching, |uid, bytes| {
             let header = hashed(&bytes);
             if header.needs_full() {
                 need_full.push(uid);
@@ -728,7 +737,7 @@ async fn imap_reads(
     if !need_full.is_empty() {
         let mut fulls: BTreeMap<u32, Read> = BTreeMap::new();
         let got = imap
-            .sections(&need_full, true, batching, |uid, bytes| {
+            .sections(&need_full, ImapFetch::Full, batching, |uid, bytes| {
                 fulls.insert(uid, hashed(&bytes));
             })
             .await;
@@ -835,7 +844,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         }
     })?;
     let mut imap = Imapc::new(client, source, opts);
-    let listed = imap.list().await.map_err(at(ImapStep::List))?;
+    let listed = imap.list().await.map_err(|(step, e)| at(step)(e))?;
     let separator = listed.iter().find_map(|m| m.delimiter);
     let mut names: Vec<String> = listed
         .into_iter()
@@ -854,7 +863,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     let mut pop3: Option<Pop3Session> = None;
     let mut pop3_tried = false;
 
-    for name in &names {
+    'mailboxes: for name in &names {
         let opened = match imap.examine(name).await {
             Ok(()) => imap
                 .uid_flags()
@@ -867,7 +876,7 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
             // The first mailbox: nothing is stored (see `MigrateError::ImapStep`).
             Err((step, e)) if m.listing.imap.is_empty() => return Err(at(step)(e)),
             Err((step, e)) => {
-                m.imap_stop = Some((step, Arc::new(e)));
+                m.imap_stop = Some((step, Some(Arc::new(e))));
                 break;
             }
         };
@@ -896,58 +905,75 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 })
                 .collect(),
         });
-        if !acted {
-            continue;
-        }
-        if !pop3_tried {
-            pop3_tried = true;
-            match pop3_list(source, opts).await {
-                Ok((session, messages)) => {
-                    m.listing.pop3 = messages;
-                    pop3 = Some(session);
-                }
-                Err(f) => {
-                    m.listing.pop3_error = Some(f.line);
-                    m.pop3_temporary = f.error.as_ref().is_some_and(|e| e.is_temporary());
-                    m.pop3_failure = f.error;
+        // The plugin's part, for a mailbox it acts on.
+        'plugin: {
+            if !acted {
+                break 'plugin;
+            }
+            if !pop3_tried {
+                pop3_tried = true;
+                match pop3_list(source, opts).await {
+                    Ok((session, messages)) => {
+                        m.listing.pop3 = messages;
+                        pop3 = Some(session);
+                    }
+                    Err(f) => {
+                        m.listing.pop3_error = Some(f.line);
+                        m.pop3_temporary = f.error.as_ref().is_some_and(|e| e.is_temporary());
+                        m.pop3_failure = f.error;
+                    }
                 }
             }
+            // The plan of the mailboxes listed so far: dsync's order puts every later
+            // mailbox after this one, so this mailbox's reads are already final.
+            let Some(mr) = matcher::reads_needed(&m.listing, settings)
+                .mailbox(name)
+                .cloned()
+            else {
+                break 'plugin;
+            };
+            if let Some(session) = pop3.as_mut() {
+                pop3_reads(session, &mr.pop3, &mut m.reads.pop3, &opts.progress).await;
+            }
+            // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
+            let imap_uids = mr.imap_after(&m.reads.pop3).to_vec();
+            if !imap_uids.is_empty() {
+                imap_reads(
+                    &mut imap,
+                    name,
+                    &imap_uids,
+                    batching,
+                    &mut m.reads,
+                    &opts.progress,
+                )
+                .await;
+            }
+            // A header read imapc could not recover fails this mailbox's sync; dsync goes
+            // no further, and the connection may be gone.
+            let failed = m.reads.imap.get(name).is_some_and(|reads| {
+                reads.iter().any(|(_, r)| {
+                    matches!(r.header, Read::Failed { .. })
+                        || matches!(r.full.as_deref(), Some(Read::Failed { .. }))
+                })
+            });
+            if failed || imap.dead {
+                m.imap_dead = imap.dead;
+                break 'mailboxes;
+            }
         }
-        // The plan of the mailboxes listed so far: dsync's order puts every later
-        // mailbox after this one, so this mailbox's reads are already final.
-        let Some(mr) = matcher::reads_needed(&m.listing, settings)
-            .mailbox(name)
-            .cloned()
-        else {
-            continue;
-        };
-        if let Some(session) = pop3.as_mut() {
-            pop3_reads(session, &mr.pop3, &mut m.reads.pop3, &opts.progress).await;
-        }
-        // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
-        let imap_uids = mr.imap_after(&m.reads.pop3).to_vec();
-        if !imap_uids.is_empty() {
-            imap_reads(
-                &mut imap,
-                name,
-                &imap_uids,
-                batching,
-                &mut m.reads,
-                &opts.progress,
-            )
-            .await;
-        }
-        // A header read imapc could not recover fails this mailbox's sync; dsync goes
-        // no further, and the connection may be gone.
-        let failed = m.reads.imap.get(name).is_some_and(|reads| {
-            reads.iter().any(|(_, r)| {
-                matches!(r.header, Read::Failed { .. })
-                    || matches!(r.full.as_deref(), Some(Read::Failed { .. }))
-            })
-        });
-        if failed || imap.dead {
-            m.imap_dead = imap.dead;
-            break;
+        // dsync's download of the mailbox, unless its sync already failed on POP3
+        // (dsync then stops at the mailbox's first UIDL lookup).
+        let pop3_failed = acted
+            && (m.listing.pop3_error.is_some()
+                || m.reads
+                    .pop3
+                    .iter()
+                    .any(|(_, r)| matches!(r.header, Read::Failed { .. })));
+        if opts.download && !uids.is_empty() && !pop3_failed {
+            if let Some(step) = imap.download(name, &uids, batching).await {
+                m.imap_stop = Some((step, None));
+                break;
+            }
         }
     }
 

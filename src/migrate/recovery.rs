@@ -49,12 +49,21 @@ pub enum Step {
     Login { host: String },
     /// `LIST`: dsync's mailbox listing.
     List,
+    /// The `LIST` dsync sends again after its STATUS and LSUB commands.
+    Relist,
     /// `EXAMINE` of this mailbox.
     Examine(String),
     /// The flags listing (`UID FETCH 1:* (FLAGS)`) of this mailbox.
     Flags(String),
     /// The size fetch of this mailbox's messages; `uid` is the first one asked for.
     Sizes { mailbox: String, uid: u32 },
+    /// dsync's download of this mailbox's messages; `uid` is the first that failed,
+    /// `why` a `NO`'s reply or `None` when the connection ended.
+    Download {
+        mailbox: String,
+        uid: u32,
+        why: Option<String>,
+    },
 }
 
 /// The detail Dovecot gives for a failed command: a `NO`'s text without its response
@@ -95,8 +104,9 @@ impl Step {
     /// Its words are the part every such line of that version holds (2.4 puts
     /// `brain S: ` before dsync's lines, both add a timestamp after the internal
     /// error).
-    pub fn dovecot_line(&self, e: &ImapError, version: DovecotVersion) -> String {
-        let why = reason(e);
+    pub fn dovecot_line(&self, e: Option<&ImapError>, version: DovecotVersion) -> String {
+        let why = e.map_or_else(|| INTERNAL_ERROR.to_string(), reason);
+        let bad = e.is_some_and(is_bad);
         let why = why.trim_end_matches('.');
         match self {
             // 2.3 fails the user's initialisation (and then aborts); 2.4 goes on to
@@ -110,7 +120,10 @@ impl Step {
                     INTERNAL_ERROR.trim_end_matches('.')
                 ),
             },
-            Step::List if is_bad(e) => {
+            // Measured for a `NO` (2.3.19.1 and 2.4.1): the mailbox tree it was
+            // building fails, worded by a GUID that varies.
+            Step::Relist => "Couldn't allocate mailbox GUID ".to_string(),
+            Step::List if bad => {
                 let ns = match version {
                     DovecotVersion::V2_3 => "''",
                     DovecotVersion::V2_4 => "inbox",
@@ -124,7 +137,7 @@ impl Step {
                 };
                 format!("Mailbox listing for namespace {ns} failed: {why}")
             }
-            Step::Examine(mb) if is_bad(e) => match version {
+            Step::Examine(mb) if bad => match version {
                 DovecotVersion::V2_3 => format!(
                     "Can't open mailbox {mb}: Mailbox {mb}: imapc: Opening mailbox failed: {why}"
                 ),
@@ -132,12 +145,26 @@ impl Step {
                     format!("Can't open mailbox {mb}: imapc: Opening mailbox failed: {why}")
                 }
             },
-            Step::Flags(mb) if is_bad(e) => {
+            Step::Flags(mb) if bad => {
                 format!("Can't open mailbox {mb}: imapc: state FETCH failed: {why}")
             }
             Step::Examine(mb) | Step::Flags(mb) => format!("Can't open mailbox {mb}: {why}"),
             Step::Sizes { uid, .. } => {
                 format!("pop3_migration: Failed to get psize for imap uid {uid}: {why}")
+            }
+            Step::Download { mailbox, uid, why } => {
+                let detail = match (why, version) {
+                    (None, _) => INTERNAL_ERROR.trim_end_matches('.').to_string(),
+                    (Some(w), DovecotVersion::V2_3) => format!(
+                        "Mailbox {mailbox}: UID={uid}: imapc: Remote server didn't send INTERNALDATE (FETCH replied: {w})"
+                    ),
+                    (Some(w), DovecotVersion::V2_4) => format!(
+                        "UID {uid}: imapc: Remote server didn't send INTERNALDATE (FETCH replied: {w})"
+                    ),
+                };
+                format!(
+                    "Exporting mailbox {mailbox} failed: Can't lookup saved-date for UID={uid}: {detail}"
+                )
             }
         }
     }
@@ -170,12 +197,25 @@ impl Step {
     }
 }
 
+/// Which fetch [`Imapc::sections`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fetch {
+    /// `BODY.PEEK[HEADER]`: the plugin's header reads.
+    Header,
+    /// `BODY.PEEK[]`: a whole message, for a header without its blank line.
+    Full,
+    /// `INTERNALDATE BODY.PEEK[]`: dsync's own download (the bytes are not kept).
+    Download,
+}
+
 /// What came of a section fetch under imapc's recovery.
 pub(super) struct Sections {
     /// UIDs asked for that did not come back (gone from the server).
     pub vanished: Vec<u32>,
     /// UIDs whose read failed, with Dovecot's detail, in the order asked.
     pub failed: Vec<(u32, String)>,
+    /// The last `NO` that failed a read, without its status (`[CODE] text`).
+    pub refused: Option<String>,
 }
 
 /// The IMAP session as imapc keeps it: one connection at a time, reconnected after a
@@ -188,6 +228,8 @@ pub(super) struct Imapc<'a> {
     selected: Option<String>,
     /// Counts of the connections before this one.
     carried: Stats,
+    /// Counts of commands sent only to meet faults where Dovecot meets them.
+    hidden: Stats,
     /// The connection ended for good (imapc's `- disconnecting`): nothing more is read.
     pub dead: bool,
 }
@@ -217,18 +259,20 @@ impl<'a> Imapc<'a> {
             opts,
             selected: None,
             carried: Stats::default(),
+            hidden: Stats::default(),
             dead: false,
         }
     }
 
-    /// Commands and round trips over every connection.
+    /// Commands and round trips over every connection, but the hidden ones.
     pub fn stats(&self) -> Stats {
         let s = self.client.stats();
         Stats {
-            commands: self.carried.commands + s.commands,
-            round_trips: self.carried.round_trips + s.round_trips,
-            bytes_sent: self.carried.bytes_sent + s.bytes_sent,
-            bytes_received: self.carried.bytes_received + s.bytes_received,
+            commands: self.carried.commands + s.commands - self.hidden.commands,
+            round_trips: self.carried.round_trips + s.round_trips - self.hidden.round_trips,
+            bytes_sent: self.carried.bytes_sent + s.bytes_sent - self.hidden.bytes_sent,
+            bytes_received: self.carried.bytes_received + s.bytes_received
+                - self.hidden.bytes_received,
         }
     }
 
@@ -266,8 +310,43 @@ impl<'a> Imapc<'a> {
         Ok(())
     }
 
-    pub async fn list(&mut self) -> Result<Vec<imapc::Mailbox>, ImapError> {
+    /// The folders, listed as dsync lists them: `LIST "" ""` (the separator), `LIST ""
+    /// "*"`, and after its STATUS and LSUB commands `LIST "" "*"` once more (measured
+    /// from imapc's rawlog, 2.3.19.1), so that a fault at the n-th LIST meets the
+    /// same command as under Dovecot; a `NO` to any fails the listing. The first
+    /// listing is the one used. The two extra LISTs are left out of the traffic
+    /// counts, which count the reads the plugin's part makes.
+    pub async fn list(&mut self) -> Result<Vec<imapc::Mailbox>, (Step, ImapError)> {
+        let before = self.stats();
+        self.separator_once().await.map_err(|e| (Step::List, e))?;
+        self.uncount(before);
+        let listed = self.list_once().await.map_err(|e| (Step::List, e))?;
+        let before = self.stats();
+        self.list_once().await.map_err(|e| (Step::Relist, e))?;
+        self.uncount(before);
+        Ok(listed)
+    }
+
+    /// `LIST "" ""`: only the server's refusal or a lost connection counts here; the
+    /// separator itself is read from the listing.
+    async fn separator_once(&mut self) -> Result<(), ImapError> {
+        match resend!(self, self.client.separator().await) {
+            Ok(_) | Err(ImapError::Protocol { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_once(&mut self) -> Result<Vec<imapc::Mailbox>, ImapError> {
         resend!(self, self.client.list().await)
+    }
+
+    /// Leaves what was sent since `before` out of [`Imapc::stats`].
+    fn uncount(&mut self, before: Stats) {
+        let now = self.stats();
+        self.hidden.commands += now.commands - before.commands;
+        self.hidden.round_trips += now.round_trips - before.round_trips;
+        self.hidden.bytes_sent += now.bytes_sent - before.bytes_sent;
+        self.hidden.bytes_received += now.bytes_received - before.bytes_received;
     }
 
     pub async fn examine(&mut self, name: &str) -> Result<(), ImapError> {
@@ -316,7 +395,7 @@ impl<'a> Imapc<'a> {
     pub async fn sections(
         &mut self,
         uids: &[u32],
-        full: bool,
+        kind: Fetch,
         batching: Batching,
         mut each: impl FnMut(u32, Vec<u8>),
     ) -> Sections {
@@ -324,6 +403,7 @@ impl<'a> Imapc<'a> {
         let mut out = Sections {
             vanished: Vec::new(),
             failed: Vec::new(),
+            refused: None,
         };
         if self.dead {
             out.failed = uids.iter().map(|&u| (u, INTERNAL_ERROR.into())).collect();
@@ -343,15 +423,7 @@ impl<'a> Imapc<'a> {
                 seen.insert(uid);
                 each(uid, bytes);
             };
-            let r = if full {
-                self.client
-                    .fetch_full_each(&pending, batching, &mut got)
-                    .await
-            } else {
-                self.client
-                    .fetch_headers_each(&pending, batching, &mut got)
-                    .await
-            };
+            let r = self.fetch_once(kind, &pending, batching, &mut got).await;
             match r {
                 Ok(f) => {
                     out.vanished = f.vanished();
@@ -388,15 +460,9 @@ impl<'a> Imapc<'a> {
                 continue;
             }
             let mut got = |u: u32, bytes: Vec<u8>| each(u, bytes);
-            let r = if full {
-                self.client
-                    .fetch_full_each(&[uid], Batching::PIPELINED, &mut got)
-                    .await
-            } else {
-                self.client
-                    .fetch_headers_each(&[uid], Batching::PIPELINED, &mut got)
-                    .await
-            };
+            let r = self
+                .fetch_once(kind, &[uid], Batching::PIPELINED, &mut got)
+                .await;
             match r {
                 Ok(f) => out.vanished.extend(f.vanished()),
                 Err(
@@ -405,6 +471,10 @@ impl<'a> Imapc<'a> {
                     },
                 ) => {
                     out.failed.push((uid, reason(&e)));
+                    if let ImapError::Rejected { reply, .. } = &e {
+                        let text = reply.split_once(' ').map_or("", |(_, t)| t);
+                        out.refused = Some(text.to_string());
+                    }
                 }
                 Err(_) => {
                     self.dead = true;
@@ -413,6 +483,20 @@ impl<'a> Imapc<'a> {
             }
         }
         out
+    }
+
+    async fn fetch_once(
+        &mut self,
+        kind: Fetch,
+        uids: &[u32],
+        batching: Batching,
+        got: impl FnMut(u32, Vec<u8>),
+    ) -> Result<imapc::Fetched<()>, ImapError> {
+        match kind {
+            Fetch::Header => self.client.fetch_headers_each(uids, batching, got).await,
+            Fetch::Full => self.client.fetch_full_each(uids, batching, got).await,
+            Fetch::Download => self.client.fetch_downloads(uids, batching).await,
+        }
     }
 
     /// The connection ended: every UID not read has failed.
@@ -424,6 +508,29 @@ impl<'a> Imapc<'a> {
             .map(|&u| (u, INTERNAL_ERROR.into()))
             .collect();
         out
+    }
+
+    /// dsync's download of `uids` (after the plugin's reads of their mailbox): the
+    /// step that failed, if any. A `NO` is asked again one message at a time, as
+    /// imapc asks again for what its prefetch did not get.
+    pub async fn download(
+        &mut self,
+        mailbox: &str,
+        uids: &[u32],
+        batching: Batching,
+    ) -> Option<Step> {
+        // Not the plugin's read: left out of the traffic counts, as the extra LISTs.
+        let before = self.stats();
+        let got = self
+            .sections(uids, Fetch::Download, batching, |_, _| {})
+            .await;
+        self.uncount(before);
+        let (uid, _) = got.failed.first()?;
+        Some(Step::Download {
+            mailbox: mailbox.to_string(),
+            uid: *uid,
+            why: if self.dead { None } else { got.refused },
+        })
     }
 
     /// LOGOUT, politely, unless the connection ended.
@@ -467,15 +574,22 @@ pub fn apply(outcome: &mut Outcome<'_>, m: &Migration, version: DovecotVersion) 
         && outcome.result == DoveadmResult::Success
     {
         let mailbox = match step {
-            Step::Examine(mb) | Step::Flags(mb) | Step::Sizes { mailbox: mb, .. } => mb.clone(),
-            Step::Login { .. } | Step::List => String::new(),
+            Step::Examine(mb)
+            | Step::Flags(mb)
+            | Step::Sizes { mailbox: mb, .. }
+            | Step::Download { mailbox: mb, .. } => mb.clone(),
+            Step::Login { .. } | Step::List | Step::Relist => String::new(),
         };
         outcome.log.push(LogLine {
             level: Level::Error,
             mailbox: mailbox.clone(),
-            text: step.dovecot_line(e, version),
+            text: step.dovecot_line(e.as_deref(), version),
             pop3_side: false,
         });
+        // A failed download stores nothing of its mailbox (measured).
+        for mb in outcome.mailboxes.iter_mut().filter(|mb| mb.name == mailbox) {
+            mb.copied = false;
+        }
         outcome.result = DoveadmResult::OpenFailed { mailbox };
     }
 }
@@ -497,11 +611,11 @@ mod tests {
         };
         assert_eq!(reason(&closed), INTERNAL_ERROR);
         assert_eq!(
-            Step::List.dovecot_line(&no, DovecotVersion::V2_4),
+            Step::List.dovecot_line(Some(&no), DovecotVersion::V2_4),
             "Mailbox listing for namespace inbox failed: Temporary failure"
         );
         assert_eq!(
-            Step::Examine("INBOX".into()).dovecot_line(&closed, DovecotVersion::V2_3),
+            Step::Examine("INBOX".into()).dovecot_line(Some(&closed), DovecotVersion::V2_3),
             "Can't open mailbox INBOX: Internal error occurred. Refer to server log for more information"
         );
     }

@@ -199,6 +199,7 @@ async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun,
     // Scenario servers answer at once; a stuck exchange is a bug, not a slow network.
     opts.command_timeout = Duration::from_secs(10);
     opts.connect_timeout = Duration::from_secs(5);
+    opts.download = sc.rules.iter().any(|r| meets_download(&r.on));
     for (mailbox, uids) in &sc.cache {
         for (uid, uidl) in uids {
             opts.cache.insert((mailbox.clone(), *uid), uidl.clone());
@@ -241,6 +242,23 @@ async fn run_profile(sc: &Scenario, profile: ImapcProfile) -> Result<ProfileRun,
         truth,
         ids,
     })
+}
+
+/// Whether a fault rule could change the reply to dsync's own download of a mailbox
+/// (`UID FETCH <set> (INTERNALDATE BODY.PEEK[])`): the read then sends it too
+/// ([`migrate::Options::download`]).
+fn meets_download(on: &fake_servers::script::CommandMatch) -> bool {
+    const DOWNLOAD: &str = "UID FETCH 1 (INTERNALDATE BODY.PEEK[])";
+    let upper = |t: &str| t.to_ascii_uppercase();
+    on.protocol != Some(fake_servers::script::Protocol::Pop3)
+        && on
+            .prefix
+            .as_deref()
+            .is_none_or(|p| DOWNLOAD.starts_with(&upper(p)) || upper(p).starts_with("UID FETCH "))
+        && on
+            .contains
+            .as_deref()
+            .is_none_or(|c| "(INTERNALDATE BODY.PEEK[])".contains(&upper(c)))
 }
 
 /// What one profile's run amounts to, for comparison between profiles.
