@@ -34,7 +34,7 @@ use crate::tls::{MaybeTls, Trust};
 use crate::domain::{Endpoint, ImapcProfile};
 
 mod recovery;
-use recovery::{Fetch as ImapFetch, Imapc};
+use recovery::{Fetch as ImapFetch, Imapc, vname};
 pub use recovery::{Step as ImapStep, apply as apply_imap_faults};
 
 /// The old provider: its IMAP and POP3 services.
@@ -868,8 +868,8 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
             Ok(()) => imap
                 .uid_flags()
                 .await
-                .map_err(|e| (ImapStep::Flags(name.clone()), e)),
-            Err(e) => Err((ImapStep::Examine(name.clone()), e)),
+                .map_err(|e| (ImapStep::Flags(vname(name, separator)), e)),
+            Err(e) => Err((ImapStep::Examine(vname(name, separator)), e)),
         };
         let listed = match opened {
             Ok(listed) => listed,
@@ -961,16 +961,13 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 break 'mailboxes;
             }
         }
-        // dsync's download of the mailbox, unless its sync already failed on POP3
-        // (dsync then stops at the mailbox's first UIDL lookup).
-        let pop3_failed = acted
-            && (m.listing.pop3_error.is_some()
-                || m.reads
-                    .pop3
-                    .iter()
-                    .any(|(_, r)| matches!(r.header, Read::Failed { .. })));
-        if opts.download && !uids.is_empty() && !pop3_failed {
-            if let Some(step) = imap.download(name, &uids, batching).await {
+        // dsync's download of the mailbox, whether or not the plugin's sync of it
+        // failed: the export looks up the saved date before the UIDL (measured).
+        if opts.download && !uids.is_empty() {
+            if let Some(step) = imap
+                .download(&vname(name, separator), &uids, batching)
+                .await
+            {
                 m.imap_stop = Some((step, None));
                 break;
             }

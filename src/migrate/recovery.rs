@@ -31,6 +31,9 @@ use crate::tls::MaybeTls;
 use super::{Migration, Options, Source};
 use crate::matcher::{DoveadmResult, Level, LogLine, Outcome};
 
+/// The plugin's refusal of a mailbox, as the matcher logs it.
+const SYNC_FAILED: &str = "POP3 UIDLs couldn't be synced";
+
 /// What Dovecot logs in place of the detail of a failure that ended the connection.
 pub const INTERNAL_ERROR: &str =
     "Internal error occurred. Refer to server log for more information.";
@@ -41,7 +44,32 @@ fn dropped(e: &ImapError) -> bool {
     matches!(e, ImapError::Closed { .. } | ImapError::Io { .. })
 }
 
-/// The step of the run an IMAP failure ended, for Dovecot's words.
+/// A mailbox's name as dsync logs it: the source's levels joined by `/` (measured:
+/// `Can't open mailbox Archive/2024` for the source's `Archive.2024` under separator
+/// `.`, hunt seed 11, world random-11-265).
+///
+/// Bytes past ASCII, `&` and `~` are written `~xx` (the byte in lower-case hex:
+/// imapc's vname escape character, `imapc-list.c`): `Входящие` is logged
+/// `~d0~92~d1~85…` (hunt seed 12, world random-12-158), `R&D` as `R~26D` and `a~b` as
+/// `a~7eb` (measured, 2.3.19.1 and 2.4.1).
+pub fn vname(name: &str, separator: Option<char>) -> String {
+    let joined = match separator {
+        Some(sep) if sep != '/' => name.split(sep).collect::<Vec<_>>().join("/"),
+        _ => name.to_string(),
+    };
+    let mut out = String::with_capacity(joined.len());
+    for b in joined.bytes() {
+        if b.is_ascii() && b != b'&' && b != b'~' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("~{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The step of the run an IMAP failure ended, for Dovecot's words. Mailboxes are
+/// named as dsync logs them ([`vname`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// `LOGIN` to this host, ended by a drop, a `BAD` or a garbage line (a `NO` is a
@@ -558,17 +586,34 @@ pub fn apply(outcome: &mut Outcome<'_>, m: &Migration, version: DovecotVersion) 
             .and_then(|mb| mb.messages.first())
             .map(|msg| msg.uid);
         if let Some(uid) = first
-            && let Some(line) = outcome.log.iter_mut().find(|l| {
-                l.level == Level::Error
-                    && l.mailbox == *mailbox
-                    && l.text == "POP3 UIDLs couldn't be synced"
-            })
+            && let Some(line) = outcome
+                .log
+                .iter_mut()
+                .find(|l| l.level == Level::Error && l.mailbox == *mailbox && l.text == SYNC_FAILED)
         {
             line.text = format!(
-                "Exporting mailbox {mailbox} failed: Can't lookup saved-date for UID={uid}: {}",
+                "Exporting mailbox {} failed: Can't lookup saved-date for UID={uid}: {}",
+                vname(mailbox, m.separator),
                 INTERNAL_ERROR.trim_end_matches('.')
             );
         }
+    }
+    // A failed download surfaces before the plugin's refusal of the same mailbox.
+    if let Some((
+        Step::Download {
+            mailbox: failed, ..
+        },
+        _,
+    )) = &m.imap_stop
+        && let DoveadmResult::TempFail { mailbox } = &outcome.result
+        && vname(mailbox, m.separator) == *failed
+        && let Some((step, e)) = &m.imap_stop
+        && let Some(line) = outcome
+            .log
+            .iter_mut()
+            .find(|l| l.level == Level::Error && l.mailbox == *mailbox && l.text == SYNC_FAILED)
+    {
+        line.text = step.dovecot_line(e.as_deref(), version);
     }
     if let Some((step, e)) = &m.imap_stop
         && outcome.result == DoveadmResult::Success
@@ -587,7 +632,11 @@ pub fn apply(outcome: &mut Outcome<'_>, m: &Migration, version: DovecotVersion) 
             pop3_side: false,
         });
         // A failed download stores nothing of its mailbox (measured).
-        for mb in outcome.mailboxes.iter_mut().filter(|mb| mb.name == mailbox) {
+        for mb in outcome
+            .mailboxes
+            .iter_mut()
+            .filter(|mb| vname(&mb.name, m.separator) == mailbox)
+        {
             mb.copied = false;
         }
         outcome.result = DoveadmResult::OpenFailed { mailbox };
