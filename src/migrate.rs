@@ -33,8 +33,10 @@ use crate::tls::{MaybeTls, Trust};
 
 use crate::domain::{Endpoint, ImapcProfile};
 
+mod reads;
 mod recovery;
-use recovery::{Fetch as ImapFetch, Imapc, vname};
+use reads::{audit_reads, imap_reads};
+use recovery::{Imapc, vname};
 pub use recovery::{Step as ImapStep, apply as apply_imap_faults};
 
 /// The old provider: its IMAP and POP3 services.
@@ -686,76 +688,7 @@ async fn pop3_reads(
     }
 }
 
-/// Reads IMAP headers of `uids` in the selected mailbox, then whole messages for every
-/// header without its blank line, recovering from faults as imapc does
-/// ([`Imapc::sections`]): a read imapc could not recover is [`Read::Failed`].
-async fn imap_reads(
-    imap: &mut Imapc<'_>,
-    mailbox: &str,
-    uids: &[u32],
-    batching: Batching,
-    out: &mut Reads,
-    progress: &Progress,
-) {
-    let uids: Vec<u32> = uids
-        .iter()
-        .copied()
-        .filter(|&u| out.imap_get(mailbox, u).is_none())
-        .collect();
-    if uids.is_empty() {
-        return;
-    }
-    // Hashed as they arrive; a UID that does not come back (or comes back NIL) is
-    // gone, as imapc sees it.
-    let mut need_full = Vec::new();
-    let mut fresh = Vec::with_capacity(uids.len());
-    let got = imap
-        .sections(&uids, ImapFetch::Header, batching, |uid, bytes| {
-            let header = hashed(&bytes);
-            if header.needs_full() {
-                need_full.push(uid);
-            }
-            fresh.push((uid, MessageRead { header, full: None }));
-            progress.imap_read.fetch_add(1, Ordering::Relaxed);
-        })
-        .await;
-    let lost = |uid: u32, header: Read| (uid, MessageRead { header, full: None });
-    fresh.extend(got.vanished.into_iter().map(|uid| {
-        lost(
-            uid,
-            Read::Expunged {
-                reason: "Message was expunged".into(),
-            },
-        )
-    }));
-    fresh.extend(
-        got.failed
-            .into_iter()
-            .map(|(uid, why)| lost(uid, Read::Failed { reason: why.into() })),
-    );
-    out.extend_imap(mailbox, fresh);
-    if !need_full.is_empty() {
-        let mut fulls: BTreeMap<u32, Read> = BTreeMap::new();
-        let got = imap
-            .sections(&need_full, ImapFetch::Full, batching, |uid, bytes| {
-                fulls.insert(uid, hashed(&bytes));
-            })
-            .await;
-        for (uid, why) in got.failed {
-            fulls.insert(uid, Read::Failed { reason: why.into() });
-        }
-        for uid in need_full {
-            let read = fulls.remove(&uid).unwrap_or_else(|| Read::Expunged {
-                reason: "Message was expunged".into(),
-            });
-            if let Some(r) = out.imap_get_mut(mailbox, uid) {
-                r.full = Some(Box::new(read));
-            }
-        }
-    }
-}
-
-/// [`imap_reads`] for many mailboxes at once: every mailbox's EXAMINE and header
+/// [`reads::imap_reads`] for many mailboxes at once: every mailbox's EXAMINE and header
 /// fetches in one write, then the whole messages where a header has no blank line.
 async fn imap_reads_pipelined(
     client: &mut ImapClient<MaybeTls>,
@@ -816,6 +749,66 @@ async fn imap_reads_pipelined(
     Ok(())
 }
 
+/// The plugin's part of one mailbox it acts on, after its IMAP listing: the POP3
+/// session (at the first such mailbox), the POP3 and then the IMAP header reads the
+/// plan asks for. `false` when a header read imapc could not recover failed (or its
+/// connection ended): the mailbox's sync fails and dsync goes no further.
+async fn plugin_part(
+    source: &Source,
+    opts: &Options,
+    imap: &mut Imapc<'_>,
+    m: &mut Migration,
+    pop3: &mut Option<Pop3Session>,
+    name: &str,
+) -> bool {
+    // Not tried yet: neither a session nor its failure.
+    if pop3.is_none() && m.listing.pop3_error.is_none() {
+        match pop3_list(source, opts).await {
+            Ok((session, messages)) => {
+                m.listing.pop3 = messages;
+                *pop3 = Some(session);
+            }
+            Err(f) => {
+                m.listing.pop3_error = Some(f.line);
+                m.pop3_temporary = f.error.as_ref().is_some_and(|e| e.is_temporary());
+                m.pop3_failure = f.error;
+            }
+        }
+    }
+    // The plan of the mailboxes listed so far: dsync's order puts every later mailbox
+    // after this one, so this mailbox's reads are already final.
+    let Some(mr) = matcher::reads_needed(&m.listing, &opts.settings)
+        .mailbox(name)
+        .cloned()
+    else {
+        return true;
+    };
+    if let Some(session) = pop3.as_mut() {
+        pop3_reads(session, &mr.pop3, &mut m.reads.pop3, &opts.progress).await;
+    }
+    // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
+    let imap_uids = mr.imap_after(&m.reads.pop3).to_vec();
+    if !imap_uids.is_empty() {
+        let batching = imap_batching(opts.profile);
+        imap_reads(
+            imap,
+            name,
+            &imap_uids,
+            batching,
+            &mut m.reads,
+            &opts.progress,
+        )
+        .await;
+    }
+    let failed = m.reads.imap.get(name).is_some_and(|reads| {
+        reads.iter().any(|(_, r)| {
+            matches!(r.header, Read::Failed { .. })
+                || matches!(r.full.as_deref(), Some(Read::Failed { .. }))
+        })
+    });
+    !failed && !imap.dead
+}
+
 /// Reads the source in Dovecot's order; see the module documentation. IMAP faults are
 /// met as imapc meets them ([`recovery`]): a step it cannot recover ends the read with
 /// [`MigrateError::ImapStep`], a header read it cannot recover is [`Read::Failed`] and
@@ -861,9 +854,8 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         ..Migration::default()
     };
     let mut pop3: Option<Pop3Session> = None;
-    let mut pop3_tried = false;
 
-    'mailboxes: for name in &names {
+    for name in &names {
         let opened = match imap.examine(name).await {
             Ok(()) => imap
                 .uid_flags()
@@ -905,72 +897,20 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 })
                 .collect(),
         });
-        // The plugin's part, for a mailbox it acts on.
-        'plugin: {
-            if !acted {
-                break 'plugin;
-            }
-            if !pop3_tried {
-                pop3_tried = true;
-                match pop3_list(source, opts).await {
-                    Ok((session, messages)) => {
-                        m.listing.pop3 = messages;
-                        pop3 = Some(session);
-                    }
-                    Err(f) => {
-                        m.listing.pop3_error = Some(f.line);
-                        m.pop3_temporary = f.error.as_ref().is_some_and(|e| e.is_temporary());
-                        m.pop3_failure = f.error;
-                    }
-                }
-            }
-            // The plan of the mailboxes listed so far: dsync's order puts every later
-            // mailbox after this one, so this mailbox's reads are already final.
-            let Some(mr) = matcher::reads_needed(&m.listing, settings)
-                .mailbox(name)
-                .cloned()
-            else {
-                break 'plugin;
-            };
-            if let Some(session) = pop3.as_mut() {
-                pop3_reads(session, &mr.pop3, &mut m.reads.pop3, &opts.progress).await;
-            }
-            // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
-            let imap_uids = mr.imap_after(&m.reads.pop3).to_vec();
-            if !imap_uids.is_empty() {
-                imap_reads(
-                    &mut imap,
-                    name,
-                    &imap_uids,
-                    batching,
-                    &mut m.reads,
-                    &opts.progress,
-                )
-                .await;
-            }
-            // A header read imapc could not recover fails this mailbox's sync; dsync goes
-            // no further, and the connection may be gone.
-            let failed = m.reads.imap.get(name).is_some_and(|reads| {
-                reads.iter().any(|(_, r)| {
-                    matches!(r.header, Read::Failed { .. })
-                        || matches!(r.full.as_deref(), Some(Read::Failed { .. }))
-                })
-            });
-            if failed || imap.dead {
-                m.imap_dead = imap.dead;
-                break 'mailboxes;
-            }
+        if acted && !plugin_part(source, opts, &mut imap, &mut m, &mut pop3, name).await {
+            m.imap_dead = imap.dead;
+            break;
         }
         // dsync's download of the mailbox, whether or not the plugin's sync of it
         // failed: the export looks up the saved date before the UIDL (measured).
-        if opts.download && !uids.is_empty() {
-            if let Some(step) = imap
+        if opts.download
+            && !uids.is_empty()
+            && let Some(step) = imap
                 .download(&vname(name, separator), &uids, batching)
                 .await
-            {
-                m.imap_stop = Some((step, None));
-                break;
-            }
+        {
+            m.imap_stop = Some((step, None));
+            break;
         }
     }
 
@@ -993,44 +933,6 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     // Dovecot drops the POP3 connection without QUIT; be polite to IMAP.
     imap.logout().await;
     Ok(m)
-}
-
-/// Every header of both sides, for the audit, read after Dovecot's part. `None` when
-/// an IMAP read of it fails: a fault Dovecot never meets must not change its answer,
-/// so the run is then reported without its audit.
-async fn audit_reads(
-    imap: &mut Imapc<'_>,
-    pop3: Option<&mut Pop3Session>,
-    m: &Migration,
-    opts: &Options,
-) -> Option<Reads> {
-    let mut all = m.reads.clone();
-    if let Some(session) = pop3 {
-        session
-            .client
-            .set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
-        let numbers: Vec<u32> = m.listing.pop3.iter().map(|p| p.number).collect();
-        pop3_reads(session, &numbers, &mut all.pop3, &opts.progress).await;
-    }
-    for mb in &m.listing.imap {
-        let uids: Vec<u32> = mb.messages.iter().map(|x| x.uid).collect();
-        if uids.iter().all(|&u| all.imap_get(&mb.name, u).is_some()) {
-            continue;
-        }
-        if imap.dead || imap.examine(&mb.name).await.is_err() {
-            return None;
-        }
-        imap_reads(
-            imap,
-            &mb.name,
-            &uids,
-            Batching::PIPELINED,
-            &mut all,
-            &opts.progress,
-        )
-        .await;
-    }
-    Some(all)
 }
 
 /// The IMAP side of [`fast_read`]: listing, sizes, and (with `all`) every header.
