@@ -728,13 +728,11 @@ pub fn q(s: &str) -> String {
 /// `uidlmap conformance --random 300 --seed 2` (issue 12, part 1). IMAP faults left
 /// this list once imapc's recovery was modelled (`migrate/recovery.rs`): hunting seeds
 /// 11–13 with them kept, 0 of 1,316 runs disagree, where the reader before disagreed
-/// on 46 (15, 14, 17).
+/// on 46 (15, 14, 17). Events at imap.list left with them: the reader now sends
+/// dsync's three LISTs (the 39 such worlds of seeds 11–13: 124 of 126 runs agree, the
+/// 2 others on an expunge, a gap below; the reader before disagreed on 28 of 63 runs
+/// under 2.3).
 pub const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "events at imap.list",
-        "dsync sends LIST more often than uidlmap's reader, so an event at the n-th LIST \
-         fires at another point of the run",
-    ),
     (
         "events at imap.fetch_messages, and expunges",
         "a message expunged or delivered while dsync downloads or before the plugin reads \
@@ -769,8 +767,7 @@ impl WorldSpec {
         self.faults
             .retain(|f| !(f.yaml.contains("pop3.top") && f.yaml.contains("reply:")));
         self.events.retain(|e| {
-            !e.yaml.contains("imap.list")
-                && !e.yaml.contains("imap.fetch_sizes")
+            !e.yaml.contains("imap.fetch_sizes")
                 && !e.yaml.contains("imap.fetch_messages")
                 && !e.yaml.contains("expunge:")
         });
