@@ -3,9 +3,19 @@
 //! retries one message at a time, and the words Dovecot logs when that is not enough.
 //!
 //! The rules, from `lib-imap-client/imapc-connection.c` (2.3.19.1) and measured with
-//! `uidlmap conformance` on hand-written worlds (a fault at LIST, EXAMINE, the flags,
-//! sizes and header fetches × a dropped connection, a tagged `NO`, `BAD` or a garbage
-//! line, once, twice or every time; Dovecot 2.3.19.1 and 2.4.1 alike):
+//! `uidlmap conformance` on 110 hand-written worlds (a fault at LOGIN, each LIST,
+//! EXAMINE, the flags, sizes, header and download fetches, LOGOUT × a dropped
+//! connection, a reply cut short, a tagged `NO`, `BAD` or a garbage line, once, twice,
+//! at the 2nd or 3rd such command, or every time: 410 runs under Dovecot 2.3.19.1 and
+//! 2.4.1, all agreeing), regressions under `scenarios/faults/imap-*.yaml`:
+//! - dsync lists three times (`LIST "" ""`, `LIST "" "*"`, and after STATUS and LSUB
+//!   `LIST "" "*"` again), and downloads each mailbox (`UID FETCH <set> (INTERNALDATE
+//!   BODY.PEEK[])`) after the plugin's reads of it; the reader sends the same (the
+//!   download only where a fault is tied to it), so a fault at the n-th command meets
+//!   the command it meets under Dovecot.
+//! - a drop, a `BAD` or a garbage line at LOGIN: 2.3 fails the user's initialisation
+//!   and aborts (exit 134) even when the reconnect works; 2.4 goes on without a
+//!   connection and fails its listing (exit 75). A `NO` is a refused login (elsewhere).
 //! - a connection the server drops (EOF, a reply cut short) is reconnected at once
 //!   (`Server disconnected unexpectedly: EOF - reconnecting (delay 0 ms)`): imapc logs
 //!   in again, selects the mailbox it had selected and sends the unanswered command
@@ -19,7 +29,16 @@
 //! - a failed LIST, EXAMINE or flags listing fails the run (exit 75, nothing stored),
 //!   in dsync's words (`Mailbox listing for namespace '' failed: …`, `Can't open
 //!   mailbox INBOX: …`); a failed size fetch fails the plugin (`Failed to get psize
-//!   for imap uid N: …`), likewise.
+//!   for imap uid N: …`), likewise. A later mailbox that cannot be opened, or whose
+//!   download fails, stops dsync there: the mailboxes before it are stored.
+//! - a failed download, or a header read failed by a connection that ended, is logged
+//!   on the export's saved date (`Exporting mailbox INBOX failed: Can't lookup
+//!   saved-date for UID=1: …`) in place of `POP3 UIDLs couldn't be synced`.
+//!
+//! Not measured, so not modelled: a reply delayed past `imapc_cmd_timeout` (imapc
+//! reconnects; the old gap note saw a panic in `imapc_command_timeout`), faults at
+//! STATUS, LSUB or NOOP (the reader does not send them), a failed size or header read
+//! in a second mailbox the plugin acts on (`all_mailboxes`).
 
 use std::collections::BTreeSet;
 
