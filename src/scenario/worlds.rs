@@ -778,10 +778,12 @@ impl WorldSpec {
         {
             self.server = None;
         }
-        let all_mailboxes = self
-            .settings
-            .iter()
-            .any(|(k, v)| k.ends_with("all_mailboxes") && YES.contains(&v.as_str()));
+        // 2.3 reads `off` and an empty value as yes (issue 12, 4c): such a world acts
+        // on every mailbox there (hunt seed 15, world random-15-244).
+        let all_mailboxes = self.settings.iter().any(|(k, v)| {
+            k.ends_with("all_mailboxes")
+                && (YES.contains(&v.as_str()) || v.is_empty() || v.eq_ignore_ascii_case("off"))
+        });
         if all_mailboxes {
             self.cache.clear();
             self.faults.clear();
