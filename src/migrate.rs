@@ -33,6 +33,12 @@ use crate::tls::{MaybeTls, Trust};
 
 use crate::domain::{Endpoint, Imapc, Sizing};
 
+mod reads;
+mod recovery;
+use reads::{audit_reads, imap_reads};
+use recovery::{ImapcConn, vname};
+pub use recovery::{Step as ImapStep, apply as apply_imap_faults};
+
 /// The old provider: its IMAP and POP3 services.
 #[derive(Clone, Debug)]
 pub struct Source {
@@ -69,6 +75,10 @@ pub struct Options {
     pub command_timeout: Duration,
     /// Logins tried again after a temporary failure (never by default, as Dovecot).
     pub retry: Retry,
+    /// Also send dsync's own download of each mailbox (`UID FETCH <set> (INTERNALDATE
+    /// BODY.PEEK[])`) where Dovecot sends it, so that a fault tied to it meets it
+    /// ([`recovery`]). Off by default: it downloads every message once more.
+    pub download: bool,
     /// Counters a caller may show while the run goes on.
     pub progress: Arc<Progress>,
 }
@@ -96,6 +106,7 @@ impl Options {
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
             retry: Retry::default(),
+            download: false,
             progress: Arc::default(),
         }
     }
@@ -120,6 +131,15 @@ pub struct Migration {
     /// The POP3 session failed (`listing.pop3_error`) for a passing reason (network,
     /// a busy server): a caller that retries whole reads may try again.
     pub pop3_temporary: bool,
+    /// A mailbox after the first that imapc could not open (EXAMINE or its flags
+    /// listing failed), or any whose download failed: dsync stops there, the
+    /// mailboxes listed before it are stored. The error is `None` when the
+    /// connection ended.
+    pub imap_stop: Option<(ImapStep, Option<Arc<ImapError>>)>,
+    /// imapc's connection ended for good during the header reads (a second drop, a
+    /// `BAD`, a garbage line): dsync's export then fails on the saved date, not on the
+    /// UIDLs.
+    pub imap_dead: bool,
 }
 
 /// Why the POP3 listing failed: the line Dovecot would log, and the client's error.
@@ -139,6 +159,13 @@ impl ListFailed {
 pub enum MigrateError {
     #[error("IMAP server {server}: {source}")]
     Imap { server: String, source: ImapError },
+    /// A step of the run that imapc could not recover (see [`recovery`]).
+    #[error("IMAP server {server}: {source}")]
+    ImapStep {
+        server: String,
+        step: ImapStep,
+        source: ImapError,
+    },
     #[error("POP3 server {server}, while reading headers for the audit: {source}")]
     Pop3Audit { server: String, source: Pop3Error },
 }
@@ -148,8 +175,21 @@ impl MigrateError {
     /// said it is busy.
     pub fn is_temporary(&self) -> bool {
         match self {
-            MigrateError::Imap { source, .. } => imap_temporary(source),
+            MigrateError::Imap { source, .. } | MigrateError::ImapStep { source, .. } => {
+                imap_temporary(source)
+            }
             MigrateError::Pop3Audit { source, .. } => source.is_temporary(),
+        }
+    }
+
+    /// The line (without its level) Dovecot `version` logs for a step imapc could not
+    /// recover; `None` for other failures.
+    pub fn dovecot_line(&self, version: crate::domain::DovecotVersion) -> Option<String> {
+        match self {
+            MigrateError::ImapStep { step, source, .. } => {
+                Some(step.dovecot_line(Some(source), version))
+            }
+            _ => None,
         }
     }
 
@@ -647,68 +687,7 @@ async fn pop3_reads(
     }
 }
 
-/// Reads IMAP headers of `uids` in the selected mailbox, then whole messages for every
-/// header without its blank line.
-async fn imap_reads(
-    client: &mut ImapClient<MaybeTls>,
-    mailbox: &str,
-    uids: &[u32],
-    batching: Batching,
-    out: &mut Reads,
-    progress: &Progress,
-) -> Result<(), ImapError> {
-    let uids: Vec<u32> = uids
-        .iter()
-        .copied()
-        .filter(|&u| out.imap_get(mailbox, u).is_none())
-        .collect();
-    if uids.is_empty() {
-        return Ok(());
-    }
-    // Hashed as they arrive; a UID that does not come back (or comes back NIL) is
-    // gone, as imapc sees it.
-    let mut need_full = Vec::new();
-    let mut fresh = Vec::with_capacity(uids.len());
-    let got = client
-        .fetch_headers_each(&uids, batching, |uid, bytes| {
-            let header = hashed(&bytes);
-            if header.needs_full() {
-                need_full.push(uid);
-            }
-            fresh.push((uid, MessageRead { header, full: None }));
-            progress.imap_read.fetch_add(1, Ordering::Relaxed);
-        })
-        .await?;
-    fresh.extend(got.vanished().into_iter().map(|uid| {
-        (
-            uid,
-            MessageRead {
-                header: Read::Expunged {
-                    reason: "Message was expunged".into(),
-                },
-                full: None,
-            },
-        )
-    }));
-    out.extend_imap(mailbox, fresh);
-    if !need_full.is_empty() {
-        let fulls = client.fetch_full(&need_full, batching).await?;
-        for uid in need_full {
-            let read = match fulls.items.get(&uid) {
-                Some(bytes) => hashed(bytes),
-                None => Read::Expunged {
-                    reason: "Message was expunged".into(),
-                },
-            };
-            if let Some(r) = out.imap_get_mut(mailbox, uid) {
-                r.full = Some(Box::new(read));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// [`imap_reads`] for many mailboxes at once: every mailbox's EXAMINE and header
+/// [`reads::imap_reads`] for many mailboxes at once: every mailbox's EXAMINE and header
 /// fetches in one write, then the whole messages where a header has no blank line.
 async fn imap_reads_pipelined(
     client: &mut ImapClient<MaybeTls>,
@@ -769,15 +748,95 @@ async fn imap_reads_pipelined(
     Ok(())
 }
 
-/// Reads the source in Dovecot's order; see the module documentation.
+/// The plugin's part of one mailbox it acts on, after its IMAP listing: the POP3
+/// session (at the first such mailbox), the POP3 and then the IMAP header reads the
+/// plan asks for. `false` when a header read imapc could not recover failed (or its
+/// connection ended): the mailbox's sync fails and dsync goes no further.
+async fn plugin_part(
+    source: &Source,
+    opts: &Options,
+    imap: &mut ImapcConn<'_>,
+    m: &mut Migration,
+    pop3: &mut Option<Pop3Session>,
+    name: &str,
+) -> bool {
+    // Not tried yet: neither a session nor its failure.
+    if pop3.is_none() && m.listing.pop3_error.is_none() {
+        match pop3_list(source, opts).await {
+            Ok((session, messages)) => {
+                m.listing.pop3 = messages;
+                *pop3 = Some(session);
+            }
+            Err(f) => {
+                m.listing.pop3_error = Some(f.line);
+                m.pop3_temporary = f.error.as_ref().is_some_and(|e| e.is_temporary());
+                m.pop3_failure = f.error;
+            }
+        }
+    }
+    // The plan of the mailboxes listed so far: dsync's order puts every later mailbox
+    // after this one, so this mailbox's reads are already final.
+    let Some(mr) = matcher::reads_needed(&m.listing, &opts.settings)
+        .mailbox(name)
+        .cloned()
+    else {
+        return true;
+    };
+    if let Some(session) = pop3.as_mut() {
+        pop3_reads(session, &mr.pop3, &mut m.reads.pop3, &opts.progress).await;
+    }
+    // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
+    let imap_uids = mr.imap_after(&m.reads.pop3).to_vec();
+    if !imap_uids.is_empty() {
+        let batching = imap_batching(opts.imapc);
+        imap_reads(
+            imap,
+            name,
+            &imap_uids,
+            batching,
+            &mut m.reads,
+            &opts.progress,
+        )
+        .await;
+    }
+    let failed = m.reads.imap.get(name).is_some_and(|reads| {
+        reads.iter().any(|(_, r)| {
+            matches!(r.header, Read::Failed { .. })
+                || matches!(r.full.as_deref(), Some(Read::Failed { .. }))
+        })
+    });
+    !failed && !imap.dead
+}
+
+/// Reads the source in Dovecot's order; see the module documentation. IMAP faults are
+/// met as imapc meets them ([`recovery`]): a step it cannot recover ends the read with
+/// [`MigrateError::ImapStep`], a header read it cannot recover is [`Read::Failed`] and
+/// ends the read after that mailbox (Dovecot stops there).
 pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration, MigrateError> {
     let imap_server = source.imap.server_name();
     let imap_err = |source: ImapError| MigrateError::Imap {
         server: imap_server.clone(),
         source,
     };
-    let mut imap = imap_login(source, opts).await.map_err(imap_err)?;
-    let listed = imap.list().await.map_err(imap_err)?;
+    let at = |step: ImapStep| {
+        let server = imap_server.clone();
+        move |source: ImapError| MigrateError::ImapStep {
+            server,
+            step,
+            source,
+        }
+    };
+    let client = imap_login(source, opts).await.map_err(|e| {
+        if ImapStep::is_login_fault(&e) {
+            at(ImapStep::Login {
+                host: source.imap.host.clone(),
+            })(e)
+        } else {
+            imap_err(e)
+        }
+    })?;
+    let mut imap = ImapcConn::new(client, source, opts);
+    let listed = imap.list().await.map_err(|(step, e)| at(step)(e))?;
     let separator = listed.iter().find_map(|m| m.delimiter);
     let mut names: Vec<String> = listed
         .into_iter()
@@ -794,34 +853,39 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
         ..Migration::default()
     };
     let mut pop3: Option<Pop3Session> = None;
-    let mut pop3_tried = false;
 
     // A failed size read stops dsync (exit 75): later mailboxes are only listed.
     let mut stopped = false;
     for name in &names {
-        imap.examine(name).await.map_err(imap_err)?;
-        let listed = imap.uid_flags().await.map_err(imap_err)?;
+        let opened = match imap.examine(name).await {
+            Ok(()) => imap
+                .uid_flags()
+                .await
+                .map_err(|e| (ImapStep::Flags(vname(name, separator)), e)),
+            Err(e) => Err((ImapStep::Examine(vname(name, separator)), e)),
+        };
+        let listed = match opened {
+            Ok(listed) => listed,
+            // The first mailbox: nothing is stored (see `MigrateError::ImapStep`).
+            Err((step, e)) if m.listing.imap.is_empty() => return Err(at(step)(e)),
+            Err((step, e)) => {
+                m.imap_stop = Some((step, Some(Arc::new(e))));
+                break;
+            }
+        };
         let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
         let acted = !stopped && matcher::acts_on(settings, name);
         let mut sizes: BTreeMap<u32, u64> = BTreeMap::new();
         if acted && !settings.skip_size_check && !uids.is_empty() {
-            sizes = match opts.imapc.sizing {
-                Sizing::Rfc822Size => {
-                    imap.fetch_sizes(&uids, batching)
-                        .await
-                        .map_err(imap_err)?
-                        .items
-                }
-                Sizing::Download => {
-                    let mut s = BTreeMap::new();
-                    imap.fetch_full_each(&uids, batching, |uid, bytes| {
-                        s.insert(uid, bare_size(&bytes));
-                    })
-                    .await
-                    .map_err(imap_err)?;
-                    s
-                }
+            let step = ImapStep::Sizes {
+                mailbox: name.clone(),
+                uid: uids[0],
             };
+            sizes = match opts.imapc.sizing {
+                Sizing::Rfc822Size => imap.fetch_sizes(&uids, batching).await,
+                Sizing::Download => imap.fetch_bare_sizes(&uids, batching, bare_size).await,
+            }
+            .map_err(at(step))?;
         }
         // The plugin asks every UID's size in order; the first one imapc did not get
         // fails its IMAP map read (`Failed to get psize for imap uid N`).
@@ -842,51 +906,25 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
                 .collect(),
             size_failure,
         });
-        if !acted {
+        if acted && size_failure.is_some() {
+            stopped = true;
             continue;
         }
-        stopped = size_failure.is_some();
-        if stopped {
-            continue;
+        if acted && !plugin_part(source, opts, &mut imap, &mut m, &mut pop3, name).await {
+            m.imap_dead = imap.dead;
+            break;
         }
-        if !pop3_tried {
-            pop3_tried = true;
-            match pop3_list(source, opts).await {
-                Ok((session, messages)) => {
-                    m.listing.pop3 = messages;
-                    pop3 = Some(session);
-                }
-                Err(f) => {
-                    m.listing.pop3_error = Some(f.line);
-                    m.pop3_temporary = f.error.as_ref().is_some_and(|e| e.is_temporary());
-                    m.pop3_failure = f.error;
-                }
-            }
-        }
-        // The plan of the mailboxes listed so far: dsync's order puts every later
-        // mailbox after this one, so this mailbox's reads are already final.
-        let Some(mr) = matcher::reads_needed(&m.listing, settings)
-            .mailbox(name)
-            .cloned()
-        else {
-            continue;
-        };
-        if let Some(session) = pop3.as_mut() {
-            pop3_reads(session, &mr.pop3, &mut m.reads.pop3, &opts.progress).await;
-        }
-        // Dovecot stops at the first failed POP3 read; the IMAP reads then never happen.
-        let imap_uids = mr.imap_after(&m.reads.pop3).to_vec();
-        if !imap_uids.is_empty() {
-            imap_reads(
-                &mut imap,
-                name,
-                &imap_uids,
-                batching,
-                &mut m.reads,
-                &opts.progress,
-            )
-            .await
-            .map_err(imap_err)?;
+        // dsync's download of the mailbox, whether or not the plugin's sync of it
+        // failed: the export looks up the saved date before the UIDL (measured).
+        if opts.download
+            && !stopped
+            && !uids.is_empty()
+            && let Some(step) = imap
+                .download(&vname(name, separator), &uids, batching)
+                .await
+        {
+            m.imap_stop = Some((step, None));
+            break;
         }
     }
 
@@ -904,35 +942,10 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
     };
 
     if opts.audit {
-        let mut all = m.reads.clone();
-        if let Some(session) = pop3.as_mut() {
-            session
-                .client
-                .set_window(pop3c::DEFAULT_WINDOW.max(session.client.window()));
-            let numbers: Vec<u32> = m.listing.pop3.iter().map(|p| p.number).collect();
-            pop3_reads(session, &numbers, &mut all.pop3, &opts.progress).await;
-        }
-        for mb in &m.listing.imap {
-            let uids: Vec<u32> = mb.messages.iter().map(|x| x.uid).collect();
-            if uids.iter().all(|&u| all.imap_get(&mb.name, u).is_some()) {
-                continue;
-            }
-            imap.examine(&mb.name).await.map_err(imap_err)?;
-            imap_reads(
-                &mut imap,
-                &mb.name,
-                &uids,
-                Batching::PIPELINED,
-                &mut all,
-                &opts.progress,
-            )
-            .await
-            .map_err(imap_err)?;
-        }
-        m.all = Some(all);
+        m.all = audit_reads(&mut imap, pop3.as_mut(), &m, opts).await;
     }
     // Dovecot drops the POP3 connection without QUIT; be polite to IMAP.
-    let _ = imap.logout().await;
+    imap.logout().await;
     Ok(m)
 }
 

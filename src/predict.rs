@@ -85,6 +85,7 @@ pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'
     let plan = matcher::plan(&m.listing, &settings);
     let mut outcome = matcher::resolve(&plan, &m.reads)?;
     outcome.apply_vanished(inputs.vanished);
+    crate::migrate::apply_imap_faults(&mut outcome, m, inputs.version);
     let audit = match &m.all {
         Some(all) => Some(audit::audit_to(
             inputs.destination,

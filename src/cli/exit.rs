@@ -256,7 +256,9 @@ fn classify_chain<'a>(
 fn typed(e: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     if let Some(e) = e.downcast_ref::<MigrateError>() {
         return Some(match e {
-            MigrateError::Imap { source, .. } => imap_exit(source),
+            MigrateError::Imap { source, .. } | MigrateError::ImapStep { source, .. } => {
+                imap_exit(source)
+            }
             MigrateError::Pop3Audit { source, .. } => pop3_exit(source),
         });
     }

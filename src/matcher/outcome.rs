@@ -147,13 +147,18 @@ pub enum DoveadmResult {
     /// download it ("Remote didn't send mail UID=…"); the mailbox's other messages are
     /// stored.
     DownloadFailed { mailbox: String, uid: u32 },
+    /// Exit 75 from dsync: imapc could not open this mailbox (EXAMINE or its flags
+    /// listing failed); the mailboxes before it are stored.
+    OpenFailed { mailbox: String },
 }
 
 impl DoveadmResult {
     pub fn exit_code(&self) -> i32 {
         match self {
             DoveadmResult::Success => 0,
-            DoveadmResult::TempFail { .. } | DoveadmResult::DownloadFailed { .. } => 75,
+            DoveadmResult::TempFail { .. }
+            | DoveadmResult::DownloadFailed { .. }
+            | DoveadmResult::OpenFailed { .. } => 75,
             DoveadmResult::Abort { .. } => 134,
             DoveadmResult::ConfigError { exit, .. } => *exit,
         }
@@ -179,6 +184,10 @@ impl fmt::Display for DoveadmResult {
             DoveadmResult::DownloadFailed { mailbox, uid } => write!(
                 f,
                 "mailbox {mailbox}: dsync fails, Remote didn't send mail UID={uid}; its other messages are stored (exit 75)"
+            ),
+            DoveadmResult::OpenFailed { mailbox } => write!(
+                f,
+                "mailbox {mailbox}: imapc cannot open it, dsync fails; the mailboxes before it are stored (exit 75)"
             ),
         }
     }

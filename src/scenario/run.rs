@@ -202,6 +202,7 @@ async fn run_profile(sc: &Scenario, imapc: Imapc) -> Result<ProfileRun, RunError
     // Scenario servers answer at once; a stuck exchange is a bug, not a slow network.
     opts.command_timeout = Duration::from_secs(10);
     opts.connect_timeout = Duration::from_secs(5);
+    opts.download = sc.rules.iter().any(|r| meets_download(&r.on));
     for (mailbox, uids) in &sc.cache {
         for (uid, uidl) in uids {
             opts.cache.insert((mailbox.clone(), *uid), uidl.clone());
@@ -244,6 +245,23 @@ async fn run_profile(sc: &Scenario, imapc: Imapc) -> Result<ProfileRun, RunError
         truth,
         ids,
     })
+}
+
+/// Whether a fault rule could change the reply to dsync's own download of a mailbox
+/// (`UID FETCH <set> (INTERNALDATE BODY.PEEK[])`): the read then sends it too
+/// ([`migrate::Options::download`]).
+fn meets_download(on: &fake_servers::script::CommandMatch) -> bool {
+    const DOWNLOAD: &str = "UID FETCH 1 (INTERNALDATE BODY.PEEK[])";
+    let upper = |t: &str| t.to_ascii_uppercase();
+    on.protocol != Some(fake_servers::script::Protocol::Pop3)
+        && on
+            .prefix
+            .as_deref()
+            .is_none_or(|p| DOWNLOAD.starts_with(&upper(p)) || upper(p).starts_with("UID FETCH "))
+        && on
+            .contains
+            .as_deref()
+            .is_none_or(|c| "(INTERNALDATE BODY.PEEK[])".contains(&upper(c)))
 }
 
 /// What one profile's run amounts to, for comparison between profiles.
@@ -299,6 +317,11 @@ fn imap_failure_report(
     err: &MigrateError,
 ) -> Report {
     let is_login = err.is_imap_login();
+    let dovecot = err.dovecot_line(version);
+    let step_exit = match err {
+        MigrateError::ImapStep { step, .. } => step.exit(version),
+        _ => 75,
+    };
     let err = without_ports(&err.to_string());
     // doveadm 2.3.19 panics after an IMAP login failure (interop note: exit 134);
     // 2.4.1 exits 77 (docs/dovecot-versions.md, "Login failures").
@@ -313,9 +336,10 @@ fn imap_failure_report(
             format!("imapc login failed; {how} (exit {exit}): {err}"),
         )
     } else {
+        let why = dovecot.as_deref().unwrap_or(&err);
         (
-            75,
-            format!("imapc failed; nothing is migrated (exit 75): {err}"),
+            step_exit,
+            format!("imapc failed; nothing is migrated (exit {step_exit}): {why}"),
         )
     };
     Report {
@@ -330,11 +354,15 @@ fn imap_failure_report(
             exit_code: exit,
             result,
             mailboxes: Vec::new(),
-            log: vec![match err.split_once(": NO ").filter(|_| is_login) {
-                // imapc's own words, which both versions log (measured).
-                Some((_, why)) => format!("Error: Authentication failed: {why}"),
-                None => format!("Error: {err}"),
-            }],
+            log: vec![
+                match (err.split_once(": NO ").filter(|_| is_login), &dovecot) {
+                    // imapc's own words, which both versions log (measured).
+                    (Some((_, why)), _) => format!("Error: Authentication failed: {why}"),
+                    // dsync's or the plugin's words for the step (migrate::recovery).
+                    (None, Some(line)) => format!("Error: {line}"),
+                    (None, None) => format!("Error: {err}"),
+                },
+            ],
         },
         pop3: None,
         audit: None,

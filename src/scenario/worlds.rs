@@ -725,20 +725,14 @@ pub fn q(s: &str) -> String {
 /// Disagreements the hunt has found and uidlmap does not model yet, each with the part
 /// of a world that shows it; `--known-gaps skip` leaves those parts out of every world
 /// (CI does, so that it fails only on new disagreements). Found with Dovecot 2.3.19.1,
-/// `uidlmap conformance --random 300 --seed 2` (issue 12, part 1).
+/// `uidlmap conformance --random 300 --seed 2` (issue 12, part 1). IMAP faults left
+/// this list once imapc's recovery was modelled (`migrate/recovery.rs`): hunting seeds
+/// 11–13 with them kept, 0 of 1,316 runs disagree, where the reader before disagreed
+/// on 46 (15, 14, 17). Events at imap.list left with them: the reader now sends
+/// dsync's three LISTs (the 39 such worlds of seeds 11–13: 124 of 126 runs agree, the
+/// 2 others on an expunge, a gap below; the reader before disagreed on 28 of 63 runs
+/// under 2.3).
 pub const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "IMAP faults",
-        "imapc reconnects and resends after a disconnect (e.g. at the third EXAMINE the run \
-         still succeeds), and words failures its own way (`Mailbox listing for namespace '' \
-         failed: …`, `Can't open mailbox INBOX: …`), sometimes panicking \
-         (imapc_command_timeout): classes e and g",
-    ),
-    (
-        "events at imap.list",
-        "dsync sends LIST more often than uidlmap's reader, so an event at the n-th LIST \
-         fires at another point of the run",
-    ),
     (
         "events at imap.fetch_messages, and expunges",
         "a message expunged or delivered while dsync downloads or before the plugin reads \
@@ -770,12 +764,10 @@ pub const KNOWN_GAPS: &[(&str, &str)] = &[
 impl WorldSpec {
     /// Leaves out of this world every part listed in [`KNOWN_GAPS`].
     pub fn without_known_gaps(&mut self) {
-        self.faults.retain(|f| !f.yaml.contains("imap."));
         self.faults
             .retain(|f| !(f.yaml.contains("pop3.top") && f.yaml.contains("reply:")));
         self.events.retain(|e| {
-            !e.yaml.contains("imap.list")
-                && !e.yaml.contains("imap.fetch_sizes")
+            !e.yaml.contains("imap.fetch_sizes")
                 && !e.yaml.contains("imap.fetch_messages")
                 && !e.yaml.contains("expunge:")
         });
@@ -786,10 +778,12 @@ impl WorldSpec {
         {
             self.server = None;
         }
-        let all_mailboxes = self
-            .settings
-            .iter()
-            .any(|(k, v)| k.ends_with("all_mailboxes") && YES.contains(&v.as_str()));
+        // 2.3 reads `off` and an empty value as yes (issue 12, 4c): such a world acts
+        // on every mailbox there (hunt seed 15, world random-15-244).
+        let all_mailboxes = self.settings.iter().any(|(k, v)| {
+            k.ends_with("all_mailboxes")
+                && (YES.contains(&v.as_str()) || v.is_empty() || v.eq_ignore_ascii_case("off"))
+        });
         if all_mailboxes {
             self.cache.clear();
             self.faults.clear();

@@ -107,6 +107,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             .await
     }
 
+    /// `UID FETCH <set> (INTERNALDATE BODY.PEEK[])`: dsync's own download of each
+    /// message, as imapc sends it; the bytes are dropped as they arrive. `vanished()`
+    /// names the UIDs that did not come back.
+    pub async fn fetch_downloads(
+        &mut self,
+        uids: &[u32],
+        batching: Batching,
+    ) -> Result<Fetched<()>, ImapError> {
+        self.fetch_each(
+            uids,
+            "(INTERNALDATE BODY.PEEK[])",
+            Want::Body(SectionKind::Full),
+            batching,
+            |_, _| {},
+        )
+        .await
+    }
+
     /// The one section fetch: a body section of each UID, handed to `each` as it
     /// arrives.
     pub(super) async fn section_each(
