@@ -612,7 +612,24 @@ async fn pop3_reads(
     if let Err(e) = got {
         let why = format!("pop3c({}): {e}", session.host);
         session.broken = Some(why.clone());
-        fail(out, &numbers, &why);
+        // The replies read before the break stand: pop3c read them too, so the plugin
+        // names the message whose reply broke, not the first one asked for. Their
+        // whole-message reads can no longer happen.
+        let need: std::collections::BTreeSet<u32> = need_full.iter().copied().collect();
+        for (n, r) in &mut fresh {
+            if need.contains(n) {
+                r.full = Some(Box::new(Read::Failed {
+                    reason: why.as_str().into(),
+                }));
+            }
+        }
+        out.extend(fresh);
+        let rest: Vec<u32> = numbers
+            .iter()
+            .copied()
+            .filter(|n| !out.contains_key(n))
+            .collect();
+        fail(out, &rest, &why);
         return;
     }
     out.extend(fresh);
