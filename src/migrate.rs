@@ -637,29 +637,35 @@ async fn pop3_reads(
         return;
     }
     let fetches: Vec<Fetch> = need_full.iter().map(|&msg| Fetch::Retr { msg }).collect();
-    match session.client.fetch(&fetches).await {
-        Ok(fulls) => {
-            for (n, f) in need_full.iter().zip(fulls) {
-                let read = match &f {
-                    Fetched::Expunged { reply } => Read::Expunged {
-                        reason: reply.text.as_str().into(),
-                    },
-                    other => hashed(other.bytes().unwrap_or_default()),
-                };
-                if let Some(r) = out.get_mut(n) {
-                    r.full = Some(Box::new(read));
-                }
-            }
+    // Each whole message is kept as it arrives: if the session breaks, the ones read
+    // before the break stand (pop3c read them too) and only the rest fail.
+    let mut fulls: Vec<(u32, Read)> = Vec::with_capacity(need_full.len());
+    let got = session
+        .client
+        .fetch_each(&fetches, |i, f| {
+            let read = match &f {
+                Fetched::Expunged { reply } => Read::Expunged {
+                    reason: reply.text.as_str().into(),
+                },
+                other => hashed(other.bytes().unwrap_or_default()),
+            };
+            fulls.push((need_full[i], read));
+        })
+        .await;
+    let read = fulls.len();
+    for (n, full) in fulls {
+        if let Some(r) = out.get_mut(&n) {
+            r.full = Some(Box::new(full));
         }
-        Err(e) => {
-            let why = format!("pop3c({}): {e}", session.host);
-            session.broken = Some(why.clone());
-            for n in need_full {
-                if let Some(r) = out.get_mut(&n) {
-                    r.full = Some(Box::new(Read::Failed {
-                        reason: why.as_str().into(),
-                    }));
-                }
+    }
+    if let Err(e) = got {
+        let why = format!("pop3c({}): {e}", session.host);
+        session.broken = Some(why.clone());
+        for n in &need_full[read..] {
+            if let Some(r) = out.get_mut(n) {
+                r.full = Some(Box::new(Read::Failed {
+                    reason: why.as_str().into(),
+                }));
             }
         }
     }

@@ -761,7 +761,8 @@ pub const KNOWN_GAPS: &[(&str, &str)] = &[
          lasting `-ERR`); a garbage reply is the same to pop3c (`Server sent \
          unrecognized line`, read as `-ERR`), and a disconnect at a re-sent TOP, or at a \
          later prefetch before the re-send, fails msg n where uidlmap, asking once, \
-         predicts success or names a later message (tests/fault_judge.rs)",
+         predicts success or names a later message; the same for `RETR` where it reads \
+         the header (no TOP) or the whole message (tests/fault_judge.rs)",
     ),
     (
         "POP3 garbage in the CAPA reply",
