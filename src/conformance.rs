@@ -46,6 +46,7 @@ use std::fs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fake_servers::script::LogEntry;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -228,18 +229,47 @@ pub async fn check_case(
     version: DovecotVersion,
     opts: &Options,
 ) -> Case {
+    judge_case(sc, profile, version, opts).await.case
+}
+
+/// One case with what its verdict was drawn from, for callers that judge more than the
+/// verdict (the fault judge compares a faulted run with the fault-free one).
+#[derive(Debug)]
+pub struct Judged {
+    pub case: Case,
+    /// uidlmap's prediction, when it predicted.
+    pub predicted: Option<Report>,
+    /// Dovecot's run, when it ran.
+    pub real: Option<oracle::OracleRun>,
+    /// The commands Dovecot's run sent the fake servers, in arrival order (the real
+    /// run's; a cache-seeding run before it is not included).
+    pub transcript: Vec<LogEntry>,
+}
+
+/// [`check_case`], keeping the prediction, Dovecot's run and its transcript.
+pub async fn judge_case(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    version: DovecotVersion,
+    opts: &Options,
+) -> Judged {
     let started = Instant::now();
-    let mut case = Case {
-        scenario: sc.name.clone(),
-        profile: profile.name(),
-        destination: sc.destination.name(),
-        version: version.name(),
-        verdict: Verdict::Agree,
-        dovecot_exit: None,
-        predicted_exit: None,
-        millis: 0,
+    let mut j = Judged {
+        case: Case {
+            scenario: sc.name.clone(),
+            profile: profile.name(),
+            destination: sc.destination.name(),
+            version: version.name(),
+            verdict: Verdict::Agree,
+            dovecot_exit: None,
+            predicted_exit: None,
+            millis: 0,
+        },
+        predicted: None,
+        real: None,
+        transcript: Vec::new(),
     };
-    case.verdict = 'v: {
+    j.case.verdict = 'v: {
         if let Some(why) = version.unavailable_reason() {
             break 'v Verdict::Skipped(format!("Dovecot {} not usable: {why}", version.name()));
         }
@@ -250,12 +280,13 @@ pub async fn check_case(
             Ok(r) => r,
             Err(e) => break 'v Verdict::Error(format!("uidlmap's prediction: {e}")),
         };
-        case.predicted_exit = Some(predicted.dovecot.exit_code);
-        let real = match run_dovecot(sc, profile, version, opts).await {
+        j.case.predicted_exit = Some(predicted.dovecot.exit_code);
+        let (real, transcript) = match run_dovecot_traced(sc, profile, version, opts).await {
             Ok(r) => r,
             Err(e) => break 'v Verdict::Error(e),
         };
-        case.dovecot_exit = Some(real.exit_code);
+        j.case.dovecot_exit = Some(real.exit_code);
+        j.transcript = transcript;
         let mut diffs = compare(&predicted, &real);
         if !diffs.is_empty() {
             // The context a reader needs to tell which side is wrong.
@@ -266,14 +297,16 @@ pub async fn check_case(
                 diffs.push(format!("(predicted: {l})"));
             }
         }
+        j.predicted = Some(predicted);
+        j.real = Some(real);
         if diffs.is_empty() {
             Verdict::Agree
         } else {
             Verdict::Disagree(diffs)
         }
     };
-    case.millis = started.elapsed().as_millis() as u64;
-    case
+    j.case.millis = started.elapsed().as_millis() as u64;
+    j
 }
 
 /// Serves `sc` (a fresh world and script) and runs doveadm against it.
@@ -284,7 +317,7 @@ async fn serve_and_backup(
     version: DovecotVersion,
     opts: &Options,
     workdir: Option<std::path::PathBuf>,
-) -> Result<oracle::OracleRun, String> {
+) -> Result<(oracle::OracleRun, Vec<LogEntry>), String> {
     let ca = if run::needs_tls(sc) {
         Some(fake_servers::tls::TestCa::generate().map_err(|e| format!("test CA: {e}"))?)
     } else {
@@ -338,9 +371,11 @@ async fn serve_and_backup(
     let result = tokio::task::spawn_blocking(move || oracle::run_backup(o))
         .await
         .map_err(|e| format!("the oracle thread: {e}"))?;
+    let transcript = served.script.log();
     served.stop().await;
     drop(ca_file);
-    result.map_err(|e| format!("running Dovecot: {e}"))
+    let run = result.map_err(|e| format!("running Dovecot: {e}"))?;
+    Ok((run, transcript))
 }
 
 /// Dovecot's run of a case (a fresh world, the scenario's settings, that profile),
@@ -351,6 +386,16 @@ pub async fn run_dovecot(
     version: DovecotVersion,
     opts: &Options,
 ) -> Result<oracle::OracleRun, String> {
+    Ok(run_dovecot_traced(sc, profile, version, opts).await?.0)
+}
+
+/// [`run_dovecot`], with the commands the run sent the fake servers.
+pub async fn run_dovecot_traced(
+    sc: &Scenario,
+    profile: ImapcProfile,
+    version: DovecotVersion,
+    opts: &Options,
+) -> Result<(oracle::OracleRun, Vec<LogEntry>), String> {
     if sc.cache.is_empty() {
         return serve_and_backup(sc, sc.settings.clone(), profile, version, opts, None).await;
     }
@@ -368,7 +413,8 @@ pub async fn run_dovecot(
         opts,
         Some(dir.path().to_path_buf()),
     )
-    .await?;
+    .await?
+    .0;
     let got: BTreeMap<u32, String> = first
         .mailbox("INBOX")
         .iter()

@@ -651,7 +651,24 @@ async fn pop3_reads(
     if let Err(e) = got {
         let why = format!("pop3c({}): {e}", session.host);
         session.broken = Some(why.clone());
-        fail(out, &numbers, &why);
+        // The replies read before the break stand: pop3c read them too, so the plugin
+        // names the message whose reply broke, not the first one asked for. Their
+        // whole-message reads can no longer happen.
+        let need: std::collections::BTreeSet<u32> = need_full.iter().copied().collect();
+        for (n, r) in &mut fresh {
+            if need.contains(n) {
+                r.full = Some(Box::new(Read::Failed {
+                    reason: why.as_str().into(),
+                }));
+            }
+        }
+        out.extend(fresh);
+        let rest: Vec<u32> = numbers
+            .iter()
+            .copied()
+            .filter(|n| !out.contains_key(n))
+            .collect();
+        fail(out, &rest, &why);
         return;
     }
     out.extend(fresh);
@@ -659,29 +676,35 @@ async fn pop3_reads(
         return;
     }
     let fetches: Vec<Fetch> = need_full.iter().map(|&msg| Fetch::Retr { msg }).collect();
-    match session.client.fetch(&fetches).await {
-        Ok(fulls) => {
-            for (n, f) in need_full.iter().zip(fulls) {
-                let read = match &f {
-                    Fetched::Expunged { reply } => Read::Expunged {
-                        reason: reply.text.as_str().into(),
-                    },
-                    other => hashed(other.bytes().unwrap_or_default()),
-                };
-                if let Some(r) = out.get_mut(n) {
-                    r.full = Some(Box::new(read));
-                }
-            }
+    // Each whole message is kept as it arrives: if the session breaks, the ones read
+    // before the break stand (pop3c read them too) and only the rest fail.
+    let mut fulls: Vec<(u32, Read)> = Vec::with_capacity(need_full.len());
+    let got = session
+        .client
+        .fetch_each(&fetches, |i, f| {
+            let read = match &f {
+                Fetched::Expunged { reply } => Read::Expunged {
+                    reason: reply.text.as_str().into(),
+                },
+                other => hashed(other.bytes().unwrap_or_default()),
+            };
+            fulls.push((need_full[i], read));
+        })
+        .await;
+    let read = fulls.len();
+    for (n, full) in fulls {
+        if let Some(r) = out.get_mut(&n) {
+            r.full = Some(Box::new(full));
         }
-        Err(e) => {
-            let why = format!("pop3c({}): {e}", session.host);
-            session.broken = Some(why.clone());
-            for n in need_full {
-                if let Some(r) = out.get_mut(&n) {
-                    r.full = Some(Box::new(Read::Failed {
-                        reason: why.as_str().into(),
-                    }));
-                }
+    }
+    if let Err(e) = got {
+        let why = format!("pop3c({}): {e}", session.host);
+        session.broken = Some(why.clone());
+        for n in &need_full[read..] {
+            if let Some(r) = out.get_mut(n) {
+                r.full = Some(Box::new(Read::Failed {
+                    reason: why.as_str().into(),
+                }));
             }
         }
     }

@@ -11,13 +11,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fake_servers::Protocol;
 use fake_servers::script::{CommandMatch, FaultAction, Rule};
-use fake_servers::{Protocol, Script, Servers};
-use support::{Out, command, output, root, scenario, tempdir};
+use support::faults::{cache_file, documented, serve, verify};
+use support::{Out, root, scenario, tempdir};
 use uidlmap::scenario::{Scenario, run as scenario_run};
 
 /// One scenario per family (two where the family's faults differ in kind).
@@ -91,94 +91,10 @@ impl Outcome {
     }
 }
 
-struct Served {
-    servers: fake_servers::FakeServers,
-}
-
-fn serve(sc: &Scenario, extra: Option<Rule>) -> Served {
-    let mut rules = sc.rules.clone();
-    rules.extend(extra);
-    let (pop3, imap) = scenario_run::server_options(&sc.knobs, None);
-    let servers = Servers::shared(sc.shared_world())
-        .script(Script::new(rules, sc.events.clone()))
-        .pop3_options(pop3)
-        .imap_options(imap)
-        .start()
-        .expect("fake servers start");
-    Served { servers }
-}
-
-/// Writes the scenario's UIDL cache as `--cache` reads it, if it has one.
-fn cache_file(sc: &Scenario, dir: &Path) -> Option<String> {
-    if sc.cache.is_empty() {
-        return None;
-    }
-    let mut text = String::from(uidlmap::report::TSV_HEADER);
-    text.push('\n');
-    for (mailbox, uids) in &sc.cache {
-        for (uid, uidl) in uids {
-            text.push_str(&format!("{mailbox}\t{uid}\t{uidl}\t\n"));
-        }
-    }
-    let path = dir.join(format!("{}.cache.tsv", sc.name.replace('/', "_")));
-    std::fs::write(&path, text).expect("write cache");
-    Some(path.display().to_string())
-}
-
-/// One `uidlmap verify` against `served`; returns the output and its duration.
-fn verify(served: &Served, sc: &Scenario, cache: Option<&str>) -> (Out, Duration) {
-    let s = &served.servers;
-    let mut cmd = command();
-    cmd.args([
-        "verify",
-        "--imap",
-        &format!("imap://{}@{}", sc.world.user, s.imap()),
-        "--pop3",
-        &format!("pop3://{}@{}", sc.world.user, s.pop3()),
-        "--retries",
-        "0",
-        "--timeout",
-        &TIMEOUT_S.to_string(),
-        "--connect-timeout",
-        "2",
-        "--format",
-        "tsv",
-    ]);
-    for (k, v) in scenario_settings(sc) {
-        cmd.args(["--set", &format!("{k}={v}")]);
-    }
-    if let Some(c) = cache {
-        cmd.args(["--cache", c]);
-    }
-    cmd.env("UIDLMAP_PASSWORD", &sc.world.password);
-    let started = Instant::now();
-    let out = output(&mut cmd);
-    (out, started.elapsed())
-}
-
-/// The scenario's plugin settings as `--set` options.
-fn scenario_settings(sc: &Scenario) -> Vec<(String, String)> {
-    let s = &sc.settings;
-    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
-    vec![
-        ("skip_size_check".into(), yes(s.skip_size_check)),
-        ("skip_uidl_cache".into(), yes(s.skip_uidl_cache)),
-        ("ignore_missing_uidls".into(), yes(s.ignore_missing_uidls)),
-        ("ignore_extra_uidls".into(), yes(s.ignore_extra_uidls)),
-        ("all_mailboxes".into(), yes(s.all_mailboxes)),
-    ]
-}
-
 /// The fault-free results: one, or for scenarios whose world changes during the run
 /// (timeline events race with verify's concurrent POP3 and IMAP reads) every result
 /// seen in a few runs.
 type Bases = Vec<(i32, String)>;
-
-/// The exit codes `uidlmap --help` documents: 0, 1 and the sysexits.h codes (a Rust
-/// panic exits 101, a signal shows as a negative code here).
-fn documented(code: i32) -> bool {
-    matches!(code, 0 | 1 | 64..=78)
-}
 
 fn judge(bases: &Bases, out: &Out, took: Duration) -> Outcome {
     if took > RUN_DEADLINE {
@@ -219,8 +135,8 @@ fn run_job(job: &Job) -> (Outcome, String) {
         times: Some(1),
     };
     let served = serve(&job.sc, Some(rule));
-    let (out, took) = verify(&served, &job.sc, job.cache.as_deref());
-    let fired = served.servers.script().command_count(job.protocol) > job.index;
+    let (out, took) = verify(&served, &job.sc, job.cache.as_deref(), TIMEOUT_S);
+    let fired = served.script().command_count(job.protocol) > job.index;
     let mut outcome = judge(&job.base, &out, took);
     if !fired && outcome == Outcome::Same {
         outcome = Outcome::NeverFired;
@@ -287,7 +203,7 @@ fn one_fault_at_every_command_index() {
         let tries = if sc.events.is_empty() { 1 } else { 8 };
         for _ in 0..tries {
             let served = serve(&sc, None);
-            let (base, took) = verify(&served, &sc, cache.as_deref());
+            let (base, took) = verify(&served, &sc, cache.as_deref(), TIMEOUT_S);
             assert!(
                 took < RUN_DEADLINE && documented(base.code) && !base.stderr.contains("panicked"),
                 "{name}: fault-free run: exit {} in {took:?}: {}",
@@ -295,7 +211,7 @@ fn one_fault_at_every_command_index() {
                 base.stderr
             );
             for (p, n) in &mut counts {
-                *n = (*n).max(served.servers.script().command_count(*p));
+                *n = (*n).max(served.script().command_count(*p));
             }
             if !bases.contains(&(base.code, base.stdout.clone())) {
                 bases.push((base.code, base.stdout));

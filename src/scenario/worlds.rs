@@ -749,7 +749,20 @@ pub const KNOWN_GAPS: &[(&str, &str)] = &[
         "POP3 -ERR at TOP by index",
         "`-ERR` to the first TOPs (`times: 2`, or the 2nd TOP) does not fail Dovecot's \
          header read, where uidlmap predicts `Failed to get header for msg N` (hunt seed \
-         3, random-3-204 and random-3-234): pop3c's own retries, class g",
+         3, random-3-204 and random-3-234): pop3c's own retries, class g. pop3c's \
+         pipelined prefetch of `TOP n 0` that fails is asked again, synchronously, when \
+         the plugin reads msg n (the fault judge sees `TOP 2 0` sent three times under a \
+         lasting `-ERR`); a garbage reply is the same to pop3c (`Server sent \
+         unrecognized line`, read as `-ERR`), and a disconnect at a re-sent TOP, or at a \
+         later prefetch before the re-send, fails msg n where uidlmap, asking once, \
+         predicts success or names a later message; the same for `RETR` where it reads \
+         the header (no TOP) or the whole message (tests/fault_judge.rs)",
+    ),
+    (
+        "POP3 garbage in the CAPA reply",
+        "pop3c takes any line of the CAPA reply but `-ERR` and `.` for a capability and \
+         waits for the `.` until its 5-minute command timeout; uidlmap predicts the \
+         failure at once and no harness waits that long (tests/fault_judge.rs)",
     ),
     (
         "literal_plus: false",

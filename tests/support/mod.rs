@@ -6,6 +6,8 @@
 //! Included by each test file as `mod support;`; every file uses only some of it.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
