@@ -147,18 +147,18 @@ pub enum DoveadmResult {
     /// download it ("Remote didn't send mail UID=…"); the mailbox's other messages are
     /// stored.
     DownloadFailed { mailbox: String, uid: u32 },
-    /// Exit 75 from dsync: imapc could not open this mailbox (EXAMINE or its flags
-    /// listing failed); the mailboxes before it are stored.
-    OpenFailed { mailbox: String },
+    /// dsync fails: imapc could not open this mailbox (EXAMINE or its flags listing
+    /// failed) or download it; the mailboxes before it are stored. `exit` is 75, or
+    /// what a tagged `NO` means to doveadm (`migrate::recovery::Step::exit`).
+    OpenFailed { mailbox: String, exit: i32 },
 }
 
 impl DoveadmResult {
     pub fn exit_code(&self) -> i32 {
         match self {
             DoveadmResult::Success => 0,
-            DoveadmResult::TempFail { .. }
-            | DoveadmResult::DownloadFailed { .. }
-            | DoveadmResult::OpenFailed { .. } => 75,
+            DoveadmResult::TempFail { .. } | DoveadmResult::DownloadFailed { .. } => 75,
+            DoveadmResult::OpenFailed { exit, .. } => *exit,
             DoveadmResult::Abort { .. } => 134,
             DoveadmResult::ConfigError { exit, .. } => *exit,
         }
@@ -185,9 +185,9 @@ impl fmt::Display for DoveadmResult {
                 f,
                 "mailbox {mailbox}: dsync fails, Remote didn't send mail UID={uid}; its other messages are stored (exit 75)"
             ),
-            DoveadmResult::OpenFailed { mailbox } => write!(
+            DoveadmResult::OpenFailed { mailbox, exit } => write!(
                 f,
-                "mailbox {mailbox}: imapc cannot open it, dsync fails; the mailboxes before it are stored (exit 75)"
+                "mailbox {mailbox}: imapc cannot open it, dsync fails; the mailboxes before it are stored (exit {exit})"
             ),
         }
     }

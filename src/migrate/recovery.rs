@@ -8,8 +8,9 @@
 //! connection, a reply cut short, a tagged `NO`, `BAD` or a garbage line, once, twice,
 //! at the 2nd or 3rd such command, or every time: 410 runs under Dovecot 2.3.19.1 and
 //! 2.4.1, all agreeing), regressions under `scenarios/faults/imap-*.yaml`:
-//! - dsync lists three times (`LIST "" ""`, `LIST "" "*"`, and after STATUS and LSUB
-//!   `LIST "" "*"` again), and downloads each mailbox (`UID FETCH <set> (INTERNALDATE
+//! - dsync lists three times (`LIST "" ""`, `LIST "" "*"`, and after a `STATUS` of
+//!   every listed mailbox and `LSUB` `LIST "" "*"` again: the reader sends them all,
+//!   uncounted), and downloads each mailbox (`UID FETCH <set> (INTERNALDATE
 //!   BODY.PEEK[])`) after the plugin's reads of it; the reader sends the same (the
 //!   download only where a fault is tied to it), so a fault at the n-th command meets
 //!   the command it meets under Dovecot.
@@ -37,7 +38,7 @@
 //!
 //! Not measured, so not modelled: a reply delayed past `imapc_cmd_timeout` (imapc
 //! reconnects; the old gap note saw a panic in `imapc_command_timeout`), faults at
-//! STATUS, LSUB or NOOP (the reader does not send them), a failed size or header read
+//! NOOP (the reader does not send it), a failed size or header read
 //! in a second mailbox the plugin acts on (`all_mailboxes`).
 
 use std::collections::BTreeSet;
@@ -49,6 +50,10 @@ use crate::tls::MaybeTls;
 
 use super::{Migration, Options, Source};
 use crate::matcher::{DoveadmResult, Level, LogLine, Outcome};
+
+/// What dsync sends after the `STATUS` of every listed mailbox, before its third LIST
+/// (2.3.19.1 and 2.4.1, in every transcript of the fault judge).
+const DSYNC_LSUB: &str = "LSUB \"\" \"*\"";
 
 /// The plugin's refusal of a mailbox, as the matcher logs it.
 const SYNC_FAILED: &str = "POP3 UIDLs couldn't be synced";
@@ -87,6 +92,50 @@ pub fn vname(name: &str, separator: Option<char>) -> String {
     out
 }
 
+/// imapc's mail errors, as far as doveadm's exit code tells them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MailError {
+    Temp,
+    Params,
+    Perm,
+    NotPossible,
+    NoQuota,
+    NotFound,
+}
+
+impl MailError {
+    /// `doveadm_mail_failed_error`: EX_TEMPFAIL, EX_USAGE, EX_NOPERM, EX_DATAERR,
+    /// EX_CANTCREAT, EX_NOHOST.
+    fn exit(self) -> i32 {
+        match self {
+            MailError::Temp => 75,
+            MailError::Params => 64,
+            MailError::Perm => 77,
+            MailError::NotPossible => 65,
+            MailError::NoQuota => 73,
+            MailError::NotFound => 68,
+        }
+    }
+}
+
+/// imapc's table of response codes (`imapc_resp_code_map`); a code it does not know
+/// leaves the command's default error.
+fn mail_error_of_code(code: &str) -> Option<MailError> {
+    Some(match code {
+        "UNAVAILABLE" | "CORRUPTION" | "SERVERBUG" | "EXPUNGEISSUED" => MailError::Temp,
+        "AUTHENTICATIONFAILED"
+        | "AUTHORIZATIONFAILED"
+        | "EXPIRED"
+        | "PRIVACYREQUIRED"
+        | "CONTACTADMIN"
+        | "NOPERM" => MailError::Perm,
+        "INUSE" | "CANNOT" | "LIMIT" | "ALREADYEXISTS" => MailError::NotPossible,
+        "OVERQUOTA" => MailError::NoQuota,
+        "NONEXISTENT" => MailError::NotFound,
+        _ => return None,
+    })
+}
+
 /// The step of the run an IMAP failure ended, for Dovecot's words. Mailboxes are
 /// named as dsync logs them ([`vname`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +145,9 @@ pub enum Step {
     Login { host: String },
     /// `LIST`: dsync's mailbox listing.
     List,
+    /// dsync's `STATUS` of this mailbox, after its listing (every selectable mailbox,
+    /// in LIST order).
+    Status(String),
     /// The `LIST` dsync sends again after its STATUS and LSUB commands.
     Relist,
     /// `EXAMINE` of this mailbox.
@@ -170,6 +222,8 @@ impl Step {
             // Measured for a `NO` (2.3.19.1 and 2.4.1): the mailbox tree it was
             // building fails, worded by a GUID that varies.
             Step::Relist => "Couldn't allocate mailbox GUID ".to_string(),
+            // Measured with 2.3.19.1 (fault judge): a `NO` and a garbage line alike.
+            Step::Status(mb) => format!("Failed to access mailbox {mb}: {why}"),
             Step::List if bad => {
                 let ns = match version {
                     DovecotVersion::V2_3 => "''",
@@ -218,12 +272,48 @@ impl Step {
 }
 
 impl Step {
-    /// doveadm's exit code: 75, but 2.3 aborts (134) after a failed initialisation.
-    pub fn exit(&self, version: DovecotVersion) -> i32 {
-        match (self, version) {
-            (Step::Login { .. }, DovecotVersion::V2_3) => 134,
-            _ => 75,
+    /// doveadm's exit code when `e` ended this step: 2.3 aborts (134) after a failed
+    /// initialisation; a tagged `NO` is imapc's mail error for it (its response code,
+    /// else the command's default), as doveadm maps it; anything else is 75.
+    ///
+    /// From `imapc-storage.c` / `imapc-list.c` (`imapc_copy_error_from_reply`, the
+    /// response-code table) and `doveadm-mail.c` (`doveadm_mail_failed_error`), 2.3.19.1;
+    /// measured for a plain `NO` at LIST, STATUS, LSUB and the flags listing (exit 64).
+    pub fn exit(&self, e: Option<&ImapError>, version: DovecotVersion) -> i32 {
+        if let (Step::Login { .. }, DovecotVersion::V2_3) = (self, version) {
+            return 134;
         }
+        let Some(ImapError::Rejected {
+            status: Status::No,
+            reply,
+            ..
+        }) = e
+        else {
+            return 75;
+        };
+        let code = reply
+            .split_once(' ')
+            .map_or("", |(_, rest)| rest)
+            .trim_start()
+            .strip_prefix('[')
+            .and_then(|t| t.split(|c: char| c == ']' || c == ' ').next())
+            .map(|c| c.to_ascii_uppercase());
+        let error = code
+            .as_deref()
+            .and_then(mail_error_of_code)
+            .unwrap_or(match self {
+                // imapc_mailbox_open: INBOX defaults to a temporary failure, any other
+                // mailbox to "not found".
+                Step::Examine(mb) if mb.eq_ignore_ascii_case("INBOX") => MailError::Temp,
+                Step::Examine(_) => MailError::NotFound,
+                // The size fetch fails the plugin, whose own refusal is temporary, and a
+                // temporary failure wins over every other exit code.
+                // The third LIST fails the mailbox tree (`Couldn't allocate mailbox
+                // GUID …: BUG: Unknown internal error`): measured exit 75.
+                Step::Sizes { .. } | Step::Relist => MailError::Temp,
+                _ => MailError::Params,
+            });
+        error.exit()
     }
 
     /// The login failures imapc words as [`Step::Login`]: the connection dropped, a
@@ -369,6 +459,17 @@ impl<'a> ImapcConn<'a> {
         self.uncount(before);
         let listed = self.list_once().await.map_err(|e| (Step::List, e))?;
         let before = self.stats();
+        for mb in listed.iter().filter(|m| m.is_selectable()) {
+            self.status_once(&mb.name).await.map_err(|e| {
+                (
+                    Step::Status(vname(&mb.name, listed.iter().find_map(|m| m.delimiter))),
+                    e,
+                )
+            })?;
+        }
+        self.dsync_once(DSYNC_LSUB)
+            .await
+            .map_err(|e| (Step::List, e))?;
         self.list_once().await.map_err(|e| (Step::Relist, e))?;
         self.uncount(before);
         Ok(listed)
@@ -381,6 +482,14 @@ impl<'a> ImapcConn<'a> {
             Ok(_) | Err(ImapError::Protocol { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn status_once(&mut self, name: &str) -> Result<(), ImapError> {
+        resend!(self, self.client.status_uid_only(name).await)
+    }
+
+    async fn dsync_once(&mut self, line: &str) -> Result<(), ImapError> {
+        resend!(self, self.client.send_ignoring_replies(line).await)
     }
 
     async fn list_once(&mut self) -> Result<Vec<imapc::Mailbox>, ImapError> {
@@ -642,7 +751,7 @@ pub fn apply(outcome: &mut Outcome<'_>, m: &Migration, version: DovecotVersion) 
             | Step::Flags(mb)
             | Step::Sizes { mailbox: mb, .. }
             | Step::Download { mailbox: mb, .. } => mb.clone(),
-            Step::Login { .. } | Step::List | Step::Relist => String::new(),
+            Step::Login { .. } | Step::List | Step::Relist | Step::Status(_) => String::new(),
         };
         outcome.log.push(LogLine {
             level: Level::Error,
@@ -658,7 +767,8 @@ pub fn apply(outcome: &mut Outcome<'_>, m: &Migration, version: DovecotVersion) 
         {
             mb.copied = false;
         }
-        outcome.result = DoveadmResult::OpenFailed { mailbox };
+        let exit = step.exit(e.as_deref(), version);
+        outcome.result = DoveadmResult::OpenFailed { mailbox, exit };
     }
 }
 

@@ -319,7 +319,7 @@ fn imap_failure_report(
     let is_login = err.is_imap_login();
     let dovecot = err.dovecot_line(version);
     let step_exit = match err {
-        MigrateError::ImapStep { step, .. } => step.exit(version),
+        MigrateError::ImapStep { step, source, .. } => step.exit(Some(source), version),
         _ => 75,
     };
     let err = without_ports(&err.to_string());

@@ -31,6 +31,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
             .collect())
     }
 
+    /// One command written as is, its untagged replies dropped: for the commands a
+    /// reader sends only because Dovecot sends them (dsync's `LSUB`), so that a fault
+    /// tied to one meets the same command.
+    pub async fn send_ignoring_replies(&mut self, line: &str) -> Result<(), ImapError> {
+        self.run(Cmd::text(line)).await.map(|_| ())
+    }
+
+    /// `STATUS mailbox (UIDNEXT UIDVALIDITY)`, as dsync asks of every mailbox it
+    /// lists; the reply is not needed.
+    pub async fn status_uid_only(&mut self, mailbox: &str) -> Result<(), ImapError> {
+        let mut cmd = mailbox_cmd("STATUS", mailbox);
+        cmd.parts
+            .push(Part::Text(b" (UIDNEXT UIDVALIDITY)".to_vec()));
+        cmd.shown.push_str(" (UIDNEXT UIDVALIDITY)");
+        self.run(cmd).await.map(|_| ())
+    }
+
     /// `STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY)`.
     pub async fn status(&mut self, mailbox: &str) -> Result<MailboxStatus, ImapError> {
         let mut cmd = mailbox_cmd("STATUS", mailbox);
