@@ -735,6 +735,10 @@ pub struct ServerDef {
 #[serde(deny_unknown_fields)]
 pub struct ExpectDef {
     pub outcome: Spanned<Outcome>,
+    /// with outcome failure: doveadm's exit code where it is not 75 (a server's `NO`
+    /// without a response code is imapc's invalid-parameters error: 64)
+    #[serde(default)]
+    pub exit: Option<Spanned<u8>>,
     /// IMAP messages given a wrong UIDL
     #[serde(default)]
     pub wrong: Option<Spanned<u32>>,

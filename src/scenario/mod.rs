@@ -81,6 +81,8 @@ impl Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expect {
     pub outcome: Outcome,
+    /// doveadm's exit code where a failure's is not 75 (`exit:`).
+    pub exit: Option<i32>,
     /// IMAP messages that get a UIDL other than their true one.
     pub wrong: u32,
     /// IMAP messages with a true UIDL that get none.

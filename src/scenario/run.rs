@@ -463,7 +463,7 @@ async fn version_report(
 fn check(sc: &Scenario, version: DovecotVersion, r: &Report) -> Vec<String> {
     let mut failures = Vec::new();
     let e = sc.expect_for(version);
-    let want_exit = e.outcome.exit_code();
+    let want_exit = e.exit.unwrap_or(e.outcome.exit_code());
     if r.dovecot.exit_code != want_exit {
         failures.push(format!(
             "expected doveadm exit {want_exit}, predicted {}: {}",

@@ -8,7 +8,7 @@ use fake_servers::profiles::{self, Quirk};
 use fake_servers::world::World;
 
 use super::super::format::{ExpectDef, OrderedMap, Scalar, ScenarioFile, Spanned};
-use super::super::{DovecotVersion, Expect, UidlCache};
+use super::super::{DovecotVersion, Expect, Outcome, UidlCache};
 use super::Cx;
 use crate::matcher::Settings;
 use crate::matcher::settings::{PREFIX, SettingError};
@@ -193,8 +193,17 @@ pub(super) fn expect(cx: &mut Cx<'_>, def: &Spanned<ExpectDef>) -> Expect {
             cx.err(s, "an empty substring matches anything; leave it out");
         }
     }
+    if let Some(x) = &e.exit
+        && (e.outcome.value != Outcome::Failure || x.value == 0)
+    {
+        cx.err(
+            x,
+            "`exit:` names a failure's exit code: give it with `outcome: failure`, and not 0",
+        );
+    }
     Expect {
         outcome: e.outcome.value,
+        exit: e.exit.as_ref().map(|x| i32::from(x.value)),
         wrong: e.wrong.as_ref().map_or(0, |w| w.value),
         lost: e.lost.as_ref().map_or(0, |l| l.value),
         order_lost: e.order_lost.as_ref().map_or(0, |l| l.value),
