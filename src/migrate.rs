@@ -123,6 +123,15 @@ pub struct Migration {
     pub pop3_temporary: bool,
 }
 
+impl Migration {
+    /// Takes Dovecot's reads and the audit's out of the migration (leaving none), for
+    /// [`crate::predict::predict_with`]: the caller frees them once the prediction is
+    /// made, before the report.
+    pub fn take_reads(&mut self) -> (Reads, Option<Reads>) {
+        (std::mem::take(&mut self.reads), self.all.take())
+    }
+}
+
 /// Why the POP3 listing failed: the line Dovecot would log, and the client's error.
 struct ListFailed {
     line: String,

@@ -10,7 +10,7 @@
 
 use crate::domain::{Destination, DovecotVersion, ImapcProfile};
 use crate::matcher::audit::{self, Audit, Truth};
-use crate::matcher::{self, Outcome, Plan, ResolveError, Settings};
+use crate::matcher::{self, Outcome, Plan, Reads, ResolveError, Settings};
 use crate::migrate::Migration;
 use crate::report::{self, Report};
 
@@ -66,6 +66,19 @@ pub struct Prediction<'m> {
 
 /// Plans, resolves and (when `m.all` is there) audits.
 pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'m>, ResolveError> {
+    predict_with(m, &m.reads, m.all.as_ref(), inputs)
+}
+
+/// [`predict`] with the reads held apart from `m` (taken out by
+/// [`Migration::take_reads`]), so that a caller can free them before the report is
+/// built: `verify` of 100,000 messages would otherwise hold every read, the outcome,
+/// the audit and the report at once.
+pub fn predict_with<'m>(
+    m: &'m Migration,
+    reads: &Reads,
+    all: Option<&Reads>,
+    inputs: &Inputs<'_>,
+) -> Result<Prediction<'m>, ResolveError> {
     let misreadings = inputs.settings.misreadings(inputs.version);
     let settings = match inputs.settings.for_version(inputs.version) {
         Ok(s) => s,
@@ -83,9 +96,9 @@ pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'
         }
     };
     let plan = matcher::plan(&m.listing, &settings);
-    let mut outcome = matcher::resolve(&plan, &m.reads)?;
+    let mut outcome = matcher::resolve(&plan, reads)?;
     outcome.apply_vanished(inputs.vanished);
-    let audit = match &m.all {
+    let audit = match all {
         Some(all) => Some(audit::audit_to(
             inputs.destination,
             &m.listing,

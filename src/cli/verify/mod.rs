@@ -549,7 +549,7 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Verified> {
         ..opts.clone()
     };
     let retries = opts.retry.retries;
-    let m = opts
+    let mut m = opts
         .retry
         .run(
             ReadError::is_temporary,
@@ -568,17 +568,19 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Verified> {
         version: plan.version,
         ..predict::Inputs::new(&opts.settings)
     };
-    let p = predict::predict(&m, &inputs)?;
+    let unread = unread(&m, source);
+    // The reads are freed once the prediction is made: with the report they were the
+    // peak of a big mailbox's memory.
+    let (reads, all) = m.take_reads();
+    let p = predict::predict_with(&m, &reads, all.as_ref(), &inputs)?;
+    drop((reads, all));
     let report = p.report(
         &format!("{}@{}", source.imap.user, source.imap.host),
         None,
         opts.profile,
         &|_, _| None,
     );
-    Ok(Verified {
-        report,
-        unread: unread(&m, source),
-    })
+    Ok(Verified { report, unread })
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
