@@ -200,6 +200,7 @@ pub(super) fn settle_for(
     trust.insecure = args.insecure;
     let mut opts = migrate::Options::new(settings, profile);
     opts.audit = !args.no_audit;
+    opts.imap_connections = usize::from(args.connections);
     opts.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
     opts.command_timeout = Duration::from_secs(args.timeout.max(1));
     opts.retry = Retry {
