@@ -190,6 +190,9 @@ knobs! {
         /// Delay every byte this long each way: a far provider (a round trip is twice this).
         latency_ms: Option<u64> = None, "delay every byte this long each way",
             |o, v| o.link.latency = Duration::from_millis(v.unwrap_or_default());
+        /// Carry at most this many kilobytes (1,000 bytes) a second each way.
+        bandwidth_kb_s: Option<u64> = None, "kilobytes a second each way",
+            |o, v| o.link.bandwidth = v.map(|k| k.saturating_mul(1000));
         /// The greeting text after `+OK `; `None` = the server's default.
         banner: Option<String> = None,
             "greeting text after +OK",
@@ -243,6 +246,9 @@ knobs! {
         /// Delay every byte this long each way: a far provider (a round trip is twice this).
         latency_ms: Option<u64> = None, "delay every byte this long each way",
             |o, v| o.link.latency = Duration::from_millis(v.unwrap_or_default());
+        /// Carry at most this many kilobytes (1,000 bytes) a second each way.
+        bandwidth_kb_s: Option<u64> = None, "kilobytes a second each way",
+            |o, v| o.link.bandwidth = v.map(|k| k.saturating_mul(1000));
     }
 }
 
