@@ -132,6 +132,49 @@ impl Prediction<'_> {
         profile: ImapcProfile,
         ids: &dyn Fn(&str, u32) -> Option<String>,
     ) -> Report {
+        let mut r = self.report_of_outcome(name, description, profile, ids);
+        match self.refused() {
+            Some(settings) => r.mark_refused(&settings),
+            None => {
+                r.pop3 = Some(report::pop3_entries(&self.migration.listing));
+                r.traffic = Some(self.migration.traffic.clone());
+            }
+        }
+        r
+    }
+
+    /// [`Prediction::report`], freeing the plan, the outcome and the audit before the
+    /// POP3 listing is copied into the report: the same report in less memory at the
+    /// peak (`verify` of 100,000 messages).
+    pub fn into_report(
+        self,
+        name: &str,
+        description: Option<&str>,
+        profile: ImapcProfile,
+        ids: &dyn Fn(&str, u32) -> Option<String>,
+    ) -> Report {
+        let mut r = self.report_of_outcome(name, description, profile, ids);
+        let refused = self.refused();
+        let m = self.migration;
+        drop(self);
+        match refused {
+            Some(settings) => r.mark_refused(&settings),
+            None => {
+                r.pop3 = Some(report::pop3_entries(&m.listing));
+                r.traffic = Some(m.traffic.clone());
+            }
+        }
+        r
+    }
+
+    /// The report without the POP3 listing and the traffic.
+    fn report_of_outcome(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        profile: ImapcProfile,
+        ids: &dyn Fn(&str, u32) -> Option<String>,
+    ) -> Report {
         let mut r = report::build(
             report::Heading {
                 name,
@@ -144,8 +187,6 @@ impl Prediction<'_> {
             self.audit.as_ref(),
             ids,
         );
-        r.pop3 = Some(report::pop3_entries(&self.migration.listing));
-        r.traffic = Some(self.migration.traffic.clone());
         // Named as the destination stores them (the matcher and the audit keep the
         // source's names, which the reads and the ground truth are keyed by).
         for mb in &mut r.dovecot.mailboxes {
@@ -154,12 +195,16 @@ impl Prediction<'_> {
                 .stored_name(&mb.name, self.migration.separator);
         }
         r.setting_spellings = self.misreadings.clone();
-        if matches!(
+        r
+    }
+
+    /// The settings a refused configuration was refused with (a refused report holds
+    /// no listing and no traffic: nothing is read).
+    fn refused(&self) -> Option<Settings> {
+        matches!(
             self.outcome.result,
             matcher::DoveadmResult::ConfigError { .. }
-        ) {
-            r.mark_refused(&self.outcome.settings);
-        }
-        r
+        )
+        .then(|| self.outcome.settings.clone())
     }
 }

@@ -575,7 +575,7 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Verified> {
     let (reads, all) = m.take_reads();
     let p = predict::predict_with(&m, &reads, all.as_ref(), &inputs)?;
     drop((reads, all));
-    let report = p.report(
+    let report = p.into_report(
         &format!("{}@{}", source.imap.user, source.imap.host),
         None,
         opts.profile,
