@@ -307,6 +307,8 @@ mod tests {
         k.imap.extra_capabilities = vec!["X-GM-EXT-1".into()];
         k.imap.idle_timeout_ms = Some(50);
         k.imap.split_writes = Some(7);
+        k.pop3.bandwidth_kb_s = Some(10);
+        k.imap.bandwidth_kb_s = Some(20);
         let (pop3, imap) = k.options(None);
         assert_eq!(pop3.greeting, "hi");
         assert_eq!(pop3.shaping.chunk, Some(3));
@@ -316,15 +318,17 @@ mod tests {
         assert_eq!(imap.capabilities.extra, ["X-GM-EXT-1"]);
         assert_eq!(imap.idle_timeout, Duration::from_millis(50));
         assert_eq!(imap.write_chunk, Some(7));
+        assert_eq!(pop3.link.bandwidth, Some(10_000));
+        assert_eq!(imap.link.bandwidth, Some(20_000));
     }
 
     #[test]
     fn the_schema_lists_every_knob() {
         let p = Pop3Knobs::schema_properties();
-        assert_eq!(p.as_object().map(|o| o.len()), Some(13));
+        assert_eq!(p.as_object().map(|o| o.len()), Some(14));
         assert_eq!(p["split_writes"]["type"], "integer");
         let i = ImapKnobs::schema_properties();
-        assert_eq!(i.as_object().map(|o| o.len()), Some(12));
+        assert_eq!(i.as_object().map(|o| o.len()), Some(13));
         assert_eq!(i["extra_capabilities"]["type"], "array");
     }
 }
