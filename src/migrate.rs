@@ -81,6 +81,9 @@ pub struct Options {
     pub download: bool,
     /// Counters a caller may show while the run goes on.
     pub progress: Arc<Progress>,
+    /// IMAP connections `fast_read` spreads the folders over (at least 1; providers
+    /// limit sessions, so callers keep it small). Dovecot's order uses one.
+    pub imap_connections: usize,
 }
 
 /// How far a run has got; updated as it goes, read by whoever shows progress.
@@ -108,6 +111,7 @@ impl Options {
             retry: Retry::default(),
             download: false,
             progress: Arc::default(),
+            imap_connections: 1,
         }
     }
 }
@@ -140,6 +144,15 @@ pub struct Migration {
     /// `BAD`, a garbage line): dsync's export then fails on the saved date, not on the
     /// UIDLs.
     pub imap_dead: bool,
+}
+
+impl Migration {
+    /// Takes Dovecot's reads and the audit's out of the migration (leaving none), for
+    /// [`crate::predict::predict_with`]: the caller frees them once the prediction is
+    /// made, before the report.
+    pub fn take_reads(&mut self) -> (Reads, Option<Reads>) {
+        (std::mem::take(&mut self.reads), self.all.take())
+    }
 }
 
 /// Why the POP3 listing failed: the line Dovecot would log, and the client's error.
@@ -975,6 +988,8 @@ pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration,
 /// The IMAP side of [`fast_read`]: listing, sizes, and (with `all`) every header.
 struct ImapSide {
     client: ImapClient<MaybeTls>,
+    /// Further connections of `--connections`, logged out at the end.
+    others: Vec<ImapClient<MaybeTls>>,
     mailboxes: Vec<ImapMailbox>,
     /// The hierarchy separator `LIST` gave.
     separator: Option<char>,
@@ -983,8 +998,15 @@ struct ImapSide {
     reads: Reads,
 }
 
+/// What one IMAP connection read of its share of the folders.
+struct Share {
+    mailboxes: Vec<ImapMailbox>,
+    sizes: BTreeMap<(String, u32), u64>,
+    reads: Reads,
+}
+
 async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSide, ImapError> {
-    let (client, listed) = imap_login_and_list(source, opts).await?;
+    let (mut client, listed) = imap_login_and_list(source, opts).await?;
     let separator = listed.iter().find_map(|m| m.delimiter);
     let mut names: Vec<String> = listed
         .into_iter()
@@ -993,16 +1015,82 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
         .collect();
     names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     names.dedup();
-    let mut side = ImapSide {
-        client,
+    let k = opts.imap_connections.clamp(1, names.len().max(1));
+    if k == 1 {
+        let share = read_share(&mut client, &names, opts, all).await?;
+        return Ok(ImapSide {
+            client,
+            others: Vec::new(),
+            mailboxes: share.mailboxes,
+            separator,
+            sizes: share.sizes,
+            reads: share.reads,
+        });
+    }
+    // Folders dealt round-robin over k connections, each read as one connection reads
+    // them all; merged back in name order, so the result is the one connection's.
+    let mut groups: Vec<Vec<String>> = vec![Vec::new(); k];
+    for (i, name) in names.iter().enumerate() {
+        groups[i % k].push(name.clone());
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut first = Some(client);
+    for (i, group) in groups.into_iter().enumerate() {
+        let (source, opts) = (source.clone(), opts.clone());
+        let mine = first.take();
+        tasks.spawn(async move {
+            let mut c = match mine {
+                Some(c) => c,
+                None => imap_login(&source, &opts).await?,
+            };
+            let share = read_share(&mut c, &group, &opts, all).await?;
+            Ok::<_, ImapError>((i, c, share))
+        });
+    }
+    let mut done = Vec::with_capacity(k);
+    while let Some(joined) = tasks.join_next().await {
+        done.push(joined.expect("an IMAP share panicked")?);
+    }
+    done.sort_by_key(|(i, _, _)| *i);
+    let mut clients = Vec::with_capacity(k);
+    let mut side = Share {
         mailboxes: Vec::new(),
-        separator,
         sizes: BTreeMap::new(),
         reads: Reads::default(),
     };
-    // Every mailbox's EXAMINE and listing (UIDs, and the sizes the docs profile uses)
-    // in one write.
-    let listed = side.client.examine_and_list_all(&names).await?;
+    for (_, c, share) in done {
+        clients.push(c);
+        side.mailboxes.extend(share.mailboxes);
+        side.sizes.extend(share.sizes);
+        side.reads.imap.extend(share.reads.imap);
+    }
+    side.mailboxes
+        .sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let client = clients.remove(0);
+    Ok(ImapSide {
+        client,
+        others: clients,
+        mailboxes: side.mailboxes,
+        separator,
+        sizes: side.sizes,
+        reads: side.reads,
+    })
+}
+
+/// Lists `names` on one connection (every mailbox's EXAMINE and listing in one write),
+/// with the sizes the profile uses and (with `all`) every header.
+async fn read_share(
+    client: &mut ImapClient<MaybeTls>,
+    names: &[String],
+    opts: &Options,
+    all: bool,
+) -> Result<Share, ImapError> {
+    let mut side = Share {
+        mailboxes: Vec::new(),
+        sizes: BTreeMap::new(),
+        reads: Reads::default(),
+    };
+    let listed = client.examine_and_list_all(names).await?;
     for (name, (_, listed)) in names.iter().zip(listed) {
         let uids: Vec<u32> = listed.iter().map(|l| l.uid).collect();
         opts.progress
@@ -1021,9 +1109,9 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
                     && !opts.settings.skip_size_check
                     && !uids.is_empty();
                 if wanted {
-                    side.client.examine(name).await?;
+                    client.examine(name).await?;
                     let sizes = &mut side.sizes;
-                    side.client
+                    client
                         .fetch_full_each(&uids, Batching::PIPELINED, |uid, bytes| {
                             sizes.insert((name.clone(), uid), bare_size(&bytes));
                         })
@@ -1050,7 +1138,7 @@ async fn fast_imap(source: &Source, opts: &Options, all: bool) -> Result<ImapSid
             .iter()
             .map(|mb| (mb.name.clone(), mb.messages.iter().map(|m| m.uid).collect()))
             .collect();
-        imap_reads_pipelined(&mut side.client, &wanted, &mut side.reads, &opts.progress).await?;
+        imap_reads_pipelined(client, &wanted, &mut side.reads, &opts.progress).await?;
     }
     Ok(side)
 }
@@ -1192,7 +1280,12 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
 
     m.reads = needed.dovecot_reads(&all);
     let pop3_stats = pop3.as_ref().map(|s| s.client.stats()).unwrap_or_default();
-    let imap_stats = imap.client.stats();
+    let mut imap_stats = imap.client.stats();
+    for c in &imap.others {
+        let more = c.stats();
+        imap_stats.commands += more.commands;
+        imap_stats.round_trips += more.round_trips;
+    }
     m.traffic = Traffic {
         pop3: ServerTraffic {
             commands: pop3_stats.commands,
@@ -1207,6 +1300,9 @@ pub async fn fast_read(source: &Source, opts: &Options) -> Result<Migration, Mig
         m.all = Some(all);
     }
     imap.client.logout_without_waiting().await;
+    for c in imap.others {
+        c.logout_without_waiting().await;
+    }
     Ok(m)
 }
 

@@ -10,7 +10,7 @@
 
 use crate::domain::{Destination, DovecotVersion};
 use crate::matcher::audit::{self, Audit, Truth};
-use crate::matcher::{self, Outcome, Plan, ResolveError, Settings};
+use crate::matcher::{self, Outcome, Plan, Reads, ResolveError, Settings};
 use crate::migrate::Migration;
 use crate::report::{self, Report};
 
@@ -66,6 +66,19 @@ pub struct Prediction<'m> {
 
 /// Plans, resolves and (when `m.all` is there) audits.
 pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'m>, ResolveError> {
+    predict_with(m, &m.reads, m.all.as_ref(), inputs)
+}
+
+/// [`predict`] with the reads held apart from `m` (taken out by
+/// [`Migration::take_reads`]), so that a caller can free them before the report is
+/// built: `verify` of 100,000 messages would otherwise hold every read, the outcome,
+/// the audit and the report at once.
+pub fn predict_with<'m>(
+    m: &'m Migration,
+    reads: &Reads,
+    all: Option<&Reads>,
+    inputs: &Inputs<'_>,
+) -> Result<Prediction<'m>, ResolveError> {
     let misreadings = inputs.settings.misreadings(inputs.version);
     let settings = match inputs.settings.for_version(inputs.version) {
         Ok(s) => s,
@@ -83,10 +96,10 @@ pub fn predict<'m>(m: &'m Migration, inputs: &Inputs<'_>) -> Result<Prediction<'
         }
     };
     let plan = matcher::plan(&m.listing, &settings);
-    let mut outcome = matcher::resolve(&plan, &m.reads)?;
+    let mut outcome = matcher::resolve(&plan, reads)?;
     outcome.apply_vanished(inputs.vanished);
     crate::migrate::apply_imap_faults(&mut outcome, m, inputs.version);
-    let audit = match &m.all {
+    let audit = match all {
         Some(all) => Some(audit::audit_to(
             inputs.destination,
             &m.listing,
@@ -121,6 +134,49 @@ impl Prediction<'_> {
         imapc: &str,
         ids: &dyn Fn(&str, u32) -> Option<String>,
     ) -> Report {
+        let mut r = self.report_of_outcome(name, description, imapc, ids);
+        match self.refused() {
+            Some(settings) => r.mark_refused(&settings),
+            None => {
+                r.pop3 = Some(report::pop3_entries(&self.migration.listing));
+                r.traffic = Some(self.migration.traffic.clone());
+            }
+        }
+        r
+    }
+
+    /// [`Prediction::report`], freeing the plan, the outcome and the audit before the
+    /// POP3 listing is copied into the report: the same report in less memory at the
+    /// peak (`verify` of 100,000 messages).
+    pub fn into_report(
+        self,
+        name: &str,
+        description: Option<&str>,
+        imapc: &str,
+        ids: &dyn Fn(&str, u32) -> Option<String>,
+    ) -> Report {
+        let mut r = self.report_of_outcome(name, description, imapc, ids);
+        let refused = self.refused();
+        let m = self.migration;
+        drop(self);
+        match refused {
+            Some(settings) => r.mark_refused(&settings),
+            None => {
+                r.pop3 = Some(report::pop3_entries(&m.listing));
+                r.traffic = Some(m.traffic.clone());
+            }
+        }
+        r
+    }
+
+    /// The report without the POP3 listing and the traffic.
+    fn report_of_outcome(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        imapc: &str,
+        ids: &dyn Fn(&str, u32) -> Option<String>,
+    ) -> Report {
         let mut r = report::build(
             report::Heading {
                 name,
@@ -133,8 +189,6 @@ impl Prediction<'_> {
             self.audit.as_ref(),
             ids,
         );
-        r.pop3 = Some(report::pop3_entries(&self.migration.listing));
-        r.traffic = Some(self.migration.traffic.clone());
         // Named as the destination stores them (the matcher and the audit keep the
         // source's names, which the reads and the ground truth are keyed by).
         for mb in &mut r.dovecot.mailboxes {
@@ -143,12 +197,16 @@ impl Prediction<'_> {
                 .stored_name(&mb.name, self.migration.separator);
         }
         r.setting_spellings = self.misreadings.clone();
-        if matches!(
+        r
+    }
+
+    /// The settings a refused configuration was refused with (a refused report holds
+    /// no listing and no traffic: nothing is read).
+    fn refused(&self) -> Option<Settings> {
+        matches!(
             self.outcome.result,
             matcher::DoveadmResult::ConfigError { .. }
-        ) {
-            r.mark_refused(&self.outcome.settings);
-        }
-        r
+        )
+        .then(|| self.outcome.settings.clone())
     }
 }

@@ -273,26 +273,23 @@ fn big_report(n: u32) -> Report {
             uidl: (!lost).then(|| format!("UID{partner}-1")),
             plugin_uidl: None,
             order: (!lost).then_some(partner),
-            via: (!lost).then(|| "size".to_string()),
-            verdict: Some(
-                match () {
-                    _ if lost => "lost",
-                    _ if partner != uid => "wrong",
-                    _ => "right",
-                }
-                .to_string(),
-            ),
-            cause: (lost || partner != uid).then(|| "positional size pairing".to_string()),
+            via: (!lost).then_some("size"),
+            verdict: Some(match () {
+                _ if lost => "lost",
+                _ if partner != uid => "wrong",
+                _ => "right",
+            }),
+            cause: (lost || partner != uid).then_some("positional size pairing"),
             expected: (lost || partner != uid).then(|| format!("UID{uid}-1 (POP3 msg {uid})")),
         });
     }
     let wrong = messages
         .iter()
-        .filter(|m| m.verdict.as_deref() == Some("wrong"))
+        .filter(|m| m.verdict == Some("wrong"))
         .count();
     let lost = messages
         .iter()
-        .filter(|m| m.verdict.as_deref() == Some("lost"))
+        .filter(|m| m.verdict == Some("lost"))
         .count();
     let settings: BTreeMap<String, String> = [(
         "pop3_migration_skip_size_check".to_string(),

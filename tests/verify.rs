@@ -1172,3 +1172,103 @@ async fn fast_read_waits_as_many_round_trips_for_a_big_mailbox_as_for_a_small_on
     );
     assert!(big.0 + big.1 <= 10, "{big:?}");
 }
+
+/// `--connections`: many folders spread over several IMAP connections give the listing,
+/// the reads, every header and the answer of one connection and of Dovecot's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_spread_over_connections_read_as_one_connection() {
+    let world = fake_servers::SharedWorld::new(far_world(600, 13));
+    let pop3 = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let imap = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (pop3_addr, imap_addr) = (pop3.local_addr().unwrap(), imap.local_addr().unwrap());
+    let script = fake_servers::Script::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    tokio::spawn(fpop3::serve(
+        pop3,
+        world.clone(),
+        script.clone(),
+        fpop3::Pop3Options::default(),
+        stopped(stop_rx.clone()),
+    ));
+    tokio::spawn(fimap::serve(
+        imap,
+        world,
+        script.clone(),
+        fimap::ImapOptions::default(),
+        stopped(stop_rx),
+    ));
+    let ep = |a: SocketAddr| Endpoint::local(a.port(), "alice", Secret::new("far-secret"));
+    let source = Source {
+        imap: ep(imap_addr),
+        pop3: ep(pop3_addr),
+        trust: Trust::default(),
+    };
+    let settings = uidlmap::matcher::Settings::enabled();
+    let rows = |m: &Migration| {
+        let p = predict::predict(m, &predict::Inputs::new(&settings)).expect("predict");
+        let a = p.audit.as_ref().map(|a| a.counts);
+        let r: Vec<(String, u32, Option<String>, u32)> = p
+            .outcome
+            .mailboxes
+            .iter()
+            .flat_map(|mb| {
+                mb.messages.iter().map(|x| {
+                    (
+                        mb.name.to_string(),
+                        x.uid,
+                        x.uidl.map(str::to_string),
+                        x.order,
+                    )
+                })
+            })
+            .collect();
+        (r, a)
+    };
+    let read = |k: usize, fast: bool, audit: bool| {
+        let mut opts = migrate::Options::new(
+            settings.clone(),
+            ImapcProfile::Docs.imapc(DovecotVersion::V2_3),
+        );
+        opts.imap_connections = k;
+        opts.audit = audit;
+        let source = source.clone();
+        async move {
+            let m = if fast {
+                migrate::fast_read(&source, &opts).await
+            } else {
+                migrate::dovecot_order(&source, &opts).await
+            };
+            m.expect("read")
+        }
+    };
+    let slow = tokio::time::timeout(LIMIT, read(1, false, true))
+        .await
+        .expect("in time");
+    let one = tokio::time::timeout(LIMIT, read(1, true, true))
+        .await
+        .expect("in time");
+    let imap_sessions = script.session_count(Protocol::Imap);
+    let three = tokio::time::timeout(LIMIT, read(3, true, true))
+        .await
+        .expect("in time");
+    assert_eq!(
+        script.session_count(Protocol::Imap) - imap_sessions,
+        3,
+        "three IMAP sessions"
+    );
+    let lean = tokio::time::timeout(LIMIT, read(8, true, false))
+        .await
+        .expect("in time");
+    assert_eq!(one.listing, three.listing);
+    assert_eq!(slow.listing, three.listing);
+    assert_eq!(one.all, three.all, "every header");
+    assert_eq!(one.reads, three.reads);
+    assert_eq!(slow.reads, lean.reads, "Dovecot's reads without the audit");
+    assert_eq!(rows(&one), rows(&three));
+    assert_eq!(rows(&slow), rows(&three));
+    assert_eq!(rows(&slow).0, rows(&lean).0);
+    let _ = stop_tx.send(());
+}

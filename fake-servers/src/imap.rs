@@ -195,6 +195,8 @@ enum State {
         mailbox: String,
         /// UIDs by sequence number, as this session has been told.
         view: Vec<u32>,
+        /// The world's change count when `view` was last brought up to date.
+        seen: u64,
     },
 }
 

@@ -141,14 +141,22 @@ async fn delivery(
     client_side: bool,
 ) {
     let mut free_at = Instant::now();
-    while let Some((due, bytes)) = rx.recv().await {
+    // Under a bandwidth limit a chunk goes in pieces of about 10 ms each, every piece
+    // waiting for the link to be free: a chunk read whole is still paced.
+    let piece = link
+        .bandwidth
+        .map_or(CHUNK, |bw| (bw / 100).clamp(512, CHUNK as u64) as usize);
+    'chunks: while let Some((due, bytes)) = rx.recv().await {
         tokio::time::sleep_until(due.max(free_at)).await;
-        if let Some(bw) = link.bandwidth {
-            let cost = Duration::from_secs_f64(bytes.len() as f64 / bw.max(1) as f64);
-            free_at = Instant::now() + cost;
-        }
-        if to.write_all(&bytes).await.is_err() {
-            break;
+        for part in bytes.chunks(piece) {
+            tokio::time::sleep_until(free_at).await;
+            if let Some(bw) = link.bandwidth {
+                let cost = Duration::from_secs_f64(part.len() as f64 / bw.max(1) as f64);
+                free_at = free_at.max(Instant::now()) + cost;
+            }
+            if to.write_all(part).await.is_err() {
+                break 'chunks;
+            }
         }
         if client_side {
             conv.server_spoke.store(true, Ordering::Release);
@@ -283,5 +291,29 @@ mod tests {
         // Greeting: one way; three echoes: a round trip each.
         assert!(took >= Duration::from_millis(20 + 3 * 40), "{took:?}");
         assert_eq!(proxy.turns.waits(), 3);
+    }
+
+    #[tokio::test]
+    async fn bandwidth_paces_what_is_carried() {
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = upstream.local_addr().unwrap();
+        // A server that sends 40 KB at once.
+        tokio::spawn(async move {
+            let (mut s, _) = upstream.accept().await.unwrap();
+            s.write_all(&vec![b'x'; 40_000]).await.unwrap();
+        });
+        let link = Link {
+            latency: Duration::ZERO,
+            bandwidth: Some(200_000),
+        };
+        let proxy = Proxy::start(up, link).await.unwrap();
+        let t = std::time::Instant::now();
+        let mut c = TcpStream::connect(proxy.addr).await.unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), 40_000);
+        // 40 KB at 200 KB/s: 0.2 s, less the last chunk's own time.
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(100), "{took:?}");
     }
 }

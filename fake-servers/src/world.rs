@@ -10,6 +10,8 @@
 //! it while sessions run; POP3 sessions take a snapshot of the maildrop at login (as a
 //! POP3 server locks its maildrop), IMAP sessions see changes on their next command.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A message identity, shared by both views (the scenario's message key).
@@ -211,24 +213,70 @@ pub fn split_header(bytes: &[u8]) -> (&[u8], &[u8]) {
     (bytes, &[])
 }
 
-/// The world behind a lock, shared by every session of both servers.
+/// The world behind a lock, shared by every session of both servers, with a count of
+/// the times it was changed: an IMAP session compares it with the count it last saw and
+/// looks for expunged or new messages only when it moved, so that serving a command to
+/// a 100,000-message mailbox does not walk every message each time.
 #[derive(Clone, Debug, Default)]
-pub struct SharedWorld(Arc<Mutex<World>>);
+pub struct SharedWorld(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    world: Mutex<World>,
+    changes: AtomicU64,
+}
 
 impl SharedWorld {
     pub fn new(world: World) -> Self {
-        SharedWorld(Arc::new(Mutex::new(world)))
+        SharedWorld(Arc::new(Inner {
+            world: Mutex::new(world),
+            changes: AtomicU64::new(0),
+        }))
     }
 
     /// Locks the world. A poisoned lock (a panicking session) still yields the world:
     /// the fake servers never leave it half-updated.
-    pub fn lock(&self) -> MutexGuard<'_, World> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn lock(&self) -> WorldGuard<'_> {
+        WorldGuard {
+            guard: self.0.world.lock().unwrap_or_else(|e| e.into_inner()),
+            changes: &self.0.changes,
+        }
     }
 
     /// A copy of the world as it is now.
     pub fn snapshot(&self) -> World {
         self.lock().clone()
+    }
+}
+
+/// The locked world. Any mutable access counts as a change (read it with
+/// [`WorldGuard::changes`] under the same lock).
+pub struct WorldGuard<'a> {
+    guard: MutexGuard<'a, World>,
+    changes: &'a AtomicU64,
+}
+
+impl WorldGuard<'_> {
+    /// How many times the world was (possibly) changed so far.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+}
+
+impl Deref for WorldGuard<'_> {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.guard
+    }
+}
+
+impl DerefMut for WorldGuard<'_> {
+    fn deref_mut(&mut self) -> &mut World {
+        // Counted before the change is made, under the lock: a reader holding the lock
+        // sees the count and the world agree.
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        &mut self.guard
     }
 }
 

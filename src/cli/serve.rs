@@ -66,6 +66,38 @@ pub struct ServeArgs {
     /// round trip); overrides the scenario's `latency_ms`
     #[arg(long, value_name = "DURATION", value_parser = parse_latency)]
     pub latency: Option<std::time::Duration>,
+
+    /// Carry at most this much a second each way (`10MB/s`, `500KB/s`; 1 KB = 1,000
+    /// bytes; at least 1 KB/s); overrides the scenario's `bandwidth_kb_s`
+    #[arg(long, value_name = "RATE", value_parser = parse_bandwidth)]
+    pub bandwidth: Option<u64>,
+}
+
+/// `10MB/s`, `500KB/s`, `1GB/s` (the `/s` may be left out) as kilobytes a second.
+fn parse_bandwidth(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
+    let upper = t.to_ascii_uppercase();
+    let (number, kb) = if let Some(n) = upper.strip_suffix("GB") {
+        (n, 1e6)
+    } else if let Some(n) = upper.strip_suffix("MB") {
+        (n, 1e3)
+    } else if let Some(n) = upper.strip_suffix("KB") {
+        (n, 1.0)
+    } else {
+        return Err(format!("{text:?} is not a rate such as 10MB/s"));
+    };
+    let v: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a rate such as 10MB/s"))?;
+    let kb = v * kb;
+    if !(1.0..=1e9).contains(&kb) {
+        return Err(format!(
+            "{text:?}: a rate between 1KB/s and 1000GB/s, please"
+        ));
+    }
+    Ok(kb.round() as u64)
 }
 
 /// `25ms`, `0.05s`, `1s` or a bare number of milliseconds.
@@ -104,6 +136,10 @@ async fn serve(args: &ServeArgs, sc: &scenario::Scenario) -> anyhow::Result<()> 
         let ms = Some(l.as_millis() as u64);
         sc.knobs.pop3.latency_ms = ms;
         sc.knobs.imap.latency_ms = ms;
+    }
+    if let Some(kb) = args.bandwidth {
+        sc.knobs.pop3.bandwidth_kb_s = Some(kb);
+        sc.knobs.imap.bandwidth_kb_s = Some(kb);
     }
     let sc = &sc;
     let servers = scenario_serve::servers(sc)
@@ -176,5 +212,21 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bandwidth;
+
+    #[test]
+    fn bandwidth_rates() {
+        assert_eq!(parse_bandwidth("10MB/s"), Ok(10_000));
+        assert_eq!(parse_bandwidth("500kb/s"), Ok(500));
+        assert_eq!(parse_bandwidth("1GB"), Ok(1_000_000));
+        assert_eq!(parse_bandwidth("1.5MB/s"), Ok(1_500));
+        assert!(parse_bandwidth("10").is_err());
+        assert!(parse_bandwidth("0KB/s").is_err());
+        assert!(parse_bandwidth("fast").is_err());
     }
 }

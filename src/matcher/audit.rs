@@ -8,7 +8,8 @@
 //! combination of the boolean settings to find the smallest change that carries every
 //! UIDL right, or to say that none does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use super::outcome::{Outcome, Stored, SyncStatus, Via};
@@ -52,16 +53,23 @@ pub enum Verdict {
     Unknown,
 }
 
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Verdict {
+    /// The word reports use.
+    pub fn name(self) -> &'static str {
+        match self {
             Verdict::Right => "right",
             Verdict::OrderLost => "order-lost",
             Verdict::Wrong => "wrong",
             Verdict::Lost => "lost",
             Verdict::NotMigrated => "not-migrated",
             Verdict::Unknown => "unknown",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -96,9 +104,10 @@ pub enum Cause {
     Other,
 }
 
-impl fmt::Display for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Cause {
+    /// The words reports use.
+    pub fn name(self) -> &'static str {
+        match self {
             Cause::PositionalSizePairing => "positional size pairing",
             Cause::DuplicateHeaders => "duplicate headers paired in list order",
             Cause::EmptyUidlShift => "empty-UIDL shift",
@@ -111,7 +120,13 @@ impl fmt::Display for Cause {
             Cause::Aborted => "doveadm aborted",
             Cause::NotReached => "dsync stopped before this folder",
             Cause::Other => "other",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -191,54 +206,131 @@ fn final_hash(r: &super::MessageRead) -> Option<Sha1> {
 /// have means no UIDL belongs; anything else is unknown. Only mailboxes the plugin acts
 /// on (under `settings`) are judged.
 pub fn content_truth(listing: &Listing, settings: &Settings, all: &Reads) -> Truth {
-    let mut pop3_by_hash: HashMap<Sha1, Vec<usize>> = HashMap::new();
-    let mut pop3_unreadable = false;
-    for (i, m) in listing.pop3.iter().enumerate() {
-        match all.pop3.get(&m.number).and_then(final_hash) {
-            Some(h) => pop3_by_hash.entry(h).or_default().push(i),
-            None => pop3_unreadable = true,
-        }
-    }
+    let compact = ContentTruth::new(listing, settings, all);
     let mut truth = Truth::new();
-    for mb in &listing.imap {
-        if !super::acts_on(settings, &mb.name) && !settings.all_mailboxes {
-            continue;
-        }
-        let hashes: Vec<Option<Sha1>> = mb
-            .messages
-            .iter()
-            .map(|m| all.imap_get(&mb.name, m.uid).and_then(final_hash))
-            .collect();
-        let mut imap_count: HashMap<Sha1, usize> = HashMap::new();
-        for h in hashes.iter().flatten() {
-            *imap_count.entry(*h).or_default() += 1;
-        }
-        for (m, h) in mb.messages.iter().zip(&hashes) {
-            let expected = match h {
-                None => Expected::Unknown,
-                Some(h) => match pop3_by_hash.get(h).map(Vec::as_slice) {
-                    Some([i]) if imap_count[h] == 1 => {
-                        let p = &listing.pop3[*i];
-                        Expected::Pop3 {
-                            uidl: p.uidl.clone(),
-                            number: p.number,
-                        }
-                    }
-                    None if !pop3_unreadable => Expected::None,
-                    _ => Expected::Unknown,
-                },
-            };
-            truth.insert((mb.name.clone(), m.uid), expected);
+    for (name, slots) in &compact.by_mailbox {
+        for &(uid, slot) in slots {
+            truth.insert((name.to_string(), uid), compact.expected(slot));
         }
     }
     truth
+}
+
+/// [`content_truth`] held compactly, for the audit of a big mailbox: per mailbox, the
+/// UIDs in order with an index into the POP3 listing, where a [`Truth`] keeps a name
+/// and a UIDL per message (30 MB at 100,000 messages).
+struct ContentTruth<'a> {
+    listing: &'a Listing,
+    /// Stable-sorted by UID: of a UID listed twice the last counts, as a map's insert.
+    by_mailbox: BTreeMap<&'a str, Vec<(u32, Slot)>>,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    /// Index into `listing.pop3`.
+    Pop3(usize),
+    None,
+    Unknown,
+}
+
+impl<'a> ContentTruth<'a> {
+    fn new(listing: &'a Listing, settings: &Settings, all: &Reads) -> Self {
+        // Sorted vectors, not hash maps of lists: a third of the memory at 100,000
+        // messages, and only "unique or not" is asked.
+        let mut pop3_by_hash: Vec<(Sha1, usize)> = Vec::with_capacity(listing.pop3.len());
+        let mut pop3_unreadable = false;
+        for (i, m) in listing.pop3.iter().enumerate() {
+            match all.pop3.get(&m.number).and_then(final_hash) {
+                Some(h) => pop3_by_hash.push((h, i)),
+                None => pop3_unreadable = true,
+            }
+        }
+        pop3_by_hash.sort_unstable();
+        let mut by_mailbox: BTreeMap<&str, Vec<(u32, Slot)>> = BTreeMap::new();
+        for mb in &listing.imap {
+            if !super::acts_on(settings, &mb.name) && !settings.all_mailboxes {
+                continue;
+            }
+            let hashes: Vec<Option<Sha1>> = mb
+                .messages
+                .iter()
+                .map(|m| all.imap_get(&mb.name, m.uid).and_then(final_hash))
+                .collect();
+            let mut imap_sorted: Vec<Sha1> = hashes.iter().flatten().copied().collect();
+            imap_sorted.sort_unstable();
+            let slots = by_mailbox.entry(mb.name.as_str()).or_default();
+            slots.reserve(mb.messages.len());
+            for (m, h) in mb.messages.iter().zip(&hashes) {
+                let slot = match h {
+                    None => Slot::Unknown,
+                    Some(h) => match equal_range(&pop3_by_hash, h, |e| &e.0) {
+                        [(_, i)] if equal_range(&imap_sorted, h, |e| e).len() == 1 => {
+                            Slot::Pop3(*i)
+                        }
+                        [] if !pop3_unreadable => Slot::None,
+                        _ => Slot::Unknown,
+                    },
+                };
+                slots.push((m.uid, slot));
+            }
+        }
+        for slots in by_mailbox.values_mut() {
+            slots.sort_by_key(|(uid, _)| *uid);
+        }
+        ContentTruth {
+            listing,
+            by_mailbox,
+        }
+    }
+
+    fn expected(&self, slot: Slot) -> Expected {
+        match slot {
+            Slot::Pop3(i) => {
+                let p = &self.listing.pop3[i];
+                Expected::Pop3 {
+                    uidl: p.uidl.clone(),
+                    number: p.number,
+                }
+            }
+            Slot::None => Expected::None,
+            Slot::Unknown => Expected::Unknown,
+        }
+    }
+
+    fn get(&self, mailbox: &str, uid: u32) -> Option<Expected> {
+        let slots = self.by_mailbox.get(mailbox)?;
+        let end = slots.partition_point(|(u, _)| *u <= uid);
+        (end > 0 && slots[end - 1].0 == uid).then(|| self.expected(slots[end - 1].1))
+    }
+}
+
+/// The entries of sorted `v` whose key is `k`.
+fn equal_range<'v, T>(v: &'v [T], k: &Sha1, key: impl Fn(&T) -> &Sha1) -> &'v [T] {
+    let start = v.partition_point(|e| key(e) < k);
+    let end = start + v[start..].partition_point(|e| key(e) == k);
+    &v[start..end]
+}
+
+/// The truth an audit judges by: the caller's, or the content's.
+enum TruthRef<'a> {
+    Given(&'a Truth),
+    Content(ContentTruth<'a>),
+}
+
+impl TruthRef<'_> {
+    fn get(&self, mailbox: &str, uid: u32) -> Option<Cow<'_, Expected>> {
+        match self {
+            TruthRef::Given(t) => t.get(&(mailbox.to_string(), uid)).map(Cow::Borrowed),
+            TruthRef::Content(c) => c.get(mailbox, uid).map(Cow::Owned),
+        }
+    }
 }
 
 /// Judges one outcome against the truth.
 fn judge(
     listing: &Listing,
     outcome: &Outcome<'_>,
-    truth: &Truth,
+    truth: &TruthRef<'_>,
     dest: Destination,
 ) -> (Vec<MessageAudit>, Counts) {
     let empty_uidl_numbers: Vec<u32> = listing
@@ -252,9 +344,10 @@ fn judge(
     for mb in &outcome.mailboxes {
         let handled = super::acts_on(&outcome.settings, &mb.name);
         for a in &mb.messages {
-            let Some(expected) = truth.get(&(mb.name.clone(), a.uid)) else {
+            let Some(expected) = truth.get(&mb.name, a.uid) else {
                 continue;
             };
+            let expected: &Expected = &expected;
             // Mailboxes the plugin does not act on are copied without UIDLs by design;
             // a POP3 client on the destination sees only INBOX.
             if !handled && mb.status == SyncStatus::NotHandled {
@@ -377,16 +470,15 @@ pub fn audit_to(
     truth: Option<&Truth>,
     vanished: &[(String, u32)],
 ) -> Result<Audit, ResolveError> {
-    let owned;
     let truth = match truth {
-        Some(t) => t,
+        Some(t) => TruthRef::Given(t),
         None => {
             let mut any = outcome.settings.clone();
             any.all_mailboxes = true;
-            owned = content_truth(listing, &any, all);
-            &owned
+            TruthRef::Content(ContentTruth::new(listing, &any, all))
         }
     };
+    let truth = &truth;
     let (messages, counts) = judge(listing, outcome, truth, dest);
     let recommendation = if counts.all_right() && outcome.result.exit_code() == 0 {
         if counts.unknown > 0 {
@@ -410,7 +502,7 @@ fn recommend(
     listing: &Listing,
     base: &Settings,
     all: &Reads,
-    truth: &Truth,
+    truth: &TruthRef<'_>,
     vanished: &[(String, u32)],
     dest: Destination,
 ) -> Result<Recommendation, ResolveError> {

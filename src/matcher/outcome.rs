@@ -23,13 +23,20 @@ pub enum Via {
     Header,
 }
 
-impl fmt::Display for Via {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Via {
+    /// The word reports use.
+    pub fn name(self) -> &'static str {
+        match self {
             Via::Cache => "cache",
             Via::Size => "size",
             Via::Header => "header",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

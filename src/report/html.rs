@@ -404,7 +404,7 @@ fn folds(mailboxes: &[MailboxReport], to: &[Vec<Option<u32>>], pop3: &[Pop3Entry
     let listed: HashMap<u32, ()> = pop3.iter().map(|p| (p.number, ())).collect();
     let foldable = |mb: usize, i: usize| -> Option<u32> {
         let n = to[mb][i]?;
-        (mailboxes[mb].messages[i].verdict.as_deref() == Some("right")
+        (mailboxes[mb].messages[i].verdict == Some("right")
             && claims.get(&n) == Some(&1)
             && listed.contains_key(&n))
         .then_some(n)
@@ -565,8 +565,8 @@ fn pop3_column(o: &mut String, pop3: &[Pop3Entry], folds: &[Fold], to: &[Vec<Opt
 
 /// One IMAP message's row.
 fn imap_row(o: &mut String, mailbox: &str, m: &MessageReport, to: Option<u32>) {
-    let verdict = m.verdict.as_deref().unwrap_or("");
-    let pass = m.via.as_deref().unwrap_or("");
+    let verdict = m.verdict.unwrap_or("");
+    let pass = m.via.unwrap_or("");
     let mut title = String::from(if verdict.is_empty() {
         "not judged"
     } else {
@@ -632,15 +632,15 @@ mod tests {
         );
     }
 
-    fn message(uid: u32, order: Option<u32>, verdict: &str) -> MessageReport {
+    fn message(uid: u32, order: Option<u32>, verdict: &'static str) -> MessageReport {
         MessageReport {
             uid,
             message: None,
             uidl: order.map(|n| format!("u{n}")),
             plugin_uidl: None,
             order,
-            via: order.map(|_| "size".into()),
-            verdict: Some(verdict.into()),
+            via: order.map(|_| "size"),
+            verdict: Some(verdict),
             cause: None,
             expected: None,
         }
@@ -738,7 +738,7 @@ mod tests {
             plugin_uidl: None,
             order: None,
             via: None,
-            verdict: Some("lost".into()),
+            verdict: Some("lost"),
             cause: None,
             expected: Some("a (POP3 msg 1) (POP3 msg 12)".into()),
         };

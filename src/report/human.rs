@@ -132,7 +132,7 @@ fn summary(o: &mut String, r: &Report) {
 /// Whether a row needs looking at: its UIDL is not right, or (without the audit) there
 /// is none.
 fn is_problem(m: &MessageReport) -> bool {
-    match m.verdict.as_deref() {
+    match m.verdict {
         Some(v) => v != "right",
         None => m.uidl.is_none(),
     }
@@ -181,7 +181,7 @@ fn mailbox(o: &mut String, mb: &MailboxReport, rows: Rows) {
     }
     let mut table = vec![["uid", "message", "uidl", "order", "via", "verdict"].map(String::from)];
     for m in shown {
-        let mut verdict = m.verdict.clone().unwrap_or_default();
+        let mut verdict = m.verdict.unwrap_or_default().to_string();
         if let Some(c) = &m.cause {
             let _ = write!(verdict, " ({c})");
         }
@@ -193,7 +193,7 @@ fn mailbox(o: &mut String, mb: &MailboxReport, rows: Rows) {
             m.message.clone().unwrap_or_else(|| "-".into()),
             m.uidl.as_deref().map(show).unwrap_or_else(|| "-".into()),
             m.order.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
-            m.via.clone().unwrap_or_else(|| "-".into()),
+            m.via.unwrap_or("-").to_string(),
             verdict.trim_end().to_string(),
         ]);
     }
@@ -233,15 +233,15 @@ fn columns(o: &mut String, table: &[[String; 6]]) {
 mod tests {
     use super::*;
 
-    fn row(uid: u32, uidl: &str, verdict: &str) -> MessageReport {
+    fn row(uid: u32, uidl: &str, verdict: &'static str) -> MessageReport {
         MessageReport {
             uid,
             message: None,
             uidl: Some(uidl.into()),
             plugin_uidl: None,
             order: Some(uid),
-            via: Some("size".into()),
-            verdict: Some(verdict.into()),
+            via: Some("size"),
+            verdict: Some(verdict),
             cause: None,
             expected: None,
         }

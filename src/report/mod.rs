@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::domain::{Destination, Stored};
 use crate::matcher::Listing;
-use crate::matcher::audit::{Audit, Counts, Expected};
+use crate::matcher::audit::{Audit, Counts, Expected, MessageAudit};
 use crate::matcher::{Outcome, SyncStatus};
 
 /// Shown for a UIDL that a maildir destination replaces by the message's file name.
@@ -122,12 +122,12 @@ pub struct MessageReport {
     pub order: Option<u32>,
     /// How the plugin matched it: cache, size or header.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub via: Option<String>,
+    pub via: Option<&'static str>,
     /// right / order-lost / wrong / lost / unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<String>,
+    pub verdict: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
+    pub cause: Option<&'static str>,
     /// The true UIDL, where a verdict is not right.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
@@ -216,12 +216,26 @@ pub fn build(
         destination,
         version,
     } = heading;
-    let mut verdicts = BTreeMap::new();
+    // By mailbox, then in UID order (binary searched): a map of every (mailbox, UID)
+    // was a large part of a 100,000-message report's memory.
+    let mut verdicts: BTreeMap<&str, Vec<(u32, &MessageAudit)>> = BTreeMap::new();
     if let Some(a) = audit {
         for m in &a.messages {
-            verdicts.insert((m.mailbox.as_str(), m.uid), m);
+            verdicts
+                .entry(m.mailbox.as_str())
+                .or_default()
+                .push((m.uid, m));
         }
     }
+    for v in verdicts.values_mut() {
+        // Stable: of the same UID twice, the last is the one found (as a map's insert).
+        v.sort_by_key(|(uid, _)| *uid);
+    }
+    let verdict_of = |mailbox: &str, uid: u32| -> Option<&MessageAudit> {
+        let v = verdicts.get(mailbox)?;
+        let end = v.partition_point(|(u, _)| *u <= uid);
+        (end > 0 && v[end - 1].0 == uid).then(|| v[end - 1].1)
+    };
     let mailboxes = outcome
         .mailboxes
         .iter()
@@ -241,7 +255,7 @@ pub fn build(
                 .iter()
                 .map(|a| {
                     let stored = mb.copied && a.uidl.is_some();
-                    let judged = verdicts.get(&(mb.name.as_str(), a.uid));
+                    let judged = verdict_of(&mb.name, a.uid);
                     MessageReport {
                         uid: a.uid,
                         message: ids(&mb.name, a.uid),
@@ -259,12 +273,12 @@ pub fn build(
                             .map(str::to_string),
                         order: (stored && a.order > 0).then_some(a.order),
                         via: if stored {
-                            a.via.map(|v| v.to_string())
+                            a.via.map(|v| v.name())
                         } else {
                             None
                         },
-                        verdict: judged.map(|j| j.verdict.to_string()),
-                        cause: judged.and_then(|j| j.cause.map(|c| c.to_string())),
+                        verdict: judged.map(|j| j.verdict.name()),
+                        cause: judged.and_then(|j| j.cause.map(|c| c.name())),
                         expected: judged.and_then(|j| match (&j.expected, j.verdict) {
                             (_, crate::matcher::audit::Verdict::Right) => None,
                             (Expected::Pop3 { uidl, number }, _) => {
@@ -333,7 +347,7 @@ impl Report {
             .iter()
             .filter(|mb| mb.copied)
             .flat_map(|mb| mb.messages.iter().map(move |m| (mb, m)))
-            .filter(|(_, m)| m.verdict.as_deref() != Some("not-migrated"))
+            .filter(|(_, m)| m.verdict != Some("not-migrated"))
     }
 
     /// For a configuration the version refuses before reading anything: no traffic
@@ -372,7 +386,7 @@ impl Report {
                 continue;
             }
             let keep = |i: usize, m: &MessageReport| {
-                i < 5 || i >= n - 5 || m.verdict.as_deref().is_some_and(|v| v != "right")
+                i < 5 || i >= n - 5 || m.verdict.is_some_and(|v| v != "right")
             };
             mb.messages = std::mem::take(&mut mb.messages)
                 .into_iter()

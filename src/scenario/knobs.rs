@@ -166,6 +166,9 @@ knobs! {
         /// Delay every byte this long each way: a far provider (a round trip is twice this).
         latency_ms: Option<u64> = None, "delay every byte this long each way",
             |o, v| o.link.latency = Duration::from_millis(v.unwrap_or_default());
+        /// Carry at most this many kilobytes (1,000 bytes) a second each way.
+        bandwidth_kb_s: Option<u64> = None, "kilobytes a second each way",
+            |o, v| o.link.bandwidth = v.map(|k| k.saturating_mul(1000));
         /// The greeting text after `+OK `; `None` = the server's default.
         banner: Option<String> = None,
             "greeting text after +OK",
@@ -219,6 +222,9 @@ knobs! {
         /// Delay every byte this long each way: a far provider (a round trip is twice this).
         latency_ms: Option<u64> = None, "delay every byte this long each way",
             |o, v| o.link.latency = Duration::from_millis(v.unwrap_or_default());
+        /// Carry at most this many kilobytes (1,000 bytes) a second each way.
+        bandwidth_kb_s: Option<u64> = None, "kilobytes a second each way",
+            |o, v| o.link.bandwidth = v.map(|k| k.saturating_mul(1000));
     }
 }
 
@@ -277,6 +283,8 @@ mod tests {
         k.imap.extra_capabilities = vec!["X-GM-EXT-1".into()];
         k.imap.idle_timeout_ms = Some(50);
         k.imap.split_writes = Some(7);
+        k.pop3.bandwidth_kb_s = Some(10);
+        k.imap.bandwidth_kb_s = Some(20);
         let (pop3, imap) = k.options(None);
         assert_eq!(pop3.greeting, "hi");
         assert_eq!(pop3.shaping.chunk, Some(3));
@@ -286,17 +294,19 @@ mod tests {
         assert_eq!(imap.capabilities.extra, ["X-GM-EXT-1"]);
         assert_eq!(imap.idle_timeout, Duration::from_millis(50));
         assert_eq!(imap.write_chunk, Some(7));
+        assert_eq!(pop3.link.bandwidth, Some(10_000));
+        assert_eq!(imap.link.bandwidth, Some(20_000));
     }
 
     #[test]
     fn the_schema_lists_every_knob() {
         let schema = crate::scenario::json_schema();
         let p = &schema["$defs"]["Pop3ServerDef"]["properties"];
-        assert_eq!(p.as_object().map(|o| o.len()), Some(13));
+        assert_eq!(p.as_object().map(|o| o.len()), Some(14));
         assert_eq!(p["split_writes"]["type"], "integer");
         assert_eq!(p["banner"]["description"], "greeting text after +OK");
         let i = &schema["$defs"]["ImapServerDef"]["properties"];
-        assert_eq!(i.as_object().map(|o| o.len()), Some(12));
+        assert_eq!(i.as_object().map(|o| o.len()), Some(13));
         assert_eq!(i["extra_capabilities"]["type"], "array");
     }
 }

@@ -106,7 +106,7 @@ pub(super) fn parse_item(name: &str, savedate: bool) -> Option<Vec<Item>> {
 
 impl Session {
     pub(super) fn fetch(&self, out: &mut Out, tag: &str, args: &[Tok], uid_mode: bool) {
-        let State::Selected { mailbox, view } = &self.state else {
+        let State::Selected { mailbox, view, .. } = &self.state else {
             return;
         };
         let name = if uid_mode { "UID FETCH" } else { "FETCH" };

@@ -9,31 +9,50 @@ impl Session {
     }
 
     /// Tells the session about messages that left or arrived since it last looked.
+    /// Only when the world changed since then: otherwise there is nothing to tell, and
+    /// walking the mailbox on every command made a big mailbox quadratic to serve.
     pub(super) fn sync(&mut self, out: &mut Out, allow_expunge: bool) {
-        let State::Selected { mailbox, view, .. } = &mut self.state else {
+        let State::Selected {
+            mailbox,
+            view,
+            seen,
+        } = &mut self.state
+        else {
             return;
         };
-        let current: Vec<u32> = {
+        let (current, changes) = {
             let w = self.world.lock();
-            find_mailbox(&w, mailbox)
+            let changes = w.changes();
+            if changes == *seen {
+                return;
+            }
+            let current: Vec<u32> = find_mailbox(&w, mailbox)
                 .map(|m| m.messages.iter().map(|m| m.uid).collect())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            (current, changes)
         };
         if *view == current {
+            *seen = changes;
             return;
         }
         if allow_expunge {
+            // Up to date once the expunges are told; withheld (RFC 3501 forbids them
+            // after FETCH, STORE and SEARCH by sequence number), they are owed on a
+            // later command, which must look again.
+            *seen = changes;
             let present: HashSet<u32> = current.iter().copied().collect();
-            let mut i = 0;
-            while i < view.len() {
-                // Numbered as the client sees them at that moment: later ones shift down.
-                if !present.contains(&view[i]) {
-                    out.line(&format!("* {} EXPUNGE", i + 1));
-                    view.remove(i);
+            let mut kept = 0;
+            view.retain(|uid| {
+                if present.contains(uid) {
+                    kept += 1;
+                    true
                 } else {
-                    i += 1;
+                    // Numbered as the client sees them at that moment: the ones kept
+                    // so far, then this one (later ones shift down).
+                    out.line(&format!("* {} EXPUNGE", kept + 1));
+                    false
                 }
-            }
+            });
         }
         let last = view.iter().copied().max().unwrap_or(0);
         let before = view.len();
@@ -174,16 +193,18 @@ impl Session {
     pub(super) fn select(&mut self, out: &mut Out, tag: &str, name: &str, read_only: bool) {
         let found = {
             let w = self.world.lock();
+            let seen = w.changes();
             find_mailbox(&w, name).map(|mb| {
                 (
                     mb.name.clone(),
                     mb.messages.iter().map(|m| m.uid).collect::<Vec<u32>>(),
                     mb.uidvalidity,
                     mb.uidnext,
+                    seen,
                 )
             })
         };
-        let Some((mailbox, view, uidvalidity, uidnext)) = found else {
+        let Some((mailbox, view, uidvalidity, uidnext, seen)) = found else {
             // A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
             self.state = State::Authenticated;
             self.tagged(
@@ -207,7 +228,11 @@ impl Session {
         if self.opts.uidnext_on_select {
             out.line(&format!("* OK [UIDNEXT {uidnext}] Predicted next UID"));
         }
-        self.state = State::Selected { mailbox, view };
+        self.state = State::Selected {
+            mailbox,
+            view,
+            seen,
+        };
         if read_only {
             self.tagged(out, tag, "OK [READ-ONLY] Examine completed.");
         } else {

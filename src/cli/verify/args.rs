@@ -145,6 +145,12 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
 
+    /// IMAP connections the folders are spread over (1 to 8): faster for many folders
+    /// far away, but providers limit sessions per account
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub connections: u8,
+
     /// Skip accounts already in --output (with --accounts)
     #[arg(long)]
     pub resume: bool,

@@ -167,6 +167,7 @@ pub(super) fn settle_for(
     let source = source_for(&args.conn, &conf, version, account, refusal.is_none())?;
     let mut opts = migrate::Options::new(settings, imapc);
     opts.audit = !args.no_audit;
+    opts.imap_connections = usize::from(args.connections);
     connection_options(&args.conn, &mut opts);
     if let Some(path) = &args.cache {
         let text = input::read_text(path, input::CACHE)?;
@@ -617,7 +618,7 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Verified> {
         ..opts.clone()
     };
     let retries = opts.retry.retries;
-    let m = opts
+    let mut m = opts
         .retry
         .run(
             ReadError::is_temporary,
@@ -636,17 +637,19 @@ pub(super) async fn verify(plan: &Plan) -> anyhow::Result<Verified> {
         version: plan.version,
         ..predict::Inputs::new(&opts.settings)
     };
-    let p = predict::predict(&m, &inputs)?;
-    let report = p.report(
+    let unread = unread(&m, source);
+    // The reads are freed once the prediction is made: with the report they were the
+    // peak of a big mailbox's memory.
+    let (reads, all) = m.take_reads();
+    let p = predict::predict_with(&m, &reads, all.as_ref(), &inputs)?;
+    drop((reads, all));
+    let report = p.into_report(
         &format!("{}@{}", source.imap.user, source.imap.host),
         None,
         &opts.imapc.name(plan.version),
         &|_, _| None,
     );
-    Ok(Verified {
-        report,
-        unread: unread(&m, source),
-    })
+    Ok(Verified { report, unread })
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
