@@ -77,7 +77,7 @@ pub struct Options {
     pub retry: Retry,
     /// Also send dsync's own download of each mailbox (`UID FETCH <set> (INTERNALDATE
     /// BODY.PEEK[])`) where Dovecot sends it, so that a fault tied to it meets it
-    /// ([`recovery`]). Off by default: it downloads every message once more.
+    /// (`migrate::recovery`). Off by default: it downloads every message once more.
     pub download: bool,
     /// Counters a caller may show while the run goes on.
     pub progress: Arc<Progress>,
@@ -172,7 +172,7 @@ impl ListFailed {
 pub enum MigrateError {
     #[error("IMAP server {server}: {source}")]
     Imap { server: String, source: ImapError },
-    /// A step of the run that imapc could not recover (see [`recovery`]).
+    /// A step of the run that imapc could not recover (see `migrate::recovery`).
     #[error("IMAP server {server}: {source}")]
     ImapStep {
         server: String,
@@ -845,7 +845,7 @@ async fn plugin_part(
 }
 
 /// Reads the source in Dovecot's order; see the module documentation. IMAP faults are
-/// met as imapc meets them ([`recovery`]): a step it cannot recover ends the read with
+/// met as imapc meets them (`migrate::recovery`): a step it cannot recover ends the read with
 /// [`MigrateError::ImapStep`], a header read it cannot recover is [`Read::Failed`] and
 /// ends the read after that mailbox (Dovecot stops there).
 pub async fn dovecot_order(source: &Source, opts: &Options) -> Result<Migration, MigrateError> {

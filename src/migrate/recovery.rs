@@ -137,7 +137,7 @@ fn mail_error_of_code(code: &str) -> Option<MailError> {
 }
 
 /// The step of the run an IMAP failure ended, for Dovecot's words. Mailboxes are
-/// named as dsync logs them ([`vname`]).
+/// named as dsync logs them (`vname`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// `LOGIN` to this host, ended by a drop, a `BAD` or a garbage line (a `NO` is a
@@ -296,7 +296,7 @@ impl Step {
             .map_or("", |(_, rest)| rest)
             .trim_start()
             .strip_prefix('[')
-            .and_then(|t| t.split(|c: char| c == ']' || c == ' ').next())
+            .and_then(|t| t.split([']', ' ']).next())
             .map(|c| c.to_ascii_uppercase());
         let error = code
             .as_deref()

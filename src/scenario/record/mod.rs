@@ -1,7 +1,7 @@
 //! `uidlmap record`: a live provider read once, over the project's own clients, and kept
 //! as no more than a scenario file needs — per message its sizes, the shape of each
 //! header read (the plugin's hash, length, line ends, blank line) and a digest of its
-//! header bytes; never a body or a header's text. [`write`] turns that into an
+//! header bytes; never a body or a header's text. [`write`](mod@write) turns that into an
 //! anonymised scenario.
 //!
 //! What is read, and why: IMAP `LIST` (the folders imapc sees, in LIST order), `EXAMINE`
