@@ -42,6 +42,8 @@ pub struct Found {
     /// The world it was found in (`random-SEED-I`).
     pub world: String,
     pub profile: &'static str,
+    /// The Dovecot version it disagreed under.
+    pub version: DovecotVersion,
     /// The differences of the shrunk world.
     pub diffs: Vec<String>,
     /// The shrunk world, about that profile only, with what differed in its comments.
@@ -174,11 +176,15 @@ pub async fn hunt(
 }
 
 /// One case, holding a job permit while it runs.
-async fn check(sc: &Scenario, p: ImapcProfile, opts: &Options, jobs: &Semaphore) -> Case {
+async fn check(
+    sc: &Scenario,
+    p: ImapcProfile,
+    v: DovecotVersion,
+    opts: &Options,
+    jobs: &Semaphore,
+) -> Case {
     let _permit = jobs.acquire().await.expect("never closed");
-    // Hunted under 2.3.19.1, the version the worlds were tuned against (and the host's
-    // own, so a hunt needs no Debian 13 root); `conformance --dovecot-version` covers 2.4.
-    conformance::check_case(sc, p, DovecotVersion::V2_3, opts).await
+    conformance::check_case(sc, p, v, opts).await
 }
 
 /// Every case of one world, and its failures shrunk.
@@ -193,7 +199,7 @@ async fn hunt_world(
             let case = Case {
                 scenario: spec.name.clone(),
                 profile: "both",
-                version: "2.3",
+                version: "all",
                 destination: "maildir",
                 verdict: Verdict::Error(format!("the generated world does not load: {e}")),
                 dovecot_exit: None,
@@ -205,20 +211,24 @@ async fn hunt_world(
     };
     let mut cases = Vec::new();
     let mut found = Vec::new();
-    for p in conformance::profiles(&sc, opts.conformance.profile, DovecotVersion::V2_3) {
-        let case = check(&sc, p, &opts.conformance, jobs).await;
-        if fails(&case.verdict) {
-            found.push(shrink(&spec, p, &case, opts, jobs).await);
+    for &v in &opts.conformance.versions {
+        for p in conformance::profiles(&sc, opts.conformance.profile, v) {
+            let case = check(&sc, p, v, &opts.conformance, jobs).await;
+            if fails(&case.verdict) {
+                found.push(shrink(&spec, p, v, &case, opts, jobs).await);
+            }
+            cases.push(case);
         }
-        cases.push(case);
     }
     (cases, found)
 }
 
-/// Shrinks a failing world under profile `p` (see the module documentation).
+/// Shrinks a failing world under profile `p` and version `v` (see the module
+/// documentation).
 async fn shrink(
     spec: &WorldSpec,
     p: ImapcProfile,
+    v: DovecotVersion,
     first: &Case,
     opts: &HuntOptions,
     jobs: &Semaphore,
@@ -226,6 +236,7 @@ async fn shrink(
     let want = kinds(&first.verdict);
     let mut best = spec.clone();
     best.imapc = p.name().to_string();
+    best.dovecot = (v != DovecotVersion::V2_3).then(|| v.name().to_string());
     let mut verdict = first.verdict.clone();
     let mut exit = first.dovecot_exit;
     let mut runs = 0;
@@ -236,7 +247,7 @@ async fn shrink(
             }
             let Ok(sc) = load_world(&cand) else { continue };
             runs += 1;
-            let case = check(&sc, p, &opts.conformance, jobs).await;
+            let case = check(&sc, p, v, &opts.conformance, jobs).await;
             if fails(&case.verdict) && !kinds(&case.verdict).is_disjoint(&want) {
                 best = cand;
                 verdict = case.verdict;
@@ -262,8 +273,9 @@ async fn shrink(
             spec.name, opts.generate.seed
         ),
         format!(
-            "Under imapc {}, uidlmap and Dovecot 2.3.19.1 disagree (class guess: {class}):",
-            p.name()
+            "Under imapc {}, uidlmap and Dovecot {} disagree (class guess: {class}):",
+            p.name(),
+            v.name()
         ),
     ];
     best.comments
@@ -271,6 +283,7 @@ async fn shrink(
     Found {
         world: spec.name.clone(),
         profile: p.name(),
+        version: v,
         diffs,
         shrunk: best,
         shrink_runs: runs,
@@ -278,12 +291,17 @@ async fn shrink(
     }
 }
 
-/// Writes each shrunk failure to `dir` as `<world>-<profile>.yaml`.
+/// Writes each shrunk failure to `dir` as `<world>-<version>-<profile>.yaml`.
 pub fn keep_failures(found: &[Found], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut out = Vec::new();
     for f in found {
-        let path = dir.join(format!("{}-{}.yaml", f.world, f.profile));
+        let path = dir.join(format!(
+            "{}-{}-{}.yaml",
+            f.world,
+            f.version.as_str(),
+            f.profile
+        ));
         std::fs::write(&path, f.shrunk.render())?;
         out.push(path);
     }

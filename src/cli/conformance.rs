@@ -214,8 +214,17 @@ fn hunt(args: &ConformanceArgs, n: usize) -> anyhow::Result<()> {
     use uidlmap::hunt::{self, HuntOptions};
     use uidlmap::scenario::worlds::GenOptions;
 
-    if let Some(why) = uidlmap::dovecot::unavailable_reason() {
-        return Err(bad_input(anyhow::anyhow!("cannot run Dovecot here: {why}")));
+    let versions = args.dovecot_version.versions();
+    for v in &versions {
+        if let Some(why) = v.unavailable_reason() {
+            return Err(marked(
+                Exit::Unavailable,
+                anyhow::anyhow!(
+                    "cannot run Dovecot {} here: {why} (--dovecot-version picks the versions hunted)",
+                    v.name()
+                ),
+            ));
+        }
     }
     let opts = HuntOptions {
         generate: GenOptions {
@@ -228,7 +237,7 @@ fn hunt(args: &ConformanceArgs, n: usize) -> anyhow::Result<()> {
             jobs: args.jobs as usize,
             dovecot_timeout: Duration::from_secs(30),
             predict_timeout: Duration::from_secs(30),
-            versions: vec![DovecotVersion::V2_3],
+            versions,
         },
         shrink_runs: 40,
         skip_known_gaps: args.known_gaps == KnownGaps::Skip,
@@ -255,8 +264,8 @@ fn hunt(args: &ConformanceArgs, n: usize) -> anyhow::Result<()> {
     for f in &result.found {
         writeln!(
             stdout,
-            "DISAGREE  {} ({}), class guess {}, shrunk in {} runs:",
-            f.world, f.profile, f.class, f.shrink_runs
+            "DISAGREE  {} (Dovecot {}, {}), class guess {}, shrunk in {} runs:",
+            f.world, f.version, f.profile, f.class, f.shrink_runs
         )?;
         for l in f.shrunk.render().lines() {
             writeln!(stdout, "    {l}")?;
@@ -264,7 +273,11 @@ fn hunt(args: &ConformanceArgs, n: usize) -> anyhow::Result<()> {
     }
     for c in &result.cases {
         if let Verdict::Error(e) = &c.verdict {
-            writeln!(stdout, "ERROR     {} ({}): {e}", c.scenario, c.profile)?;
+            writeln!(
+                stdout,
+                "ERROR     {} (Dovecot {}, {}): {e}",
+                c.scenario, c.version, c.profile
+            )?;
         }
     }
     if let Some(dir) = &args.keep_failures {
@@ -285,9 +298,14 @@ fn hunt(args: &ConformanceArgs, n: usize) -> anyhow::Result<()> {
     stdout.flush()?;
     if !result.found.is_empty() {
         return Err(check_failed(anyhow::anyhow!(
-            "{} random runs disagree with Dovecot (reproduce: uidlmap conformance --random {n} --seed {}{})",
+            "{} random runs disagree with Dovecot (reproduce: uidlmap conformance --random {n} --seed {}{}{})",
             result.found.len(),
             args.seed,
+            match args.dovecot_version {
+                VersionChoice::Both => "",
+                VersionChoice::V2_3 => " --dovecot-version 2.3",
+                VersionChoice::V2_4 => " --dovecot-version 2.4",
+            },
             if args.known_gaps == KnownGaps::Skip {
                 " --known-gaps skip"
             } else {

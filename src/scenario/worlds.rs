@@ -94,6 +94,9 @@ pub struct WorldSpec {
     pub name: String,
     /// `docs`, `bare` or `both`.
     pub imapc: String,
+    /// The Dovecot versions it is about (`dovecot:`), when not the default 2.3; a kept
+    /// failure names the version it disagreed under.
+    pub dovecot: Option<String>,
     /// `(key, value)` as written, e.g. `("pop3_migration_skip_size_check", "on")`.
     pub settings: Vec<(String, String)>,
     pub profile: Option<String>,
@@ -265,6 +268,7 @@ pub fn world(seed: u64, index: u64, messages: Option<usize>) -> WorldSpec {
     let mut w = WorldSpec {
         name: format!("random-{seed}-{index}"),
         imapc,
+        dovecot: None,
         settings: Vec::new(),
         profile: None,
         quirks: Vec::new(),
@@ -846,6 +850,9 @@ impl WorldSpec {
                 self.name
             ))
         ));
+        if let Some(v) = &self.dovecot {
+            o.push_str(&format!("dovecot: [\"{v}\"]\n"));
+        }
         o.push_str(&format!("imapc: {}\n", self.imapc));
         if !self.settings.is_empty() {
             o.push_str("settings:\n");
